@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package br needs to build, test and run. Idempotent: when all
+# packages are present it returns in well under a second without touching apt.
+set -euo pipefail
+
+packages=(
+  build-essential g++ cmake ninja-build ccache pkg-config
+  libcaf-dev capnproto libcapnp-dev librocksdb-dev
+  libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
+  clang libclang-rt-14-dev clang-tidy cppcheck
+  iproute2 procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

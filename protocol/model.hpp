@@ -1,0 +1,180 @@
+// The plain value types of br: what a spec becomes (Feature, Task, Plan), what travels to a
+// worker (Batch) and back (TaskResult), and what the journal stores (JournalRecord).
+// One Cap'n Proto schema (br.capnp) mirrors these; codec.hpp converts between the two.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocol/ids.hpp"
+
+namespace br {
+
+// Bumped when a wire message or journal record changes incompatibly.
+inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kJournalSchemaVersion = 1;
+
+enum class Priority : std::uint8_t { critical, high, medium, low };
+
+// In dependency order: a feature's tasks are chained database → … → docs.
+enum class Domain : std::uint8_t { database, backend, api, ui, infra, tests, docs };
+
+enum class Complexity : std::uint8_t { simple, medium, complex };
+
+constexpr std::uint32_t minutes_for(Complexity c) {
+  switch (c) {
+    case Complexity::simple: return 60;
+    case Complexity::medium: return 90;
+    case Complexity::complex: return 120;
+  }
+  return 90;
+}
+
+std::string_view to_string(Priority p);
+std::string_view to_string(Domain d);
+std::string_view to_string(Complexity c);
+// Case-insensitive; accepts the aliases of SPEC_FORMAT.md (frontend → ui, test → tests).
+std::optional<Priority> parse_priority(std::string_view s);
+std::optional<Domain> parse_domain(std::string_view s);
+std::optional<Complexity> parse_complexity(std::string_view s);
+
+// A feature as written in the spec, fields resolved.
+struct Feature {
+  FeatureId id;
+  std::string title;
+  std::string description;
+  Priority priority = Priority::medium;
+  std::vector<FeatureId> depends_on;
+  std::optional<Domain> domain;          // explicit **Domain:** override
+  std::optional<Complexity> complexity;  // explicit **Complexity:** override
+  std::uint32_t minutes = 0;             // explicit minutes from "Medium (90 min)", else 0
+  std::vector<std::string> requirements;
+  std::vector<std::string> acceptance;
+  std::vector<std::string> technical;
+  std::vector<std::string> files;
+  FeatureId parent;                      // set for sub-features (#### 1.2 Title)
+  std::string context;                   // unknown fields, kept verbatim for prompts
+  std::uint32_t line = 0;                // line of the feature heading in the spec
+};
+
+// One 1–2 hour unit of work for one agent.
+struct Task {
+  TaskId id;                 // "FEATURE-ID/NN-kind"
+  FeatureId feature;
+  std::string title;
+  std::string description;   // what to build, for the prompt
+  Domain domain = Domain::backend;
+  Complexity complexity = Complexity::medium;
+  std::uint32_t minutes = 90;
+  Priority priority = Priority::medium;
+  std::vector<TaskId> depends_on;
+  std::vector<std::string> acceptance;
+  std::vector<std::string> files;  // expected outputs, relative to the workspace
+};
+
+// The planner's output: everything the run needs, journaled once as PlanCreated.
+struct Plan {
+  std::string title;
+  std::string overview;      // project context for prompts
+  std::vector<Feature> features;
+  std::vector<Task> tasks;
+};
+
+// A task handed to a worker, at a given attempt (1-based).
+struct BatchTask {
+  Task task;
+  std::uint32_t attempt = 1;
+};
+
+// Output of a finished dependency, given to the worker as context.
+struct CompletedWork {
+  TaskId task;
+  std::string title;
+  std::vector<std::string> files;
+};
+
+// 2–3 tasks of one domain sent to one worker together.
+struct Batch {
+  BatchId id;
+  Domain domain = Domain::backend;
+  std::vector<BatchTask> tasks;
+  std::string project;                  // title and overview
+  std::vector<CompletedWork> completed; // finished dependencies of these tasks
+  std::uint64_t lease_ms = 0;           // how long the worker holds it without reporting
+};
+
+struct TaskResult {
+  TaskId task;
+  std::uint32_t attempt = 0;
+  BatchId batch;
+  bool success = false;
+  std::string reason;                   // why it failed (empty on success)
+  std::vector<std::string> files;       // files produced
+  std::string worker;
+  std::int64_t started_ms = 0;          // unix epoch milliseconds
+  std::int64_t finished_ms = 0;
+  std::string log_path;
+};
+
+struct WorkerHello {
+  std::string name;
+  std::uint32_t slots = 1;
+  std::uint32_t protocol_version = kProtocolVersion;
+  std::string token;
+};
+
+// Journal record bodies: one per state transition (see DESIGN.md, "Journal and recovery").
+namespace rec {
+struct PlanCreated {
+  Plan plan;
+  std::string spec_path;
+  std::string spec_hash;  // hex digest of the spec bytes, to refuse a silently changed spec
+};
+struct TaskReady { TaskId task; };
+struct BatchDispatched {
+  BatchId batch;
+  std::string worker;
+  std::vector<TaskId> tasks;
+  std::vector<std::uint32_t> attempts;  // parallel to tasks
+  std::int64_t lease_until_ms = 0;
+};
+struct TaskStarted { TaskId task; std::uint32_t attempt = 0; std::string worker; };
+struct TaskSucceeded {
+  TaskId task;
+  std::uint32_t attempt = 0;
+  std::string worker;
+  std::vector<std::string> files;
+};
+struct TaskFailed { TaskId task; std::uint32_t attempt = 0; std::string reason; };
+struct TaskRetrying { TaskId task; std::uint32_t next_attempt = 0; std::int64_t not_before_ms = 0; };
+struct TaskBlocked { TaskId task; TaskId cause; };
+struct TaskCancelled { TaskId task; std::string reason; };
+struct WorkerJoined { std::string worker; std::uint32_t slots = 0; std::string address; };
+struct WorkerLost { std::string worker; std::string reason; };
+struct RunStopped { std::string reason; };   // interrupted (Ctrl-C); resumable
+struct RunResumed {};
+enum class RunOutcome : std::uint8_t { succeeded, failed, cancelled };
+struct RunCompleted { RunOutcome outcome = RunOutcome::succeeded; };
+}  // namespace rec
+
+using RecordBody =
+    std::variant<rec::PlanCreated, rec::TaskReady, rec::BatchDispatched, rec::TaskStarted,
+                 rec::TaskSucceeded, rec::TaskFailed, rec::TaskRetrying, rec::TaskBlocked,
+                 rec::TaskCancelled, rec::WorkerJoined, rec::WorkerLost, rec::RunStopped,
+                 rec::RunResumed, rec::RunCompleted>;
+
+struct JournalRecord {
+  std::uint64_t seq = 0;     // assigned by the journal on append; the RocksDB key
+  std::string run_id;
+  std::int64_t time_ms = 0;  // unix epoch milliseconds
+  RecordBody body;
+};
+
+// Short name of a record kind ("taskSucceeded"), for logs and JSON.
+std::string_view kind_name(const RecordBody& body);
+
+}  // namespace br

@@ -1,0 +1,1 @@
+#include "protocol/run_state.hpp"

@@ -1,0 +1,110 @@
+// RunState: the state of a run as the fold of its journal records. The task state machine
+// (which status may follow which) lives here, so replay, the graph actor and `br status`
+// all enforce the same transitions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/model.hpp"
+#include "protocol/result.hpp"
+
+namespace br {
+
+enum class TaskStatus : std::uint8_t {
+  pending,     // waiting for dependencies
+  ready,       // dependencies done, waiting for a worker
+  dispatched,  // sent to a worker in a batch, lease running
+  running,     // the worker started the agent
+  succeeded,   // verified; terminal
+  failed,      // attempt failed; terminal unless a retry follows
+  retrying,    // waiting out the backoff before becoming ready again
+  blocked,     // a dependency failed for good; terminal
+  cancelled,   // the run was cancelled; terminal
+};
+
+std::string_view to_string(TaskStatus s);
+std::optional<TaskStatus> parse_task_status(std::string_view s);
+
+// True when `to` may follow `from` (see the table in run_state.cpp).
+bool can_transition(TaskStatus from, TaskStatus to);
+
+// Nothing more will happen to the task in this run. `failed` counts as terminal because the
+// graph journals a taskRetrying in the same group commit as a retryable taskFailed.
+bool is_terminal(TaskStatus s);
+
+struct TaskState {
+  TaskStatus status = TaskStatus::pending;
+  std::uint32_t attempt = 0;       // attempts dispatched so far (the current one, 1-based)
+  std::string worker;              // worker of the current attempt
+  BatchId batch;                   // batch of the current attempt
+  std::string reason;              // last failure or block reason
+  std::vector<std::string> files;  // produced files (on success)
+  std::int64_t ready_ms = 0;       // when it last became ready
+  std::int64_t dispatched_ms = 0;
+  std::int64_t started_ms = 0;
+  std::int64_t finished_ms = 0;
+  std::int64_t lease_until_ms = 0;
+  std::int64_t not_before_ms = 0;  // retry backoff end
+};
+
+struct WorkerState {
+  std::string name;
+  std::uint32_t slots = 0;
+  std::string address;
+  bool alive = false;
+};
+
+enum class RunStatus : std::uint8_t { empty, running, stopped, succeeded, failed, cancelled };
+std::string_view to_string(RunStatus s);
+
+struct ProgressCounts {
+  std::size_t total = 0;
+  std::size_t pending = 0, ready = 0, dispatched = 0, running = 0, succeeded = 0, failed = 0,
+              retrying = 0, blocked = 0, cancelled = 0;
+};
+
+class RunState {
+ public:
+  // Applies one record. An illegal transition, an unknown task or a record of another run
+  // is an error and leaves the state unchanged.
+  Status apply(const JournalRecord& record);
+
+  const std::string& run_id() const { return run_id_; }
+  RunStatus status() const { return status_; }
+  std::uint64_t last_seq() const { return last_seq_; }
+  bool has_plan() const { return has_plan_; }
+  const Plan& plan() const { return plan_; }
+  const std::string& spec_path() const { return spec_path_; }
+  const std::string& spec_hash() const { return spec_hash_; }
+
+  // Tasks in plan order; index i of tasks() matches plan().tasks[i].
+  const std::vector<TaskState>& tasks() const { return tasks_; }
+  const TaskState* find(const TaskId& id) const;
+  std::optional<std::size_t> index_of(const TaskId& id) const;
+  const std::map<std::string, WorkerState>& workers() const { return workers_; }
+
+  ProgressCounts counts() const;
+
+ private:
+  Status apply_body(const JournalRecord& record);
+  Result<TaskState*> task_for(const TaskId& id, TaskStatus to, std::string_view kind);
+
+  std::string run_id_;
+  RunStatus status_ = RunStatus::empty;
+  std::uint64_t last_seq_ = 0;
+  bool has_plan_ = false;
+  Plan plan_;
+  std::string spec_path_;
+  std::string spec_hash_;
+  std::vector<TaskState> tasks_;
+  std::unordered_map<TaskId, std::size_t> index_;
+  std::map<std::string, WorkerState> workers_;
+};
+
+}  // namespace br
