@@ -1,2 +1,162 @@
+# The one schema of br: wire messages between coordinator and workers, journal records and
+# snapshots. Mirrors protocol/model.hpp; protocol/codec.cpp converts between the two.
+# Compatibility: only ever add fields with new ordinals; bump kProtocolVersion /
+# kJournalSchemaVersion in model.hpp for anything else.
 @0xb7e1c2a4d5f60718;
-struct Placeholder { x @0 :UInt32; }
+
+$import "/capnp/c++.capnp".namespace("br::wire");
+
+enum Priority { critical @0; high @1; medium @2; low @3; }
+enum Domain { database @0; backend @1; api @2; ui @3; infra @4; tests @5; docs @6; }
+enum Complexity { simple @0; medium @1; complex @2; }
+
+struct Feature {
+  id @0 :Text;
+  title @1 :Text;
+  description @2 :Text;
+  priority @3 :Priority;
+  dependsOn @4 :List(Text);
+  hasDomain @5 :Bool;
+  domain @6 :Domain;
+  hasComplexity @7 :Bool;
+  complexity @8 :Complexity;
+  minutes @9 :UInt32;
+  requirements @10 :List(Text);
+  acceptance @11 :List(Text);
+  technical @12 :List(Text);
+  files @13 :List(Text);
+  parent @14 :Text;
+  context @15 :Text;
+  line @16 :UInt32;
+}
+
+struct Task {
+  id @0 :Text;
+  feature @1 :Text;
+  title @2 :Text;
+  description @3 :Text;
+  domain @4 :Domain;
+  complexity @5 :Complexity;
+  minutes @6 :UInt32;
+  priority @7 :Priority;
+  dependsOn @8 :List(Text);
+  acceptance @9 :List(Text);
+  files @10 :List(Text);
+}
+
+struct Plan {
+  title @0 :Text;
+  overview @1 :Text;
+  features @2 :List(Feature);
+  tasks @3 :List(Task);
+}
+
+struct BatchTask {
+  task @0 :Task;
+  attempt @1 :UInt32;
+}
+
+struct CompletedWork {
+  task @0 :Text;
+  title @1 :Text;
+  files @2 :List(Text);
+}
+
+struct Batch {
+  id @0 :Text;
+  domain @1 :Domain;
+  tasks @2 :List(BatchTask);
+  project @3 :Text;
+  completed @4 :List(CompletedWork);
+  leaseMs @5 :UInt64;
+}
+
+struct TaskResult {
+  task @0 :Text;
+  attempt @1 :UInt32;
+  batch @2 :Text;
+  success @3 :Bool;
+  reason @4 :Text;
+  files @5 :List(Text);
+  worker @6 :Text;
+  startedMs @7 :Int64;
+  finishedMs @8 :Int64;
+  logPath @9 :Text;
+}
+
+struct WorkerHello {
+  name @0 :Text;
+  slots @1 :UInt32;
+  protocolVersion @2 :UInt32;
+  token @3 :Text;
+}
+
+enum RunOutcome { succeeded @0; failed @1; cancelled @2; }
+
+struct JournalRecord {
+  runId @0 :Text;
+  timeMs @1 :Int64;
+  schemaVersion @2 :UInt32;
+  body :union {
+    planCreated :group {
+      plan @3 :Plan;
+      specPath @4 :Text;
+      specHash @5 :Text;
+    }
+    taskReady :group {
+      task @6 :Text;
+    }
+    batchDispatched :group {
+      batch @7 :Text;
+      worker @8 :Text;
+      tasks @9 :List(Text);
+      attempts @10 :List(UInt32);
+      leaseUntilMs @11 :Int64;
+    }
+    taskStarted :group {
+      task @12 :Text;
+      attempt @13 :UInt32;
+      worker @14 :Text;
+    }
+    taskSucceeded :group {
+      task @15 :Text;
+      attempt @16 :UInt32;
+      worker @17 :Text;
+      files @18 :List(Text);
+    }
+    taskFailed :group {
+      task @19 :Text;
+      attempt @20 :UInt32;
+      reason @21 :Text;
+    }
+    taskRetrying :group {
+      task @22 :Text;
+      nextAttempt @23 :UInt32;
+      notBeforeMs @24 :Int64;
+    }
+    taskBlocked :group {
+      task @25 :Text;
+      cause @26 :Text;
+    }
+    taskCancelled :group {
+      task @27 :Text;
+      reason @28 :Text;
+    }
+    workerJoined :group {
+      worker @29 :Text;
+      slots @30 :UInt32;
+      address @31 :Text;
+    }
+    workerLost :group {
+      worker @32 :Text;
+      reason @33 :Text;
+    }
+    runStopped :group {
+      reason @34 :Text;
+    }
+    runResumed @35 :Void;
+    runCompleted :group {
+      outcome @36 :RunOutcome;
+    }
+  }
+}

@@ -1,1 +1,518 @@
-// codec placeholder
+#include "protocol/codec.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "protocol/br.capnp.h"
+
+namespace br {
+namespace {
+
+// Raised inside a decode when the input is well-formed Cap'n Proto but not a valid br value
+// (unknown enum, over the memory budget). Caught at the decode boundary; never escapes.
+struct Invalid : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---- model → Cap'n Proto -------------------------------------------------------------------
+
+template <class List>
+void set_texts(List list, const std::vector<std::string>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, values[i]);
+}
+
+template <class List, class Tag>
+void set_ids(List list, const std::vector<Id<Tag>>& values) {
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, values[i].str());
+}
+
+unsigned count(std::size_t n) { return static_cast<unsigned>(n); }
+
+void put(wire::Feature::Builder b, const Feature& f) {
+  b.setId(f.id.str());
+  b.setTitle(f.title);
+  b.setDescription(f.description);
+  b.setPriority(static_cast<wire::Priority>(f.priority));
+  set_ids(b.initDependsOn(count(f.depends_on.size())), f.depends_on);
+  b.setHasDomain(f.domain.has_value());
+  if (f.domain) b.setDomain(static_cast<wire::Domain>(*f.domain));
+  b.setHasComplexity(f.complexity.has_value());
+  if (f.complexity) b.setComplexity(static_cast<wire::Complexity>(*f.complexity));
+  b.setMinutes(f.minutes);
+  set_texts(b.initRequirements(count(f.requirements.size())), f.requirements);
+  set_texts(b.initAcceptance(count(f.acceptance.size())), f.acceptance);
+  set_texts(b.initTechnical(count(f.technical.size())), f.technical);
+  set_texts(b.initFiles(count(f.files.size())), f.files);
+  b.setParent(f.parent.str());
+  b.setContext(f.context);
+  b.setLine(f.line);
+}
+
+void put(wire::Task::Builder b, const Task& t) {
+  b.setId(t.id.str());
+  b.setFeature(t.feature.str());
+  b.setTitle(t.title);
+  b.setDescription(t.description);
+  b.setDomain(static_cast<wire::Domain>(t.domain));
+  b.setComplexity(static_cast<wire::Complexity>(t.complexity));
+  b.setMinutes(t.minutes);
+  b.setPriority(static_cast<wire::Priority>(t.priority));
+  set_ids(b.initDependsOn(count(t.depends_on.size())), t.depends_on);
+  set_texts(b.initAcceptance(count(t.acceptance.size())), t.acceptance);
+  set_texts(b.initFiles(count(t.files.size())), t.files);
+}
+
+void put(wire::Plan::Builder b, const Plan& p) {
+  b.setTitle(p.title);
+  b.setOverview(p.overview);
+  auto features = b.initFeatures(count(p.features.size()));
+  for (unsigned i = 0; i < p.features.size(); ++i) put(features[i], p.features[i]);
+  auto tasks = b.initTasks(count(p.tasks.size()));
+  for (unsigned i = 0; i < p.tasks.size(); ++i) put(tasks[i], p.tasks[i]);
+}
+
+void put(wire::Batch::Builder b, const Batch& batch) {
+  b.setId(batch.id.str());
+  b.setDomain(static_cast<wire::Domain>(batch.domain));
+  auto tasks = b.initTasks(count(batch.tasks.size()));
+  for (unsigned i = 0; i < batch.tasks.size(); ++i) {
+    put(tasks[i].initTask(), batch.tasks[i].task);
+    tasks[i].setAttempt(batch.tasks[i].attempt);
+  }
+  b.setProject(batch.project);
+  auto completed = b.initCompleted(count(batch.completed.size()));
+  for (unsigned i = 0; i < batch.completed.size(); ++i) {
+    completed[i].setTask(batch.completed[i].task.str());
+    completed[i].setTitle(batch.completed[i].title);
+    set_texts(completed[i].initFiles(count(batch.completed[i].files.size())),
+              batch.completed[i].files);
+  }
+  b.setLeaseMs(batch.lease_ms);
+}
+
+void put(wire::TaskResult::Builder b, const TaskResult& r) {
+  b.setTask(r.task.str());
+  b.setAttempt(r.attempt);
+  b.setBatch(r.batch.str());
+  b.setSuccess(r.success);
+  b.setReason(r.reason);
+  set_texts(b.initFiles(count(r.files.size())), r.files);
+  b.setWorker(r.worker);
+  b.setStartedMs(r.started_ms);
+  b.setFinishedMs(r.finished_ms);
+  b.setLogPath(r.log_path);
+}
+
+void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
+  b.setName(h.name);
+  b.setSlots(h.slots);
+  b.setProtocolVersion(h.protocol_version);
+  b.setToken(h.token);
+}
+
+void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
+  b.setRunId(r.run_id);
+  b.setTimeMs(r.time_ms);
+  b.setSchemaVersion(kJournalSchemaVersion);
+  auto body = b.getBody();
+  struct Visitor {
+    wire::JournalRecord::Body::Builder body;
+    void operator()(const rec::PlanCreated& v) {
+      auto g = body.initPlanCreated();
+      put(g.initPlan(), v.plan);
+      g.setSpecPath(v.spec_path);
+      g.setSpecHash(v.spec_hash);
+    }
+    void operator()(const rec::TaskReady& v) { body.initTaskReady().setTask(v.task.str()); }
+    void operator()(const rec::BatchDispatched& v) {
+      auto g = body.initBatchDispatched();
+      g.setBatch(v.batch.str());
+      g.setWorker(v.worker);
+      set_ids(g.initTasks(count(v.tasks.size())), v.tasks);
+      auto attempts = g.initAttempts(count(v.attempts.size()));
+      for (unsigned i = 0; i < v.attempts.size(); ++i) attempts.set(i, v.attempts[i]);
+      g.setLeaseUntilMs(v.lease_until_ms);
+    }
+    void operator()(const rec::TaskStarted& v) {
+      auto g = body.initTaskStarted();
+      g.setTask(v.task.str());
+      g.setAttempt(v.attempt);
+      g.setWorker(v.worker);
+    }
+    void operator()(const rec::TaskSucceeded& v) {
+      auto g = body.initTaskSucceeded();
+      g.setTask(v.task.str());
+      g.setAttempt(v.attempt);
+      g.setWorker(v.worker);
+      set_texts(g.initFiles(count(v.files.size())), v.files);
+    }
+    void operator()(const rec::TaskFailed& v) {
+      auto g = body.initTaskFailed();
+      g.setTask(v.task.str());
+      g.setAttempt(v.attempt);
+      g.setReason(v.reason);
+    }
+    void operator()(const rec::TaskRetrying& v) {
+      auto g = body.initTaskRetrying();
+      g.setTask(v.task.str());
+      g.setNextAttempt(v.next_attempt);
+      g.setNotBeforeMs(v.not_before_ms);
+    }
+    void operator()(const rec::TaskBlocked& v) {
+      auto g = body.initTaskBlocked();
+      g.setTask(v.task.str());
+      g.setCause(v.cause.str());
+    }
+    void operator()(const rec::TaskCancelled& v) {
+      auto g = body.initTaskCancelled();
+      g.setTask(v.task.str());
+      g.setReason(v.reason);
+    }
+    void operator()(const rec::WorkerJoined& v) {
+      auto g = body.initWorkerJoined();
+      g.setWorker(v.worker);
+      g.setSlots(v.slots);
+      g.setAddress(v.address);
+    }
+    void operator()(const rec::WorkerLost& v) {
+      auto g = body.initWorkerLost();
+      g.setWorker(v.worker);
+      g.setReason(v.reason);
+    }
+    void operator()(const rec::RunStopped& v) { body.initRunStopped().setReason(v.reason); }
+    void operator()(const rec::RunResumed&) { body.setRunResumed(); }
+    void operator()(const rec::RunCompleted& v) {
+      body.initRunCompleted().setOutcome(static_cast<wire::RunOutcome>(v.outcome));
+    }
+  };
+  std::visit(Visitor{body}, r.body);
+}
+
+template <class Wire, class T>
+std::string encode_as(const T& value) {
+  capnp::MallocMessageBuilder message;
+  put(message.initRoot<Wire>(), value);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// ---- Cap'n Proto → model -------------------------------------------------------------------
+
+// Bounds the memory a decode may allocate (see DecodeLimits::amplification).
+class Budget {
+ public:
+  explicit Budget(std::size_t bytes) : left_(bytes) {}
+  void charge(std::size_t bytes) {
+    if (bytes > left_) throw Invalid("decoded value would exceed its memory bound");
+    left_ -= bytes;
+  }
+
+ private:
+  std::size_t left_;
+};
+
+std::string text(capnp::Text::Reader t, Budget& budget) {
+  budget.charge(t.size());
+  return std::string(t.cStr(), t.size());
+}
+
+std::vector<std::string> texts(capnp::List<capnp::Text>::Reader list, Budget& budget) {
+  budget.charge(list.size() * sizeof(std::string));
+  std::vector<std::string> out;
+  out.reserve(list.size());
+  for (auto t : list) out.push_back(text(t, budget));
+  return out;
+}
+
+template <class IdT>
+std::vector<IdT> ids(capnp::List<capnp::Text>::Reader list, Budget& budget) {
+  budget.charge(list.size() * sizeof(IdT));
+  std::vector<IdT> out;
+  out.reserve(list.size());
+  for (auto t : list) out.emplace_back(text(t, budget));
+  return out;
+}
+
+// A newer peer may send enum values this build does not know; refuse them.
+template <class Model, class WireEnum>
+Model enum_value(WireEnum v, unsigned max, const char* what) {
+  const auto raw = static_cast<unsigned>(v);
+  if (raw > max) throw Invalid(std::string("unknown ") + what + " value " + std::to_string(raw));
+  return static_cast<Model>(raw);
+}
+Priority priority(wire::Priority v) { return enum_value<Priority>(v, 3, "priority"); }
+Domain domain(wire::Domain v) { return enum_value<Domain>(v, 6, "domain"); }
+Complexity complexity(wire::Complexity v) { return enum_value<Complexity>(v, 2, "complexity"); }
+
+Feature get(wire::Feature::Reader r, Budget& budget) {
+  Feature f;
+  f.id = FeatureId(text(r.getId(), budget));
+  f.title = text(r.getTitle(), budget);
+  f.description = text(r.getDescription(), budget);
+  f.priority = priority(r.getPriority());
+  f.depends_on = ids<FeatureId>(r.getDependsOn(), budget);
+  if (r.getHasDomain()) f.domain = domain(r.getDomain());
+  if (r.getHasComplexity()) f.complexity = complexity(r.getComplexity());
+  f.minutes = r.getMinutes();
+  f.requirements = texts(r.getRequirements(), budget);
+  f.acceptance = texts(r.getAcceptance(), budget);
+  f.technical = texts(r.getTechnical(), budget);
+  f.files = texts(r.getFiles(), budget);
+  f.parent = FeatureId(text(r.getParent(), budget));
+  f.context = text(r.getContext(), budget);
+  f.line = r.getLine();
+  return f;
+}
+
+Task get(wire::Task::Reader r, Budget& budget) {
+  Task t;
+  t.id = TaskId(text(r.getId(), budget));
+  t.feature = FeatureId(text(r.getFeature(), budget));
+  t.title = text(r.getTitle(), budget);
+  t.description = text(r.getDescription(), budget);
+  t.domain = domain(r.getDomain());
+  t.complexity = complexity(r.getComplexity());
+  t.minutes = r.getMinutes();
+  t.priority = priority(r.getPriority());
+  t.depends_on = ids<TaskId>(r.getDependsOn(), budget);
+  t.acceptance = texts(r.getAcceptance(), budget);
+  t.files = texts(r.getFiles(), budget);
+  return t;
+}
+
+Plan get(wire::Plan::Reader r, Budget& budget) {
+  Plan p;
+  p.title = text(r.getTitle(), budget);
+  p.overview = text(r.getOverview(), budget);
+  auto features = r.getFeatures();
+  budget.charge(features.size() * sizeof(Feature));
+  p.features.reserve(features.size());
+  for (auto f : features) p.features.push_back(get(f, budget));
+  auto tasks = r.getTasks();
+  budget.charge(tasks.size() * sizeof(Task));
+  p.tasks.reserve(tasks.size());
+  for (auto t : tasks) p.tasks.push_back(get(t, budget));
+  return p;
+}
+
+Batch get(wire::Batch::Reader r, Budget& budget) {
+  Batch b;
+  b.id = BatchId(text(r.getId(), budget));
+  b.domain = domain(r.getDomain());
+  auto tasks = r.getTasks();
+  budget.charge(tasks.size() * sizeof(BatchTask));
+  b.tasks.reserve(tasks.size());
+  for (auto t : tasks) b.tasks.push_back(BatchTask{get(t.getTask(), budget), t.getAttempt()});
+  b.project = text(r.getProject(), budget);
+  auto completed = r.getCompleted();
+  budget.charge(completed.size() * sizeof(CompletedWork));
+  b.completed.reserve(completed.size());
+  for (auto c : completed) {
+    b.completed.push_back(CompletedWork{TaskId(text(c.getTask(), budget)),
+                                        text(c.getTitle(), budget), texts(c.getFiles(), budget)});
+  }
+  b.lease_ms = r.getLeaseMs();
+  return b;
+}
+
+TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
+  TaskResult out;
+  out.task = TaskId(text(r.getTask(), budget));
+  out.attempt = r.getAttempt();
+  out.batch = BatchId(text(r.getBatch(), budget));
+  out.success = r.getSuccess();
+  out.reason = text(r.getReason(), budget);
+  out.files = texts(r.getFiles(), budget);
+  out.worker = text(r.getWorker(), budget);
+  out.started_ms = r.getStartedMs();
+  out.finished_ms = r.getFinishedMs();
+  out.log_path = text(r.getLogPath(), budget);
+  return out;
+}
+
+WorkerHello get(wire::WorkerHello::Reader r, Budget& budget) {
+  WorkerHello h;
+  h.name = text(r.getName(), budget);
+  h.slots = r.getSlots();
+  h.protocol_version = r.getProtocolVersion();
+  h.token = text(r.getToken(), budget);
+  return h;
+}
+
+JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
+  if (r.getSchemaVersion() > kJournalSchemaVersion) {
+    throw Invalid("journal record has schema version " + std::to_string(r.getSchemaVersion()) +
+                  ", newer than this br (" + std::to_string(kJournalSchemaVersion) +
+                  "); upgrade br to read it");
+  }
+  JournalRecord out;
+  out.run_id = text(r.getRunId(), budget);
+  out.time_ms = r.getTimeMs();
+  auto body = r.getBody();
+  using W = wire::JournalRecord::Body;
+  switch (body.which()) {
+    case W::PLAN_CREATED: {
+      auto g = body.getPlanCreated();
+      out.body = rec::PlanCreated{get(g.getPlan(), budget), text(g.getSpecPath(), budget),
+                                  text(g.getSpecHash(), budget)};
+      break;
+    }
+    case W::TASK_READY:
+      out.body = rec::TaskReady{TaskId(text(body.getTaskReady().getTask(), budget))};
+      break;
+    case W::BATCH_DISPATCHED: {
+      auto g = body.getBatchDispatched();
+      rec::BatchDispatched v;
+      v.batch = BatchId(text(g.getBatch(), budget));
+      v.worker = text(g.getWorker(), budget);
+      v.tasks = ids<TaskId>(g.getTasks(), budget);
+      auto attempts = g.getAttempts();
+      budget.charge(attempts.size() * sizeof(std::uint32_t));
+      v.attempts.reserve(attempts.size());
+      for (auto a : attempts) v.attempts.push_back(a);
+      v.lease_until_ms = g.getLeaseUntilMs();
+      out.body = std::move(v);
+      break;
+    }
+    case W::TASK_STARTED: {
+      auto g = body.getTaskStarted();
+      out.body = rec::TaskStarted{TaskId(text(g.getTask(), budget)), g.getAttempt(),
+                                  text(g.getWorker(), budget)};
+      break;
+    }
+    case W::TASK_SUCCEEDED: {
+      auto g = body.getTaskSucceeded();
+      out.body = rec::TaskSucceeded{TaskId(text(g.getTask(), budget)), g.getAttempt(),
+                                    text(g.getWorker(), budget), texts(g.getFiles(), budget)};
+      break;
+    }
+    case W::TASK_FAILED: {
+      auto g = body.getTaskFailed();
+      out.body = rec::TaskFailed{TaskId(text(g.getTask(), budget)), g.getAttempt(),
+                                 text(g.getReason(), budget)};
+      break;
+    }
+    case W::TASK_RETRYING: {
+      auto g = body.getTaskRetrying();
+      out.body = rec::TaskRetrying{TaskId(text(g.getTask(), budget)), g.getNextAttempt(),
+                                   g.getNotBeforeMs()};
+      break;
+    }
+    case W::TASK_BLOCKED: {
+      auto g = body.getTaskBlocked();
+      out.body = rec::TaskBlocked{TaskId(text(g.getTask(), budget)),
+                                  TaskId(text(g.getCause(), budget))};
+      break;
+    }
+    case W::TASK_CANCELLED: {
+      auto g = body.getTaskCancelled();
+      out.body = rec::TaskCancelled{TaskId(text(g.getTask(), budget)), text(g.getReason(), budget)};
+      break;
+    }
+    case W::WORKER_JOINED: {
+      auto g = body.getWorkerJoined();
+      out.body = rec::WorkerJoined{text(g.getWorker(), budget), g.getSlots(),
+                                   text(g.getAddress(), budget)};
+      break;
+    }
+    case W::WORKER_LOST: {
+      auto g = body.getWorkerLost();
+      out.body = rec::WorkerLost{text(g.getWorker(), budget), text(g.getReason(), budget)};
+      break;
+    }
+    case W::RUN_STOPPED:
+      out.body = rec::RunStopped{text(body.getRunStopped().getReason(), budget)};
+      break;
+    case W::RUN_RESUMED:
+      out.body = rec::RunResumed{};
+      break;
+    case W::RUN_COMPLETED:
+      out.body = rec::RunCompleted{enum_value<rec::RunOutcome>(
+          body.getRunCompleted().getOutcome(), 2, "run outcome")};
+      break;
+    default:
+      throw Invalid("unknown journal record kind " + std::to_string(static_cast<int>(body.which())) +
+                    "; written by a newer br?");
+  }
+  return out;
+}
+
+template <class Wire, class T>
+Result<T> decode_as(std::string_view bytes, const DecodeLimits& limits, const char* what) {
+  const auto fail = [&](const std::string& why) {
+    return Error::of(std::string(what) + ": " + why);
+  };
+  if (bytes.empty()) return fail("empty message");
+  if (bytes.size() > limits.max_bytes) {
+    return fail("message of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                std::to_string(limits.max_bytes) + " bytes");
+  }
+  if (bytes.size() % sizeof(capnp::word) != 0) {
+    return fail("message of " + std::to_string(bytes.size()) +
+                " bytes is truncated (not a whole number of 8-byte words)");
+  }
+  // Cap'n Proto reads words in place, so give it an aligned copy.
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+
+  capnp::ReaderOptions options;
+  // Every word of a valid br message is read once; twice that stops amplification attacks.
+  options.traversalLimitInWords = 2 * words.size() + 64;
+  options.nestingLimit = static_cast<int>(limits.nesting);
+  Budget budget(limits.amplification * bytes.size() + 4096);
+  try {
+    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
+    return get(reader.getRoot<Wire>(), budget);
+  } catch (const kj::Exception& e) {
+    return fail("malformed: " + std::string(e.getDescription().cStr()));
+  } catch (const Invalid& e) {
+    return fail(e.what());
+  }
+}
+
+}  // namespace
+
+std::string encode(const Feature& v) { return encode_as<wire::Feature>(v); }
+std::string encode(const Task& v) { return encode_as<wire::Task>(v); }
+std::string encode(const Plan& v) { return encode_as<wire::Plan>(v); }
+std::string encode(const Batch& v) { return encode_as<wire::Batch>(v); }
+std::string encode(const TaskResult& v) { return encode_as<wire::TaskResult>(v); }
+std::string encode(const WorkerHello& v) { return encode_as<wire::WorkerHello>(v); }
+std::string encode(const JournalRecord& v) { return encode_as<wire::JournalRecord>(v); }
+
+template <>
+Result<Feature> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::Feature, Feature>(b, l, "Feature");
+}
+template <>
+Result<Task> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::Task, Task>(b, l, "Task");
+}
+template <>
+Result<Plan> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::Plan, Plan>(b, l, "Plan");
+}
+template <>
+Result<Batch> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::Batch, Batch>(b, l, "Batch");
+}
+template <>
+Result<TaskResult> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::TaskResult, TaskResult>(b, l, "TaskResult");
+}
+template <>
+Result<WorkerHello> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::WorkerHello, WorkerHello>(b, l, "WorkerHello");
+}
+template <>
+Result<JournalRecord> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::JournalRecord, JournalRecord>(b, l, "JournalRecord");
+}
+
+}  // namespace br

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
 
 namespace br {
 namespace {
@@ -84,5 +85,79 @@ std::string_view kind_name(const RecordBody& body) {
   static_assert(std::size(kNames) == std::variant_size_v<RecordBody>);
   return kNames[body.index()];
 }
+
+// Lists every field once; equality of two values is equality of their field tuples.
+static auto fields(const Feature& f) {
+  return std::tie(f.id, f.title, f.description, f.priority, f.depends_on, f.domain, f.complexity,
+                  f.minutes, f.requirements, f.acceptance, f.technical, f.files, f.parent,
+                  f.context, f.line);
+}
+static auto fields(const Task& t) {
+  return std::tie(t.id, t.feature, t.title, t.description, t.domain, t.complexity, t.minutes,
+                  t.priority, t.depends_on, t.acceptance, t.files);
+}
+static auto fields(const Plan& p) { return std::tie(p.title, p.overview, p.features, p.tasks); }
+static auto fields(const BatchTask& t) { return std::tie(t.task, t.attempt); }
+static auto fields(const CompletedWork& c) { return std::tie(c.task, c.title, c.files); }
+static auto fields(const Batch& b) {
+  return std::tie(b.id, b.domain, b.tasks, b.project, b.completed, b.lease_ms);
+}
+static auto fields(const TaskResult& r) {
+  return std::tie(r.task, r.attempt, r.batch, r.success, r.reason, r.files, r.worker,
+                  r.started_ms, r.finished_ms, r.log_path);
+}
+static auto fields(const WorkerHello& h) {
+  return std::tie(h.name, h.slots, h.protocol_version, h.token);
+}
+static auto fields(const rec::PlanCreated& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
+static auto fields(const rec::TaskReady& v) { return std::tie(v.task); }
+static auto fields(const rec::BatchDispatched& v) {
+  return std::tie(v.batch, v.worker, v.tasks, v.attempts, v.lease_until_ms);
+}
+static auto fields(const rec::TaskStarted& v) { return std::tie(v.task, v.attempt, v.worker); }
+static auto fields(const rec::TaskSucceeded& v) {
+  return std::tie(v.task, v.attempt, v.worker, v.files);
+}
+static auto fields(const rec::TaskFailed& v) { return std::tie(v.task, v.attempt, v.reason); }
+static auto fields(const rec::TaskRetrying& v) {
+  return std::tie(v.task, v.next_attempt, v.not_before_ms);
+}
+static auto fields(const rec::TaskBlocked& v) { return std::tie(v.task, v.cause); }
+static auto fields(const rec::TaskCancelled& v) { return std::tie(v.task, v.reason); }
+static auto fields(const rec::WorkerJoined& v) { return std::tie(v.worker, v.slots, v.address); }
+static auto fields(const rec::WorkerLost& v) { return std::tie(v.worker, v.reason); }
+static auto fields(const rec::RunStopped& v) { return std::tie(v.reason); }
+static auto fields(const rec::RunResumed&) { return std::tuple<>(); }
+static auto fields(const rec::RunCompleted& v) { return std::tie(v.outcome); }
+static auto fields(const JournalRecord& r) { return std::tie(r.seq, r.run_id, r.time_ms, r.body); }
+
+#define BR_DEFINE_EQUALITY(T) \
+  bool operator==(const T& a, const T& b) { return br::fields(a) == br::fields(b); }
+BR_DEFINE_EQUALITY(Feature)
+BR_DEFINE_EQUALITY(Task)
+BR_DEFINE_EQUALITY(Plan)
+BR_DEFINE_EQUALITY(BatchTask)
+BR_DEFINE_EQUALITY(CompletedWork)
+BR_DEFINE_EQUALITY(Batch)
+BR_DEFINE_EQUALITY(TaskResult)
+BR_DEFINE_EQUALITY(WorkerHello)
+namespace rec {
+BR_DEFINE_EQUALITY(PlanCreated)
+BR_DEFINE_EQUALITY(TaskReady)
+BR_DEFINE_EQUALITY(BatchDispatched)
+BR_DEFINE_EQUALITY(TaskStarted)
+BR_DEFINE_EQUALITY(TaskSucceeded)
+BR_DEFINE_EQUALITY(TaskFailed)
+BR_DEFINE_EQUALITY(TaskRetrying)
+BR_DEFINE_EQUALITY(TaskBlocked)
+BR_DEFINE_EQUALITY(TaskCancelled)
+BR_DEFINE_EQUALITY(WorkerJoined)
+BR_DEFINE_EQUALITY(WorkerLost)
+BR_DEFINE_EQUALITY(RunStopped)
+BR_DEFINE_EQUALITY(RunResumed)
+BR_DEFINE_EQUALITY(RunCompleted)
+}  // namespace rec
+BR_DEFINE_EQUALITY(JournalRecord)
+#undef BR_DEFINE_EQUALITY
 
 }  // namespace br

@@ -174,6 +174,37 @@ struct JournalRecord {
   RecordBody body;
 };
 
+// Field-by-field equality, for tests and for comparing a replayed state with a live one.
+#define BR_DECLARE_EQUALITY(T)                  \
+  bool operator==(const T& a, const T& b);      \
+  inline bool operator!=(const T& a, const T& b) { return !(a == b); }
+BR_DECLARE_EQUALITY(Feature)
+BR_DECLARE_EQUALITY(Task)
+BR_DECLARE_EQUALITY(Plan)
+BR_DECLARE_EQUALITY(BatchTask)
+BR_DECLARE_EQUALITY(CompletedWork)
+BR_DECLARE_EQUALITY(Batch)
+BR_DECLARE_EQUALITY(TaskResult)
+BR_DECLARE_EQUALITY(WorkerHello)
+namespace rec {
+BR_DECLARE_EQUALITY(PlanCreated)
+BR_DECLARE_EQUALITY(TaskReady)
+BR_DECLARE_EQUALITY(BatchDispatched)
+BR_DECLARE_EQUALITY(TaskStarted)
+BR_DECLARE_EQUALITY(TaskSucceeded)
+BR_DECLARE_EQUALITY(TaskFailed)
+BR_DECLARE_EQUALITY(TaskRetrying)
+BR_DECLARE_EQUALITY(TaskBlocked)
+BR_DECLARE_EQUALITY(TaskCancelled)
+BR_DECLARE_EQUALITY(WorkerJoined)
+BR_DECLARE_EQUALITY(WorkerLost)
+BR_DECLARE_EQUALITY(RunStopped)
+BR_DECLARE_EQUALITY(RunResumed)
+BR_DECLARE_EQUALITY(RunCompleted)
+}  // namespace rec
+BR_DECLARE_EQUALITY(JournalRecord)
+#undef BR_DECLARE_EQUALITY
+
 // Short name of a record kind ("taskSucceeded"), for logs and JSON.
 std::string_view kind_name(const RecordBody& body);
 

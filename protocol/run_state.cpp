@@ -1,1 +1,278 @@
 #include "protocol/run_state.hpp"
+
+#include <array>
+
+namespace br {
+namespace {
+
+constexpr std::array<std::string_view, 9> kStatusNames = {
+    "pending", "ready", "dispatched", "running", "succeeded",
+    "failed",  "retrying", "blocked", "cancelled"};
+
+std::string quoted(const TaskId& id) { return "'" + id.str() + "'"; }
+
+}  // namespace
+
+std::string_view to_string(TaskStatus s) { return kStatusNames[static_cast<std::size_t>(s)]; }
+
+std::optional<TaskStatus> parse_task_status(std::string_view s) {
+  for (std::size_t i = 0; i < kStatusNames.size(); ++i) {
+    if (kStatusNames[i] == s) return static_cast<TaskStatus>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::empty: return "empty";
+    case RunStatus::running: return "running";
+    case RunStatus::stopped: return "stopped";
+    case RunStatus::succeeded: return "succeeded";
+    case RunStatus::failed: return "failed";
+    case RunStatus::cancelled: return "cancelled";
+  }
+  return "empty";
+}
+
+// The legal transitions. A failed attempt goes through `failed` (journaled with its reason)
+// before `retrying`; a lost or expired lease is a failed attempt like any other.
+bool can_transition(TaskStatus from, TaskStatus to) {
+  using S = TaskStatus;
+  switch (from) {
+    case S::pending: return to == S::ready || to == S::blocked || to == S::cancelled;
+    case S::ready: return to == S::dispatched || to == S::blocked || to == S::cancelled;
+    case S::dispatched:
+      // A worker may report a result whose taskStarted never reached the coordinator.
+      return to == S::running || to == S::succeeded || to == S::failed || to == S::cancelled;
+    case S::running: return to == S::succeeded || to == S::failed || to == S::cancelled;
+    case S::failed: return to == S::retrying;
+    case S::retrying: return to == S::ready || to == S::cancelled;
+    case S::succeeded:
+    case S::blocked:
+    case S::cancelled: return false;
+  }
+  return false;
+}
+
+bool is_terminal(TaskStatus s) {
+  return s == TaskStatus::succeeded || s == TaskStatus::failed || s == TaskStatus::blocked ||
+         s == TaskStatus::cancelled;
+}
+
+const TaskState* RunState::find(const TaskId& id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &tasks_[it->second];
+}
+
+std::optional<std::size_t> RunState::index_of(const TaskId& id) const {
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+ProgressCounts RunState::counts() const {
+  ProgressCounts c;
+  c.total = tasks_.size();
+  for (const auto& t : tasks_) {
+    switch (t.status) {
+      case TaskStatus::pending: ++c.pending; break;
+      case TaskStatus::ready: ++c.ready; break;
+      case TaskStatus::dispatched: ++c.dispatched; break;
+      case TaskStatus::running: ++c.running; break;
+      case TaskStatus::succeeded: ++c.succeeded; break;
+      case TaskStatus::failed: ++c.failed; break;
+      case TaskStatus::retrying: ++c.retrying; break;
+      case TaskStatus::blocked: ++c.blocked; break;
+      case TaskStatus::cancelled: ++c.cancelled; break;
+    }
+  }
+  return c;
+}
+
+Result<TaskState*> RunState::task_for(const TaskId& id, TaskStatus to, std::string_view kind) {
+  auto it = index_.find(id);
+  if (it == index_.end()) {
+    return Error::of(std::string(kind) + " names unknown task " + quoted(id));
+  }
+  TaskState& t = tasks_[it->second];
+  if (!can_transition(t.status, to)) {
+    return Error::of(std::string(kind) + ": task " + quoted(id) + " cannot go from " +
+                     std::string(to_string(t.status)) + " to " + std::string(to_string(to)));
+  }
+  return &t;
+}
+
+Status RunState::apply(const JournalRecord& record) {
+  if (record.seq != 0 && last_seq_ != 0 && record.seq != last_seq_ + 1) {
+    return Error::of("journal gap: record " + std::to_string(record.seq) + " follows record " +
+                     std::to_string(last_seq_));
+  }
+  if (!run_id_.empty() && record.run_id != run_id_) {
+    return Error::of("record " + std::to_string(record.seq) + " belongs to run '" +
+                     record.run_id + "', not to this journal's run '" + run_id_ + "'");
+  }
+  auto status = apply_body(record);
+  if (!status) return status;
+  if (run_id_.empty()) run_id_ = record.run_id;
+  if (record.seq != 0) last_seq_ = record.seq;
+  return Ok{};
+}
+
+Status RunState::apply_body(const JournalRecord& record) {
+  const std::int64_t now = record.time_ms;
+  struct Visitor {
+    RunState& s;
+    std::int64_t now;
+
+    Status operator()(const rec::PlanCreated& v) {
+      if (s.has_plan_) return Error::of("planCreated: the run already has a plan");
+      std::unordered_map<TaskId, std::size_t> index;
+      index.reserve(v.plan.tasks.size());
+      for (std::size_t i = 0; i < v.plan.tasks.size(); ++i) {
+        if (!index.emplace(v.plan.tasks[i].id, i).second) {
+          return Error::of("planCreated: duplicate task id " + quoted(v.plan.tasks[i].id));
+        }
+      }
+      s.plan_ = v.plan;
+      s.spec_path_ = v.spec_path;
+      s.spec_hash_ = v.spec_hash;
+      s.index_ = std::move(index);
+      s.tasks_.assign(v.plan.tasks.size(), TaskState{});
+      s.has_plan_ = true;
+      s.status_ = RunStatus::running;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskReady& v) {
+      auto t = s.task_for(v.task, TaskStatus::ready, "taskReady");
+      if (!t) return t.error();
+      (*t)->status = TaskStatus::ready;
+      (*t)->ready_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::BatchDispatched& v) {
+      if (v.tasks.size() != v.attempts.size() || v.tasks.empty()) {
+        return Error::of("batchDispatched " + v.batch.str() + ": " +
+                         std::to_string(v.tasks.size()) + " tasks but " +
+                         std::to_string(v.attempts.size()) + " attempts");
+      }
+      // Check every task before changing any, so a bad record leaves the state as it was.
+      std::vector<TaskState*> targets;
+      for (std::size_t i = 0; i < v.tasks.size(); ++i) {
+        auto t = s.task_for(v.tasks[i], TaskStatus::dispatched, "batchDispatched");
+        if (!t) return t.error();
+        if (v.attempts[i] <= (*t)->attempt) {
+          return Error::of("batchDispatched: task " + quoted(v.tasks[i]) + " attempt " +
+                           std::to_string(v.attempts[i]) + " was already dispatched");
+        }
+        targets.push_back(*t);
+      }
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        TaskState& t = *targets[i];
+        t.status = TaskStatus::dispatched;
+        t.attempt = v.attempts[i];
+        t.worker = v.worker;
+        t.batch = v.batch;
+        t.dispatched_ms = now;
+        t.lease_until_ms = v.lease_until_ms;
+        t.started_ms = 0;
+        t.finished_ms = 0;
+      }
+      return Ok{};
+    }
+    Status check_attempt(const TaskState& t, const TaskId& id, std::uint32_t attempt,
+                         std::string_view kind) {
+      if (attempt != t.attempt) {
+        return Error::of(std::string(kind) + ": task " + quoted(id) + " attempt " +
+                         std::to_string(attempt) + " is not its current attempt " +
+                         std::to_string(t.attempt));
+      }
+      return Ok{};
+    }
+    Status operator()(const rec::TaskStarted& v) {
+      auto t = s.task_for(v.task, TaskStatus::running, "taskStarted");
+      if (!t) return t.error();
+      if (auto ok = check_attempt(**t, v.task, v.attempt, "taskStarted"); !ok) return ok;
+      (*t)->status = TaskStatus::running;
+      (*t)->worker = v.worker;
+      (*t)->started_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskSucceeded& v) {
+      auto t = s.task_for(v.task, TaskStatus::succeeded, "taskSucceeded");
+      if (!t) return t.error();
+      if (auto ok = check_attempt(**t, v.task, v.attempt, "taskSucceeded"); !ok) return ok;
+      (*t)->status = TaskStatus::succeeded;
+      (*t)->worker = v.worker;
+      (*t)->files = v.files;
+      (*t)->reason.clear();
+      (*t)->finished_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskFailed& v) {
+      auto t = s.task_for(v.task, TaskStatus::failed, "taskFailed");
+      if (!t) return t.error();
+      if (auto ok = check_attempt(**t, v.task, v.attempt, "taskFailed"); !ok) return ok;
+      (*t)->status = TaskStatus::failed;
+      (*t)->reason = v.reason;
+      (*t)->finished_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskRetrying& v) {
+      auto t = s.task_for(v.task, TaskStatus::retrying, "taskRetrying");
+      if (!t) return t.error();
+      if (v.next_attempt <= (*t)->attempt) {
+        return Error::of("taskRetrying: task " + quoted(v.task) + " next attempt " +
+                         std::to_string(v.next_attempt) + " is not after attempt " +
+                         std::to_string((*t)->attempt));
+      }
+      (*t)->status = TaskStatus::retrying;
+      (*t)->not_before_ms = v.not_before_ms;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskBlocked& v) {
+      auto t = s.task_for(v.task, TaskStatus::blocked, "taskBlocked");
+      if (!t) return t.error();
+      (*t)->status = TaskStatus::blocked;
+      (*t)->reason = "blocked: dependency '" + v.cause.str() + "' failed";
+      (*t)->finished_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::TaskCancelled& v) {
+      auto t = s.task_for(v.task, TaskStatus::cancelled, "taskCancelled");
+      if (!t) return t.error();
+      (*t)->status = TaskStatus::cancelled;
+      (*t)->reason = v.reason;
+      (*t)->finished_ms = now;
+      return Ok{};
+    }
+    Status operator()(const rec::WorkerJoined& v) {
+      s.workers_[v.worker] = WorkerState{v.worker, v.slots, v.address, true};
+      return Ok{};
+    }
+    Status operator()(const rec::WorkerLost& v) {
+      auto& w = s.workers_[v.worker];
+      w.name = v.worker;
+      w.alive = false;
+      return Ok{};
+    }
+    Status operator()(const rec::RunStopped&) {
+      s.status_ = RunStatus::stopped;
+      return Ok{};
+    }
+    Status operator()(const rec::RunResumed&) {
+      s.status_ = RunStatus::running;
+      return Ok{};
+    }
+    Status operator()(const rec::RunCompleted& v) {
+      switch (v.outcome) {
+        case rec::RunOutcome::succeeded: s.status_ = RunStatus::succeeded; break;
+        case rec::RunOutcome::failed: s.status_ = RunStatus::failed; break;
+        case rec::RunOutcome::cancelled: s.status_ = RunStatus::cancelled; break;
+      }
+      return Ok{};
+    }
+  };
+  return std::visit(Visitor{*this, now}, record.body);
+}
+
+}  // namespace br

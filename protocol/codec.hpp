@@ -1,0 +1,55 @@
+// The one codec of br: model structs ⇄ Cap'n Proto bytes, for the wire, the journal and
+// snapshots alike. Decoding treats its input as untrusted: size, traversal, nesting and the
+// memory the decoded value may take are all bounded, and any malformed input is an Error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocol/model.hpp"
+#include "protocol/result.hpp"
+
+namespace br {
+
+struct DecodeLimits {
+  // Larger inputs are refused before any parsing.
+  std::size_t max_bytes = std::size_t{16} << 20;
+  // Cap'n Proto pointer nesting; br's schema is at most 5 deep.
+  unsigned nesting = 16;
+  // Memory the decoded structs may take, as a multiple of the input size. A well-formed
+  // message decodes into about 4× its size; this stops lists of zero-sized elements (which
+  // Cap'n Proto encodes in no space at all) from turning into huge allocations.
+  std::size_t amplification = 8;
+};
+
+// Journal records hold whole plans (100,000 tasks is ~30 MiB), so they get a larger bound.
+inline DecodeLimits journal_decode_limits() {
+  DecodeLimits limits;
+  limits.max_bytes = std::size_t{256} << 20;
+  return limits;
+}
+
+std::string encode(const Feature& value);
+std::string encode(const Task& value);
+std::string encode(const Plan& value);
+std::string encode(const Batch& value);
+std::string encode(const TaskResult& value);
+std::string encode(const WorkerHello& value);
+// Encodes everything but `seq`, which is the record's key in the journal.
+std::string encode(const JournalRecord& value);
+
+// Decoders; `what` in errors is the type name ("Batch: message of 20 bytes is truncated").
+template <class T>
+Result<T> decode(std::string_view bytes, const DecodeLimits& limits = {});
+
+template <> Result<Feature> decode(std::string_view, const DecodeLimits&);
+template <> Result<Task> decode(std::string_view, const DecodeLimits&);
+template <> Result<Plan> decode(std::string_view, const DecodeLimits&);
+template <> Result<Batch> decode(std::string_view, const DecodeLimits&);
+template <> Result<TaskResult> decode(std::string_view, const DecodeLimits&);
+template <> Result<WorkerHello> decode(std::string_view, const DecodeLimits&);
+template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
+
+}  // namespace br

@@ -1,0 +1,84 @@
+// The write-ahead journal of a run, over RocksDB. Every state transition is appended here and
+// acted on only once durable. Appends from any thread are grouped: while one synced write is
+// in flight, later appends queue up and go out together in the next one (group commit), so
+// the cost of an fsync is shared by everything that arrived during it.
+//
+// Layout: column family "default" maps an 8-byte big-endian sequence number (from 1, no gaps)
+// to a Cap'n Proto JournalRecord; column family "meta" holds the run id and schema version.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/model.hpp"
+#include "protocol/result.hpp"
+#include "protocol/run_state.hpp"
+
+namespace br {
+
+struct JournalOptions {
+  // Run this journal belongs to. Creating a journal requires one. Opening an existing journal
+  // with a different id is refused; empty adopts the stored id (resume, inspection).
+  std::string run_id;
+  bool create_if_missing = true;
+  // Opens without taking RocksDB's lock, to read a journal while a run writes it.
+  bool read_only = false;
+  // Upper bound on one group commit; a longer queue is split over several synced writes.
+  std::size_t max_group_records = 65536;
+};
+
+class Journal {
+ public:
+  // Called once the records of one append are durable (value: sequence number of its last
+  // record) or could not be written (error). Runs on the journal's writer thread: keep it short.
+  using Done = std::function<void(Result<std::uint64_t>)>;
+
+  // Errors name `dir` and say what to do: another br holds the lock, another run's journal,
+  // a newer schema, a missing journal with create_if_missing off, an unwritable directory.
+  static Result<std::unique_ptr<Journal>> open(const std::string& dir,
+                                               const JournalOptions& options);
+  // Waits for queued appends to become durable, then closes.
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Queues records for the next group commit; they get consecutive sequence numbers in order.
+  // A record with an empty run_id is stamped with the journal's; another run's id is an error.
+  void append_async(std::vector<JournalRecord> records, Done done);
+  // Appends and waits until durable. Returns the sequence number of the last record.
+  Result<std::uint64_t> append(std::vector<JournalRecord> records);
+
+  // Highest durable sequence number, 0 when empty.
+  std::uint64_t last_seq() const;
+  const std::string& run_id() const;
+  const std::string& dir() const;
+
+  // Calls `visit` for every record with seq ≥ from_seq in order, until it returns false.
+  // A record that does not decode is an error naming its sequence number.
+  Status scan(std::uint64_t from_seq,
+              const std::function<bool(const JournalRecord&)>& visit) const;
+
+  // Folds the whole journal into a RunState; a gap or an illegal transition is an error.
+  Result<RunState> replay() const;
+
+  // Statistics of group commit since open, for benchmarks and `br status --verbose`.
+  struct Stats {
+    std::uint64_t records = 0;
+    std::uint64_t groups = 0;  // synced writes
+  };
+  Stats stats() const;
+
+  class Impl;
+
+ private:
+  explicit Journal(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Does `dir` hold a journal? (Used to decide between a new run and a resume.)
+bool journal_exists(const std::string& dir);
+
+}  // namespace br

@@ -1,0 +1,107 @@
+// Sample values with every field set to something other than its default, so a codec that
+// drops or mixes up a field fails its round-trip test.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "protocol/model.hpp"
+
+namespace br::test {
+
+inline Task sample_task(const std::string& id = "trails/01-schema") {
+  Task t;
+  t.id = TaskId(id);
+  t.feature = FeatureId("trails");
+  t.title = "Trail run schema";
+  t.description = "Create the trail_runs table — with ünïcödé 🏃";
+  t.domain = Domain::database;
+  t.complexity = Complexity::complex;
+  t.minutes = 120;
+  t.priority = Priority::high;
+  t.depends_on = {TaskId("accounts/02-backend"), TaskId("db/01-schema")};
+  t.acceptance = {"A run lists its obstacles in order", "file: src/trails/model.py"};
+  t.files = {"src/trails/model.py", "migrations/001_trails.sql"};
+  return t;
+}
+
+inline Feature sample_feature() {
+  Feature f;
+  f.id = FeatureId("trails");
+  f.title = "Trail Run Management";
+  f.description = "Create and manage trail runs";
+  f.priority = Priority::critical;
+  f.depends_on = {FeatureId("accounts")};
+  f.domain = Domain::backend;
+  f.complexity = Complexity::medium;
+  f.minutes = 90;
+  f.requirements = {"Leaders can reorder obstacles"};
+  f.acceptance = {"A run lists its obstacles in order"};
+  f.technical = {"PostgreSQL table `trail_runs`"};
+  f.files = {"src/trails/model.py"};
+  f.parent = FeatureId("parent");
+  f.context = "**Owner:** team trails";
+  f.line = 42;
+  return f;
+}
+
+inline Plan sample_plan() {
+  Plan p;
+  p.title = "Trip Planner";
+  p.overview = "Plan trips with friends.";
+  p.features = {sample_feature()};
+  p.tasks = {sample_task("trails/01-schema"), sample_task("trails/02-backend")};
+  p.tasks[1].depends_on = {TaskId("trails/01-schema")};
+  return p;
+}
+
+inline Batch sample_batch() {
+  Batch b;
+  b.id = BatchId("b-17");
+  b.domain = Domain::api;
+  b.tasks = {BatchTask{sample_task("a/01"), 2}, BatchTask{sample_task("a/02"), 1}};
+  b.project = "Trip Planner: plan trips";
+  b.completed = {CompletedWork{TaskId("db/01"), "Schema", {"schema.sql", "seed.sql"}}};
+  b.lease_ms = 600000;
+  return b;
+}
+
+inline TaskResult sample_result() {
+  TaskResult r;
+  r.task = TaskId("a/01");
+  r.attempt = 3;
+  r.batch = BatchId("b-17");
+  r.success = true;
+  r.reason = "check_command exited 1";
+  r.files = {"src/a.py"};
+  r.worker = "host-1/0";
+  r.started_ms = 1700000000000;
+  r.finished_ms = 1700000001234;
+  r.log_path = ".br/logs/a-01.3.log";
+  return r;
+}
+
+inline WorkerHello sample_hello() { return WorkerHello{"host-1", 4, kProtocolVersion, "s3cret"}; }
+
+// One record of every kind, in the order they appear in RecordBody.
+inline std::vector<RecordBody> every_record_body() {
+  return {
+      rec::PlanCreated{sample_plan(), "PROJECT_SPEC.md", "ab12cd"},
+      rec::TaskReady{TaskId("a/01")},
+      rec::BatchDispatched{BatchId("b-1"), "w1", {TaskId("a/01"), TaskId("a/02")}, {1, 2},
+                           1700000005000},
+      rec::TaskStarted{TaskId("a/01"), 1, "w1"},
+      rec::TaskSucceeded{TaskId("a/01"), 1, "w1", {"x.py", "y.py"}},
+      rec::TaskFailed{TaskId("a/02"), 2, "timeout after 600 s"},
+      rec::TaskRetrying{TaskId("a/02"), 3, 1700000009000},
+      rec::TaskBlocked{TaskId("a/03"), TaskId("a/02")},
+      rec::TaskCancelled{TaskId("a/04"), "run cancelled"},
+      rec::WorkerJoined{"w1", 4, "10.0.0.2:4242"},
+      rec::WorkerLost{"w1", "connection closed"},
+      rec::RunStopped{"interrupted (SIGINT)"},
+      rec::RunResumed{},
+      rec::RunCompleted{rec::RunOutcome::failed},
+  };
+}
+
+}  // namespace br::test
