@@ -1,0 +1,165 @@
+#include <catch2/catch.hpp>
+
+#include "protocol/run_state.hpp"
+#include "tests/support/samples.hpp"
+
+using namespace br;
+
+namespace {
+
+Plan two_task_plan() {
+  Plan p;
+  p.title = "P";
+  p.tasks = {test::sample_task("a/01"), test::sample_task("a/02")};
+  p.tasks[0].depends_on.clear();
+  p.tasks[1].depends_on = {TaskId("a/01")};
+  return p;
+}
+
+struct Run {
+  RunState state;
+  std::uint64_t seq = 0;
+
+  Status apply(RecordBody body) {
+    JournalRecord r{++seq, "run-1", static_cast<std::int64_t>(seq * 1000), std::move(body)};
+    auto status = state.apply(r);
+    if (!status) --seq;
+    return status;
+  }
+  void must(RecordBody body) {
+    auto status = apply(std::move(body));
+    INFO((status.ok() ? std::string() : status.error().str()));
+    REQUIRE(status.ok());
+  }
+};
+
+const TaskId a("a/01"), b("a/02");
+
+}  // namespace
+
+TEST_CASE("a task goes from pending to succeeded through the journal") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  CHECK(run.state.status() == RunStatus::running);
+  CHECK(run.state.counts().pending == 2);
+  run.must(rec::TaskReady{a});
+  run.must(rec::BatchDispatched{BatchId("b1"), "w1", {a}, {1}, 99000});
+  run.must(rec::TaskStarted{a, 1, "w1"});
+  run.must(rec::TaskSucceeded{a, 1, "w1", {"x.py"}});
+  const TaskState* t = run.state.find(a);
+  REQUIRE(t != nullptr);
+  CHECK(t->status == TaskStatus::succeeded);
+  CHECK(t->attempt == 1);
+  CHECK(t->files == std::vector<std::string>{"x.py"});
+  CHECK(t->started_ms == 4000);
+  CHECK(t->finished_ms == 5000);
+  const auto counts = run.state.counts();
+  CHECK(counts.succeeded == 1);
+  CHECK(counts.pending == 1);
+  CHECK(run.state.last_seq() == 5);
+}
+
+TEST_CASE("a failed attempt retries with a higher attempt number") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  run.must(rec::TaskReady{a});
+  run.must(rec::BatchDispatched{BatchId("b1"), "w1", {a}, {1}, 0});
+  run.must(rec::TaskFailed{a, 1, "check failed"});
+  CHECK_FALSE(run.apply(rec::TaskRetrying{a, 1, 0}).ok());  // not after attempt 1
+  run.must(rec::TaskRetrying{a, 2, 7000});
+  run.must(rec::TaskReady{a});
+  CHECK_FALSE(run.apply(rec::BatchDispatched{BatchId("b2"), "w1", {a}, {1}, 0}).ok());
+  run.must(rec::BatchDispatched{BatchId("b2"), "w2", {a}, {2}, 0});
+  CHECK_FALSE(run.apply(rec::TaskSucceeded{a, 1, "w1", {}}).ok());  // stale attempt
+  run.must(rec::TaskSucceeded{a, 2, "w2", {}});
+  CHECK(run.state.find(a)->attempt == 2);
+  CHECK(run.state.find(a)->reason.empty());
+}
+
+TEST_CASE("an illegal transition is an error and changes nothing") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  auto status = run.apply(rec::TaskStarted{a, 1, "w1"});
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().str() == "taskStarted: task 'a/01' cannot go from pending to running");
+  CHECK(run.state.find(a)->status == TaskStatus::pending);
+  CHECK(run.state.last_seq() == 1);
+}
+
+TEST_CASE("a dispatch with one bad task leaves every task as it was") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  run.must(rec::TaskReady{a});
+  CHECK_FALSE(run.apply(rec::BatchDispatched{BatchId("b1"), "w1", {a, b}, {1, 1}, 0}).ok());
+  CHECK(run.state.find(a)->status == TaskStatus::ready);
+  CHECK(run.state.find(a)->attempt == 0);
+}
+
+TEST_CASE("records for unknown tasks, other runs and out of order are refused") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  CHECK(run.apply(rec::TaskReady{TaskId("nope")}).error().str() ==
+        "taskReady names unknown task 'nope'");
+  CHECK_FALSE(run.apply(rec::PlanCreated{two_task_plan(), "spec.md", "h"}).ok());
+
+  JournalRecord foreign{2, "run-2", 0, rec::TaskReady{a}};
+  CHECK(run.state.apply(foreign).error().str() ==
+        "record 2 belongs to run 'run-2', not to this journal's run 'run-1'");
+  JournalRecord gap{5, "run-1", 0, rec::TaskReady{a}};
+  CHECK(run.state.apply(gap).error().str() == "journal gap: record 5 follows record 1");
+}
+
+TEST_CASE("blocked and cancelled tasks are terminal") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  run.must(rec::TaskBlocked{b, a});
+  CHECK(run.state.find(b)->reason == "blocked: dependency 'a/01' failed");
+  CHECK_FALSE(run.apply(rec::TaskReady{b}).ok());
+  run.must(rec::TaskCancelled{a, "run cancelled"});
+  CHECK_FALSE(run.apply(rec::TaskReady{a}).ok());
+}
+
+TEST_CASE("run status follows stop, resume and completion") {
+  Run run;
+  CHECK(run.state.status() == RunStatus::empty);
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  run.must(rec::WorkerJoined{"w1", 4, "127.0.0.1"});
+  CHECK(run.state.workers().at("w1").alive);
+  run.must(rec::WorkerLost{"w1", "gone"});
+  CHECK_FALSE(run.state.workers().at("w1").alive);
+  run.must(rec::RunStopped{"SIGINT"});
+  CHECK(run.state.status() == RunStatus::stopped);
+  run.must(rec::RunResumed{});
+  CHECK(run.state.status() == RunStatus::running);
+  run.must(rec::RunCompleted{rec::RunOutcome::failed});
+  CHECK(run.state.status() == RunStatus::failed);
+}
+
+TEST_CASE("the transition table allows exactly the documented moves") {
+  using S = TaskStatus;
+  const std::vector<std::pair<S, S>> allowed = {
+      {S::pending, S::ready},       {S::pending, S::blocked},      {S::pending, S::cancelled},
+      {S::ready, S::dispatched},    {S::ready, S::blocked},        {S::ready, S::cancelled},
+      {S::dispatched, S::running},  {S::dispatched, S::succeeded}, {S::dispatched, S::failed},
+      {S::dispatched, S::cancelled}, {S::running, S::succeeded},   {S::running, S::failed},
+      {S::running, S::cancelled},   {S::failed, S::retrying},      {S::retrying, S::ready},
+      {S::retrying, S::cancelled},
+  };
+  for (int from = 0; from <= static_cast<int>(S::cancelled); ++from) {
+    for (int to = 0; to <= static_cast<int>(S::cancelled); ++to) {
+      const auto f = static_cast<S>(from), t = static_cast<S>(to);
+      const bool expected =
+          std::find(allowed.begin(), allowed.end(), std::make_pair(f, t)) != allowed.end();
+      INFO(to_string(f) << " -> " << to_string(t));
+      CHECK(can_transition(f, t) == expected);
+    }
+  }
+}
+
+TEST_CASE("status names round trip") {
+  for (int s = 0; s <= static_cast<int>(TaskStatus::cancelled); ++s) {
+    const auto status = static_cast<TaskStatus>(s);
+    CHECK(parse_task_status(to_string(status)) == status);
+  }
+  CHECK_FALSE(parse_task_status("done").has_value());
+}
