@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine and runs br's main job on the example spec: installs the
+# Debian packages, builds br, and runs the whole pipeline with the offline demo agent in
+# examples/workspace.
+#
+#   bash deploy/demo.sh [SPEC]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash deploy/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBR_BUILD_TESTS=OFF \
+  -DBR_BUILD_BENCH=OFF >/dev/null
+cmake --build build -j "$(nproc)" --target br
+
+spec="${1:-examples/PROJECT_SPEC.md}"
+exec ./build/coordinator/br plan "$spec"
