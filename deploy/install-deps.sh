@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libcaf-dev capnproto libcapnp-dev librocksdb-dev
-  libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
+  libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 nlohmann-json3-dev
   clang libclang-rt-14-dev clang-tidy cppcheck
   iproute2 procps python3
 )

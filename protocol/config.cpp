@@ -1,0 +1,296 @@
+#include "protocol/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+namespace br {
+namespace {
+
+// Reads one table of the config, checking every key against the ones it knows.
+class Section {
+ public:
+  Section(const toml::table& root, std::string name, const std::string& path,
+          std::vector<Diagnostic>& errors)
+      : name_(std::move(name)), path_(path), errors_(errors) {
+    if (const toml::node* node = root.get(name_)) {
+      table_ = node->as_table();
+      if (!table_) error(*node, "[" + name_ + "] must be a table");
+    }
+  }
+
+  // Call after reading every key: anything left is unknown.
+  void reject_unknown(const std::vector<std::string>& known) {
+    if (!table_) return;
+    for (const auto& [key, node] : *table_) {
+      const std::string k(key.str());
+      if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+      std::string message = "unknown key '" + name_ + "." + k + "'";
+      std::string best;
+      std::size_t best_distance = 3;
+      for (const auto& candidate : known) {
+        const std::size_t d = distance(k, candidate);
+        if (d < best_distance) best_distance = d, best = candidate;
+      }
+      if (!best.empty()) message += " (did you mean '" + name_ + "." + best + "'?)";
+      else message += "; known keys: " + join(known);
+      error(node, message);
+    }
+  }
+
+  template <class Int>
+  void integer(const char* key, Int& out, std::int64_t min, std::int64_t max) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    auto v = node->value<std::int64_t>();
+    if (!node->is_integer() || !v || *v < min || *v > max) {
+      error(*node, full(key) + ": expected an integer from " + std::to_string(min) + " to " +
+                       std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(*v);
+  }
+
+  void fraction(const char* key, double& out) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    auto v = node->value<double>();
+    if (!v || !(*v >= 0.0 && *v <= 1.0)) {
+      error(*node, full(key) + ": expected a number from 0 to 1");
+      return;
+    }
+    out = *v;
+  }
+
+  void string(const char* key, std::string& out, const std::vector<std::string>& allowed = {}) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    auto v = node->value<std::string>();
+    if (!node->is_string() || !v) {
+      error(*node, full(key) + ": expected a string");
+      return;
+    }
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      error(*node, full(key) + ": '" + *v + "' is not one of " + join(allowed));
+      return;
+    }
+    out = *v;
+  }
+
+  void strings(const char* key, std::vector<std::string>& out, bool non_empty) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    const toml::array* array = node->as_array();
+    std::vector<std::string> values;
+    bool ok = array != nullptr;
+    if (ok) {
+      for (const auto& item : *array) {
+        auto s = item.value<std::string>();
+        if (!item.is_string() || !s) {
+          ok = false;
+          break;
+        }
+        values.push_back(*s);
+      }
+    }
+    if (!ok) {
+      error(*node, full(key) + ": expected an array of strings, e.g. [\"make\", \"check\"]");
+      return;
+    }
+    if (non_empty && values.empty()) {
+      error(*node, full(key) + ": must not be empty");
+      return;
+    }
+    out = std::move(values);
+  }
+
+  void duration(const char* key, std::int64_t& out) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    Result<std::int64_t> ms = Error::of("");
+    if (node->is_integer()) ms = parse_duration_ms(std::to_string(*node->value<std::int64_t>()));
+    else if (node->is_string()) ms = parse_duration_ms(*node->value<std::string>());
+    if (!ms) {
+      error(*node, full(key) + ": expected a duration such as 90 (seconds), \"250ms\", \"90s\", "
+                               "\"30m\" or \"2h\"");
+      return;
+    }
+    out = *ms;
+  }
+
+ private:
+  const toml::node* find(const char* key) const { return table_ ? table_->get(key) : nullptr; }
+  std::string full(const char* key) const { return name_ + "." + key; }
+
+  void error(const toml::node& node, std::string message) {
+    errors_.push_back(Diagnostic{path_, static_cast<std::uint32_t>(node.source().begin.line),
+                                 std::move(message)});
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  }
+
+  static std::size_t distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      std::size_t diag = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        const std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1] ? 1u : 0u)});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  }
+
+  std::string name_;
+  const std::string& path_;
+  std::vector<Diagnostic>& errors_;
+  const toml::table* table_ = nullptr;
+};
+
+// A command's program given as a path ("deploy/demo-agent") is relative to the config file;
+// a bare name ("claude") is looked up on PATH when run.
+void resolve_program(std::vector<std::string>& argv, const std::string& base_dir) {
+  if (argv.empty() || base_dir.empty()) return;
+  const std::filesystem::path program(argv[0]);
+  if (program.is_relative() && argv[0].find('/') != std::string::npos) {
+    argv[0] = (std::filesystem::path(base_dir) / program).lexically_normal().string();
+  }
+}
+
+}  // namespace
+
+Result<std::int64_t> parse_duration_ms(std::string_view text) {
+  std::size_t i = 0;
+  std::int64_t value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (value > 1'000'000'000) return Error::of("duration too large");
+    value = value * 10 + (text[i] - '0');
+    ++i;
+  }
+  if (i == 0) return Error::of("duration must start with a number");
+  const std::string_view unit = text.substr(i);
+  if (unit.empty() || unit == "s") return value * 1000;
+  if (unit == "ms") return value;
+  if (unit == "m") return value * 60 * 1000;
+  if (unit == "h") return value * 3600 * 1000;
+  return Error::of("unknown duration unit '" + std::string(unit) + "'");
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& path,
+                            const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    return Error::at(path, static_cast<std::uint32_t>(e.source().begin.line),
+                     std::string(e.description()));
+  }
+
+  Config config;
+  config.path = path;
+  std::vector<Diagnostic> errors;
+  const std::vector<std::string> sections = {"run", "agent", "verify", "context", "network",
+                                             "limits"};
+  for (const auto& [key, node] : root) {
+    const std::string k(key.str());
+    if (std::find(sections.begin(), sections.end(), k) == sections.end()) {
+      errors.push_back(Diagnostic{path, static_cast<std::uint32_t>(node.source().begin.line),
+                                  "unknown section '" + k +
+                                      "'; known sections: run, agent, verify, context, network, "
+                                      "limits"});
+    }
+  }
+
+  Section run(root, "run", path, errors);
+  run.integer("workers", config.run.workers, 1, 1024);
+  run.string("strategy", config.run.strategy, {"critical-path", "priority", "shortest"});
+  run.integer("max_attempts", config.run.max_attempts, 1, 100);
+  run.duration("backoff_base", config.run.backoff_base_ms);
+  run.duration("backoff_max", config.run.backoff_max_ms);
+  run.fraction("backoff_jitter", config.run.backoff_jitter);
+  run.duration("lease", config.run.lease_ms);
+  run.integer("batch_max_tasks", config.run.batch_max_tasks, 1, 3);
+  run.integer("batch_max_minutes", config.run.batch_max_minutes, 60, 240);
+  run.string("workspace", config.run.workspace);
+  run.reject_unknown({"workers", "strategy", "max_attempts", "backoff_base", "backoff_max",
+                      "backoff_jitter", "lease", "batch_max_tasks", "batch_max_minutes",
+                      "workspace"});
+
+  Section agent(root, "agent", path, errors);
+  agent.strings("command", config.agent.command, /*non_empty=*/true);
+  agent.duration("timeout", config.agent.timeout_ms);
+  agent.strings("env", config.agent.env_allow, false);
+  agent.reject_unknown({"command", "timeout", "env"});
+
+  Section verify(root, "verify", path, errors);
+  verify.strings("check_command", config.verify.check_command, false);
+  verify.strings("test_command", config.verify.test_command, false);
+  verify.duration("timeout", config.verify.timeout_ms);
+  verify.duration("file_wait", config.verify.file_wait_ms);
+  verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait"});
+
+  Section context(root, "context", path, errors);
+  context.integer("token_budget", config.context.token_budget, 500, 1000000);
+  context.reject_unknown({"token_budget"});
+
+  Section network(root, "network", path, errors);
+  network.string("listen", config.network.listen);
+  network.string("token", config.network.token);
+  network.string("tls_cert", config.network.tls_cert);
+  network.string("tls_key", config.network.tls_key);
+  network.string("tls_ca", config.network.tls_ca);
+  network.integer("max_connections", config.network.max_connections, 1, 65536);
+  network.reject_unknown({"listen", "token", "tls_cert", "tls_key", "tls_ca", "max_connections"});
+
+  Section limits(root, "limits", path, errors);
+  limits.integer("spec_max_bytes", config.limits.spec_max_bytes, 1024, std::int64_t{1} << 32);
+  limits.integer("max_tasks", config.limits.max_tasks, 1, 10'000'000);
+  limits.integer("message_max_bytes", config.limits.message_max_bytes, 4096,
+                 std::int64_t{1} << 30);
+  limits.integer("agent_output_max_bytes", config.limits.agent_output_max_bytes, 4096,
+                 std::int64_t{1} << 40);
+  limits.reject_unknown({"spec_max_bytes", "max_tasks", "message_max_bytes",
+                         "agent_output_max_bytes"});
+
+  if (config.run.backoff_max_ms < config.run.backoff_base_ms) {
+    errors.push_back(Diagnostic{path, 0, "run.backoff_max must not be below run.backoff_base"});
+  }
+  if (!errors.empty()) {
+    std::stable_sort(errors.begin(), errors.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
+    return Error{std::move(errors)};
+  }
+  resolve_program(config.agent.command, base_dir);
+  resolve_program(config.verify.check_command, base_dir);
+  resolve_program(config.verify.test_command, base_dir);
+  if (!base_dir.empty() && std::filesystem::path(config.run.workspace).is_relative()) {
+    config.run.workspace =
+        (std::filesystem::path(base_dir) / config.run.workspace).lexically_normal().string();
+  }
+  return config;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::of(path + ": cannot read the config file (does it exist?)");
+  constexpr std::size_t kMaxConfigBytes = 1 << 20;
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) {
+    return Error::of(path + ": config file larger than 1 MiB; is this the right file?");
+  }
+  auto base = std::filesystem::absolute(path).parent_path().string();
+  return parse_config(text, path, base);
+}
+
+}  // namespace br

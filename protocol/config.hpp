@@ -1,0 +1,77 @@
+// br.toml: the run's settings. Every key has a default; an unknown key or a bad value is an
+// error naming the file, line and key. The reference is docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/result.hpp"
+
+namespace br {
+
+struct RunConfig {
+  std::uint32_t workers = 2;              // local worker slots for `br run`
+  std::string strategy = "critical-path"; // critical-path | priority | shortest
+  std::uint32_t max_attempts = 3;         // attempts per task before it fails for good
+  std::int64_t backoff_base_ms = 1000;    // first retry delay; doubles per attempt
+  std::int64_t backoff_max_ms = 60000;
+  double backoff_jitter = 0.2;            // ± fraction of the delay
+  std::int64_t lease_ms = 0;              // 0: agent timeout + verify timeout + 60 s
+  std::uint32_t batch_max_tasks = 3;
+  std::uint32_t batch_max_minutes = 240;
+  std::string workspace = ".";            // where agents work, relative to the config file
+};
+
+struct AgentConfig {
+  std::vector<std::string> command;       // argv, run without a shell
+  std::int64_t timeout_ms = 30 * 60 * 1000;
+  std::vector<std::string> env_allow;     // environment variables passed through to agents
+};
+
+struct VerifyConfig {
+  std::vector<std::string> check_command; // argv; empty: no check
+  std::vector<std::string> test_command;
+  std::int64_t timeout_ms = 10 * 60 * 1000;
+  std::int64_t file_wait_ms = 10 * 1000;  // how long to wait for expected files after exit
+};
+
+struct ContextConfig {
+  std::uint32_t token_budget = 4000;      // prompt budget, tokens ≈ bytes / 4
+};
+
+struct NetworkConfig {
+  std::string listen = "127.0.0.1:7420";
+  std::string token;                      // required when listening beyond loopback
+  std::string tls_cert, tls_key, tls_ca;  // TLS between hosts when set
+  std::uint32_t max_connections = 256;
+};
+
+struct LimitsConfig {
+  std::uint64_t spec_max_bytes = std::uint64_t{16} << 20;
+  std::uint64_t max_tasks = 200000;
+  std::uint64_t message_max_bytes = std::uint64_t{16} << 20;
+  std::uint64_t agent_output_max_bytes = std::uint64_t{64} << 20;
+};
+
+struct Config {
+  RunConfig run;
+  AgentConfig agent;
+  VerifyConfig verify;
+  ContextConfig context;
+  NetworkConfig network;
+  LimitsConfig limits;
+  std::string path;  // file it came from; empty for defaults
+};
+
+// Parses br.toml text. Relative paths (agent and verify commands whose first word contains a
+// '/', run.workspace) are resolved against `base_dir`.
+Result<Config> parse_config(std::string_view text, const std::string& path,
+                            const std::string& base_dir);
+Result<Config> load_config(const std::string& path);
+
+// Durations are integers (seconds) or strings with a unit: "250ms", "90s", "30m", "2h".
+Result<std::int64_t> parse_duration_ms(std::string_view text);
+
+}  // namespace br

@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+
+#include "protocol/config.hpp"
+
+using namespace br;
+
+namespace {
+
+Config must_parse(const std::string& text, const std::string& base = "") {
+  auto config = parse_config(text, "br.toml", base);
+  INFO((config.ok() ? std::string() : config.error().str()));
+  REQUIRE(config.ok());
+  return config.value();
+}
+
+}  // namespace
+
+TEST_CASE("an empty config gives the documented defaults") {
+  const Config c = must_parse("");
+  CHECK(c.run.workers == 2);
+  CHECK(c.run.strategy == "critical-path");
+  CHECK(c.run.max_attempts == 3);
+  CHECK(c.agent.command.empty());
+  CHECK(c.agent.timeout_ms == 30 * 60 * 1000);
+  CHECK(c.context.token_budget == 4000);
+  CHECK(c.network.listen == "127.0.0.1:7420");
+  CHECK(c.limits.spec_max_bytes == 16u << 20);
+}
+
+TEST_CASE("every section is read") {
+  const Config c = must_parse(R"(
+[run]
+workers = 8
+strategy = "shortest"
+max_attempts = 5
+backoff_base = "500ms"
+backoff_max = "2m"
+backoff_jitter = 0.1
+lease = "45m"
+batch_max_tasks = 2
+batch_max_minutes = 180
+workspace = "ws"
+
+[agent]
+command = ["claude", "-p"]
+timeout = "20m"
+env = ["ANTHROPIC_API_KEY"]
+
+[verify]
+check_command = ["./check.sh"]
+test_command = ["pytest", "-q"]
+timeout = 300
+file_wait = "5s"
+
+[context]
+token_budget = 6000
+
+[network]
+listen = "0.0.0.0:9000"
+token = "t"
+max_connections = 10
+
+[limits]
+max_tasks = 500
+)",
+                              "/home/me/project");
+  CHECK(c.run.workers == 8);
+  CHECK(c.run.strategy == "shortest");
+  CHECK(c.run.backoff_base_ms == 500);
+  CHECK(c.run.backoff_max_ms == 120000);
+  CHECK(c.run.backoff_jitter == Approx(0.1));
+  CHECK(c.run.lease_ms == 45 * 60 * 1000);
+  CHECK(c.run.workspace == "/home/me/project/ws");
+  CHECK(c.agent.command == std::vector<std::string>{"claude", "-p"});  // bare name: PATH
+  CHECK(c.agent.timeout_ms == 20 * 60 * 1000);
+  CHECK(c.agent.env_allow == std::vector<std::string>{"ANTHROPIC_API_KEY"});
+  CHECK(c.verify.check_command == std::vector<std::string>{"/home/me/project/check.sh"});
+  CHECK(c.verify.timeout_ms == 300000);
+  CHECK(c.verify.file_wait_ms == 5000);
+  CHECK(c.context.token_budget == 6000);
+  CHECK(c.network.token == "t");
+  CHECK(c.limits.max_tasks == 500);
+}
+
+TEST_CASE("bad configs are errors naming the line and key") {
+  struct Case {
+    const char* text;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"[run]\nworker = 3\n", "br.toml:2: unknown key 'run.worker' (did you mean 'run.workers'?)"},
+      {"[run]\nworkers = 0\n", "br.toml:2: run.workers: expected an integer from 1 to 1024"},
+      {"[run]\nworkers = \"four\"\n", "br.toml:2: run.workers: expected an integer from 1 to 1024"},
+      {"[run]\nstrategy = \"fastest\"\n",
+       "br.toml:2: run.strategy: 'fastest' is not one of critical-path, priority, shortest"},
+      {"[run]\nbackoff_jitter = 1.5\n", "br.toml:2: run.backoff_jitter: expected a number from 0 to 1"},
+      {"[run]\nbatch_max_tasks = 4\n", "br.toml:2: run.batch_max_tasks: expected an integer from 1 to 3"},
+      {"[agent]\ncommand = \"claude -p\"\n",
+       "br.toml:2: agent.command: expected an array of strings, e.g. [\"make\", \"check\"]"},
+      {"[agent]\ncommand = []\n", "br.toml:2: agent.command: must not be empty"},
+      {"[agent]\ntimeout = \"10 minutes\"\n",
+       "br.toml:2: agent.timeout: expected a duration such as 90 (seconds), \"250ms\", \"90s\", "
+       "\"30m\" or \"2h\""},
+      {"[agents]\ncommand = [\"x\"]\n",
+       "br.toml:1: unknown section 'agents'; known sections: run, agent, verify, context, network, "
+       "limits"},
+      {"run = 3\n", "br.toml:1: [run] must be a table"},
+      {"[run]\nworkers = \n", "br.toml:2: Error while parsing key-value pair: expected value, saw '\\n'"},
+      {"[run]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"\n",
+       "br.toml: run.backoff_max must not be below run.backoff_base"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto config = parse_config(c.text, "br.toml", "");
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().str() == c.error);
+  }
+}
+
+TEST_CASE("all errors of a config are reported together, in line order") {
+  auto config = parse_config("[run]\nworkers = 0\nstratgy = \"x\"\n[verify]\ntimeout = \"z\"\n",
+                             "br.toml", "");
+  REQUIRE_FALSE(config.ok());
+  REQUIRE(config.error().diagnostics.size() == 3);
+  CHECK(config.error().diagnostics[0].line == 2);
+  CHECK(config.error().diagnostics[1].line == 3);
+  CHECK(config.error().diagnostics[2].line == 5);
+}
+
+TEST_CASE("durations accept seconds and units") {
+  CHECK(parse_duration_ms("90").value() == 90000);
+  CHECK(parse_duration_ms("250ms").value() == 250);
+  CHECK(parse_duration_ms("2h").value() == 7200000);
+  CHECK_FALSE(parse_duration_ms("").ok());
+  CHECK_FALSE(parse_duration_ms("5d").ok());
+  CHECK_FALSE(parse_duration_ms("99999999999999999999").ok());
+}
+
+TEST_CASE("a missing config file is an error that names it") {
+  auto config = load_config("/nonexistent/br.toml");
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.error().str() == "/nonexistent/br.toml: cannot read the config file (does it exist?)");
+}
