@@ -160,3 +160,32 @@ struct JournalRecord {
     }
   }
 }
+
+# ---- messages between actors (in one process or across hosts) -------------------------------
+
+# A worker with free slots asks the scheduler for work.
+struct WorkRequest {
+  worker @0 :Text;
+  freeSlots @1 :UInt32;
+}
+
+# A worker started the agent for a task (the result follows as a TaskResult).
+struct TaskProgress {
+  task @0 :Text;
+  attempt @1 :UInt32;
+  batch @2 :Text;
+  worker @3 :Text;
+  startedMs @4 :Int64;
+}
+
+# The coordinator's answer to a WorkerHello.
+struct HelloReply {
+  accepted @0 :Bool;
+  reason @1 :Text;
+  runId @2 :Text;
+}
+
+# Tasks that became ready (graph → scheduler).
+struct ReadyTasks {
+  tasks @0 :List(Text);
+}

@@ -115,6 +115,29 @@ void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
   b.setToken(h.token);
 }
 
+void put(wire::WorkRequest::Builder b, const WorkRequest& v) {
+  b.setWorker(v.worker);
+  b.setFreeSlots(v.free_slots);
+}
+
+void put(wire::TaskProgress::Builder b, const TaskProgress& v) {
+  b.setTask(v.task.str());
+  b.setAttempt(v.attempt);
+  b.setBatch(v.batch.str());
+  b.setWorker(v.worker);
+  b.setStartedMs(v.started_ms);
+}
+
+void put(wire::HelloReply::Builder b, const HelloReply& v) {
+  b.setAccepted(v.accepted);
+  b.setReason(v.reason);
+  b.setRunId(v.run_id);
+}
+
+void put(wire::ReadyTasks::Builder b, const ReadyTasks& v) {
+  set_ids(b.initTasks(count(v.tasks.size())), v.tasks);
+}
+
 void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
   b.setRunId(r.run_id);
   b.setTimeMs(r.time_ms);
@@ -345,6 +368,24 @@ WorkerHello get(wire::WorkerHello::Reader r, Budget& budget) {
   return h;
 }
 
+WorkRequest get(wire::WorkRequest::Reader r, Budget& budget) {
+  return WorkRequest{text(r.getWorker(), budget), r.getFreeSlots()};
+}
+
+TaskProgress get(wire::TaskProgress::Reader r, Budget& budget) {
+  return TaskProgress{TaskId(text(r.getTask(), budget)), r.getAttempt(),
+                      BatchId(text(r.getBatch(), budget)), text(r.getWorker(), budget),
+                      r.getStartedMs()};
+}
+
+HelloReply get(wire::HelloReply::Reader r, Budget& budget) {
+  return HelloReply{r.getAccepted(), text(r.getReason(), budget), text(r.getRunId(), budget)};
+}
+
+ReadyTasks get(wire::ReadyTasks::Reader r, Budget& budget) {
+  return ReadyTasks{ids<TaskId>(r.getTasks(), budget)};
+}
+
 JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
   if (r.getSchemaVersion() > kJournalSchemaVersion) {
     throw Invalid("journal record has schema version " + std::to_string(r.getSchemaVersion()) +
@@ -484,6 +525,10 @@ std::string encode(const Plan& v) { return encode_as<wire::Plan>(v); }
 std::string encode(const Batch& v) { return encode_as<wire::Batch>(v); }
 std::string encode(const TaskResult& v) { return encode_as<wire::TaskResult>(v); }
 std::string encode(const WorkerHello& v) { return encode_as<wire::WorkerHello>(v); }
+std::string encode(const WorkRequest& v) { return encode_as<wire::WorkRequest>(v); }
+std::string encode(const TaskProgress& v) { return encode_as<wire::TaskProgress>(v); }
+std::string encode(const HelloReply& v) { return encode_as<wire::HelloReply>(v); }
+std::string encode(const ReadyTasks& v) { return encode_as<wire::ReadyTasks>(v); }
 std::string encode(const JournalRecord& v) { return encode_as<wire::JournalRecord>(v); }
 
 template <>
@@ -509,6 +554,22 @@ Result<TaskResult> decode(std::string_view b, const DecodeLimits& l) {
 template <>
 Result<WorkerHello> decode(std::string_view b, const DecodeLimits& l) {
   return decode_as<wire::WorkerHello, WorkerHello>(b, l, "WorkerHello");
+}
+template <>
+Result<WorkRequest> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::WorkRequest, WorkRequest>(b, l, "WorkRequest");
+}
+template <>
+Result<TaskProgress> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::TaskProgress, TaskProgress>(b, l, "TaskProgress");
+}
+template <>
+Result<HelloReply> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::HelloReply, HelloReply>(b, l, "HelloReply");
+}
+template <>
+Result<ReadyTasks> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::ReadyTasks, ReadyTasks>(b, l, "ReadyTasks");
 }
 template <>
 Result<JournalRecord> decode(std::string_view b, const DecodeLimits& l) {

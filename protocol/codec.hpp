@@ -37,6 +37,10 @@ std::string encode(const Plan& value);
 std::string encode(const Batch& value);
 std::string encode(const TaskResult& value);
 std::string encode(const WorkerHello& value);
+std::string encode(const WorkRequest& value);
+std::string encode(const TaskProgress& value);
+std::string encode(const HelloReply& value);
+std::string encode(const ReadyTasks& value);
 // Encodes everything but `seq`, which is the record's key in the journal.
 std::string encode(const JournalRecord& value);
 
@@ -50,6 +54,10 @@ template <> Result<Plan> decode(std::string_view, const DecodeLimits&);
 template <> Result<Batch> decode(std::string_view, const DecodeLimits&);
 template <> Result<TaskResult> decode(std::string_view, const DecodeLimits&);
 template <> Result<WorkerHello> decode(std::string_view, const DecodeLimits&);
+template <> Result<WorkRequest> decode(std::string_view, const DecodeLimits&);
+template <> Result<TaskProgress> decode(std::string_view, const DecodeLimits&);
+template <> Result<HelloReply> decode(std::string_view, const DecodeLimits&);
+template <> Result<ReadyTasks> decode(std::string_view, const DecodeLimits&);
 template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
 
 }  // namespace br

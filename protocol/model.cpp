@@ -109,6 +109,12 @@ static auto fields(const TaskResult& r) {
 static auto fields(const WorkerHello& h) {
   return std::tie(h.name, h.slots, h.protocol_version, h.token);
 }
+static auto fields(const WorkRequest& v) { return std::tie(v.worker, v.free_slots); }
+static auto fields(const TaskProgress& v) {
+  return std::tie(v.task, v.attempt, v.batch, v.worker, v.started_ms);
+}
+static auto fields(const HelloReply& v) { return std::tie(v.accepted, v.reason, v.run_id); }
+static auto fields(const ReadyTasks& v) { return std::tie(v.tasks); }
 static auto fields(const rec::PlanCreated& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
 static auto fields(const rec::TaskReady& v) { return std::tie(v.task); }
 static auto fields(const rec::BatchDispatched& v) {
@@ -141,6 +147,10 @@ BR_DEFINE_EQUALITY(CompletedWork)
 BR_DEFINE_EQUALITY(Batch)
 BR_DEFINE_EQUALITY(TaskResult)
 BR_DEFINE_EQUALITY(WorkerHello)
+BR_DEFINE_EQUALITY(WorkRequest)
+BR_DEFINE_EQUALITY(TaskProgress)
+BR_DEFINE_EQUALITY(HelloReply)
+BR_DEFINE_EQUALITY(ReadyTasks)
 namespace rec {
 BR_DEFINE_EQUALITY(PlanCreated)
 BR_DEFINE_EQUALITY(TaskReady)

@@ -127,6 +127,29 @@ struct WorkerHello {
   std::string token;
 };
 
+struct WorkRequest {
+  std::string worker;
+  std::uint32_t free_slots = 1;
+};
+
+struct TaskProgress {
+  TaskId task;
+  std::uint32_t attempt = 0;
+  BatchId batch;
+  std::string worker;
+  std::int64_t started_ms = 0;
+};
+
+struct HelloReply {
+  bool accepted = false;
+  std::string reason;  // why a worker was refused
+  std::string run_id;
+};
+
+struct ReadyTasks {
+  std::vector<TaskId> tasks;
+};
+
 // Journal record bodies: one per state transition (see DESIGN.md, "Journal and recovery").
 namespace rec {
 struct PlanCreated {
@@ -186,6 +209,10 @@ BR_DECLARE_EQUALITY(CompletedWork)
 BR_DECLARE_EQUALITY(Batch)
 BR_DECLARE_EQUALITY(TaskResult)
 BR_DECLARE_EQUALITY(WorkerHello)
+BR_DECLARE_EQUALITY(WorkRequest)
+BR_DECLARE_EQUALITY(TaskProgress)
+BR_DECLARE_EQUALITY(HelloReply)
+BR_DECLARE_EQUALITY(ReadyTasks)
 namespace rec {
 BR_DECLARE_EQUALITY(PlanCreated)
 BR_DECLARE_EQUALITY(TaskReady)

@@ -48,6 +48,14 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(test::sample_batch()) == test::sample_batch());
   CHECK(round_trip(test::sample_result()) == test::sample_result());
   CHECK(round_trip(test::sample_hello()) == test::sample_hello());
+  const WorkRequest work{"host-2", 3};
+  CHECK(round_trip(work) == work);
+  const TaskProgress progress{TaskId("a/01"), 2, BatchId("b-3"), "host-2/1", 1700000000001};
+  CHECK(round_trip(progress) == progress);
+  const HelloReply reply{true, "wrong token", "run-9"};
+  CHECK(round_trip(reply) == reply);
+  const ReadyTasks ready{{TaskId("a/01"), TaskId("b/02")}};
+  CHECK(round_trip(ready) == ready);
 }
 
 TEST_CASE("a feature without domain or complexity override keeps them empty") {
