@@ -1,0 +1,239 @@
+#include "actors/graph/graph_actor.hpp"
+
+#include <chrono>
+#include <functional>
+#include <random>
+#include <set>
+
+#include "actors/graph/dependency_graph.hpp"
+#include "actors/graph/run_tracker.hpp"
+#include "protocol/actor_messages.hpp"
+#include "protocol/codec.hpp"
+
+namespace br {
+namespace {
+
+using namespace br::atoms;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Project context sent with every batch; the prompt builder trims it further to its budget.
+constexpr std::size_t kMaxProjectBytes = 8 * 1024;
+
+struct GraphActorState {
+  // The projected state: every decided record is applied here at once, so later decisions
+  // see it; nothing outside this actor hears of a record before it is durable.
+  RunState state;
+  std::unique_ptr<DependencyGraph> graph;
+  std::unique_ptr<RunTracker> tracker;
+  GraphActorConfig config;
+  caf::actor journal, scheduler, listener;
+  std::mt19937_64 rng;
+  std::uint64_t batches = 0;
+  bool stopping = false;    // a runStopped or runCompleted is on its way to the journal
+  static inline const char* name = "br.graph";
+
+  double unit_random() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+};
+
+using Self = caf::stateful_actor<GraphActorState>;
+
+void finish(Self* self, RunStatus status) {
+  auto& st = self->state;
+  self->send(st.scheduler, run_over_atom_v);
+  self->send(st.listener, run_over_atom_v, static_cast<int>(status));
+  self->quit();
+}
+
+void check_completion(Self* self);
+
+// Applies `bodies` to the projected state, journals them, and once they are durable tells the
+// listener, hands newly ready tasks to the scheduler and runs `then`.
+void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> then = {}) {
+  auto& st = self->state;
+  if (bodies.empty()) {
+    if (then) then();
+    return;
+  }
+  std::vector<std::string> encoded;
+  std::vector<TaskId> ready;
+  const std::int64_t time = now_ms();
+  for (auto& body : bodies) {
+    JournalRecord record{0, st.state.run_id(), time, std::move(body)};
+    if (auto applied = st.state.apply(record); !applied) {
+      // RunTracker proposed a transition the state machine forbids: a bug, not bad input.
+      self->send(st.listener, note_atom_v, "internal error: " + applied.error().str());
+      finish(self, RunStatus::failed);
+      return;
+    }
+    if (const auto* r = std::get_if<rec::TaskReady>(&record.body)) ready.push_back(r->task);
+    encoded.push_back(encode(record));
+  }
+  self->request(st.journal, caf::infinite, append_atom_v, encoded)
+      .then(
+          [=](std::uint64_t) {
+            auto& st = self->state;
+            self->send(st.listener, progress_atom_v, encoded);
+            if (!ready.empty()) self->send(st.scheduler, ready_atom_v, encode(ReadyTasks{ready}));
+            if (then) then();
+            check_completion(self);
+          },
+          [=](caf::error& error) {
+            self->send(self->state.listener, note_atom_v,
+                       "the journal failed, stopping: " + caf::to_string(error));
+            finish(self, RunStatus::stopped);
+          });
+}
+
+void check_completion(Self* self) {
+  auto& st = self->state;
+  if (st.stopping) return;
+  auto records = st.tracker->completion(st.state);
+  if (records.empty()) return;
+  st.stopping = true;
+  commit(self, std::move(records), [self] { finish(self, self->state.state.status()); });
+}
+
+Batch full_batch(const GraphActorState& st, const rec::BatchDispatched& d) {
+  const Plan& plan = st.state.plan();
+  Batch batch;
+  batch.id = d.batch;
+  batch.lease_ms = static_cast<std::uint64_t>(st.config.lease_ms);
+  batch.project = plan.title + "\n\n" + plan.overview.substr(0, kMaxProjectBytes);
+  std::set<std::size_t> deps;
+  for (std::size_t i = 0; i < d.tasks.size(); ++i) {
+    const std::size_t index = *st.state.index_of(d.tasks[i]);
+    batch.tasks.push_back(BatchTask{plan.tasks[index], d.attempts[i]});
+    batch.domain = plan.tasks[index].domain;
+    for (std::size_t dep : st.graph->dependencies(index)) deps.insert(dep);
+  }
+  for (std::size_t dep : deps) {
+    batch.completed.push_back(
+        CompletedWork{plan.tasks[dep].id, plan.tasks[dep].title, st.state.tasks()[dep].files});
+  }
+  return batch;
+}
+
+caf::behavior graph_actor(Self* self, RunState state, GraphActorConfig config,
+                          std::shared_ptr<DependencyGraph> graph, caf::actor journal,
+                          caf::actor scheduler, caf::actor listener) {
+  auto& st = self->state;
+  st.state = std::move(state);
+  st.config = config;
+  st.graph = std::make_unique<DependencyGraph>(std::move(*graph));
+  st.tracker = std::make_unique<RunTracker>(*st.graph, config.retry);
+  st.journal = journal;
+  st.scheduler = scheduler;
+  st.listener = listener;
+  st.rng.seed(config.seed);
+  self->send(scheduler, attach_atom_v, caf::actor_cast<caf::actor>(self));
+
+  // Tasks that were already ready when the run stopped are durable: hand them over now.
+  std::vector<TaskId> already_ready;
+  for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
+    if (st.state.tasks()[i].status == TaskStatus::ready) {
+      already_ready.push_back(st.state.plan().tasks[i].id);
+    }
+  }
+  if (!already_ready.empty()) self->send(scheduler, ready_atom_v, encode(ReadyTasks{already_ready}));
+  if (st.state.status() == RunStatus::stopped) commit(self, {rec::RunResumed{}});
+  if (config.retry_inflight_on_start) {
+    for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
+      const TaskState& t = st.state.tasks()[i];
+      if (t.status != TaskStatus::dispatched && t.status != TaskStatus::running) continue;
+      const TaskId& id = st.state.plan().tasks[i].id;
+      commit(self, {rec::TaskFailed{id, t.attempt, "interrupted: the coordinator stopped"},
+                    rec::TaskRetrying{id, t.attempt + 1, now_ms()}});
+    }
+  }
+  commit(self, st.tracker->release_ready(st.state));
+  check_completion(self);
+  self->send(self, tick_atom_v);
+
+  return {
+      [=](dispatch_atom, const std::string& proposal,
+          const std::string& worker) -> caf::result<std::string> {
+        auto& st = self->state;
+        auto batch = decode<Batch>(proposal);
+        if (!batch) return caf::make_error(caf::sec::invalid_argument, batch.error().str());
+        if (st.stopping) return caf::make_error(caf::sec::runtime_error, "run is over");
+        rec::BatchDispatched d;
+        d.batch = BatchId("b" + std::to_string(now_ms()) + "-" + std::to_string(st.batches++));
+        d.worker = worker;
+        d.lease_until_ms = st.config.lease_ms > 0 ? now_ms() + st.config.lease_ms : 0;
+        for (const auto& item : batch->tasks) {
+          const TaskState* t = st.state.find(item.task.id);
+          if (!t || t->status != TaskStatus::ready) {
+            return caf::make_error(caf::sec::invalid_argument,
+                                   "task '" + item.task.id.str() + "' is not ready");
+          }
+          d.tasks.push_back(item.task.id);
+          d.attempts.push_back(t->attempt + 1);
+        }
+        if (d.tasks.empty()) return caf::make_error(caf::sec::invalid_argument, "empty batch");
+        auto promise = self->make_response_promise<std::string>();
+        commit(self, {d}, [self, promise, d]() mutable {
+          promise.deliver(encode(full_batch(self->state, d)));
+        });
+        return promise;
+      },
+      [=](started_atom, const std::string& bytes) {
+        auto& st = self->state;
+        auto progress = decode<TaskProgress>(bytes);
+        if (!progress || st.stopping) return;
+        const TaskState* t = st.state.find(progress->task);
+        if (t && t->status == TaskStatus::dispatched && t->attempt == progress->attempt) {
+          commit(self, {rec::TaskStarted{progress->task, progress->attempt, progress->worker}});
+        }
+      },
+      [=](result_atom, const std::string& bytes) {
+        auto& st = self->state;
+        auto result = decode<TaskResult>(bytes);
+        if (!result) {
+          self->send(st.listener, note_atom_v, "ignored a malformed result: " + result.error().str());
+          return;
+        }
+        if (st.stopping) return;  // in flight at a stop: resumed later
+        auto outcome = st.tracker->on_result(st.state, *result, now_ms(), st.unit_random());
+        if (!outcome.ignored.empty()) self->send(st.listener, note_atom_v, outcome.ignored);
+        commit(self, std::move(outcome.records));
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        if (st.stopping) return;
+        const std::int64_t now = now_ms();
+        commit(self, st.tracker->release_retries(st.state, now));
+        for (const auto& [task, attempt] : st.tracker->expired_leases(st.state, now)) {
+          auto outcome = st.tracker->on_attempt_lost(
+              st.state, task, attempt, "lease expired: no result from the worker in time", now,
+              st.unit_random());
+          commit(self, std::move(outcome.records));
+        }
+        self->delayed_send(self, std::chrono::milliseconds(st.config.tick_ms), tick_atom_v);
+      },
+      [=](stop_atom, const std::string& reason) {
+        auto& st = self->state;
+        if (st.stopping) return;
+        st.stopping = true;
+        commit(self, {rec::RunStopped{reason}}, [self] { finish(self, RunStatus::stopped); });
+      },
+  };
+}
+
+}  // namespace
+
+Result<caf::actor> spawn_graph_actor(caf::actor_system& system, RunState state,
+                                     GraphActorConfig config, caf::actor journal,
+                                     caf::actor scheduler, caf::actor listener) {
+  auto graph = DependencyGraph::build(state.plan().tasks);
+  if (!graph) return graph.error();
+  auto shared = std::make_shared<DependencyGraph>(std::move(graph).value());
+  return system.spawn(graph_actor, std::move(state), config, shared, journal, scheduler,
+                      listener);
+}
+
+}  // namespace br

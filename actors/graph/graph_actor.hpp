@@ -1,0 +1,37 @@
+// The graph actor: owns the run's state and decides every transition (through RunTracker),
+// journals it, and only once it is durable tells anyone: ready tasks to the scheduler,
+// dispatched batches back to it, each durable group of records to the listener, and the end
+// of the run.
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <memory>
+
+#include "actors/graph/retry_policy.hpp"
+#include "protocol/result.hpp"
+#include "protocol/run_state.hpp"
+
+namespace br {
+
+struct GraphActorConfig {
+  RetryPolicy retry;
+  std::int64_t lease_ms = 0;         // how long a dispatched attempt may go without a result
+  std::int64_t tick_ms = 250;        // how often retries and leases are checked
+  // Attempts in flight when a previous coordinator stopped: in one process their agents died
+  // with it, so they are retried at once without counting against max_attempts. (A
+  // coordinator with remote workers keeps them and lets their leases decide.)
+  bool retry_inflight_on_start = true;
+  std::uint64_t seed = 0;            // backoff jitter
+};
+
+// `state` is the replayed run (with its plan). `journal` is a journal actor, `scheduler` the
+// scheduler actor (the graph attaches itself to it). `listener` receives
+// (progress_atom, encoded records) for every durable group and finally
+// (run_over_atom, RunStatus as int). A plan whose tasks do not form a valid graph is an error.
+Result<caf::actor> spawn_graph_actor(caf::actor_system& system, RunState state,
+                                     GraphActorConfig config, caf::actor journal,
+                                     caf::actor scheduler, caf::actor listener);
+
+}  // namespace br

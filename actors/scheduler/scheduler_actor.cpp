@@ -1,0 +1,119 @@
+#include "actors/scheduler/scheduler_actor.hpp"
+
+#include <deque>
+#include <set>
+#include <unordered_map>
+
+#include "protocol/actor_messages.hpp"
+#include "protocol/codec.hpp"
+
+namespace br {
+namespace {
+
+using namespace br::atoms;
+
+struct WaitingSlot {
+  caf::actor worker;
+  std::string name;
+};
+
+struct SchedulerState {
+  std::vector<Task> tasks;
+  std::shared_ptr<const DependencyGraph> graph;
+  SchedulerConfig config;
+  std::unordered_map<TaskId, std::size_t> index;
+  caf::actor graph_actor;
+  std::set<std::size_t> ready;       // ready and not yet proposed for dispatch
+  std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
+  bool over = false;
+  static inline const char* name = "br.scheduler";
+};
+
+using Self = caf::stateful_actor<SchedulerState>;
+
+// Pairs waiting slots with batches of ready tasks, best-ranked batch to the longest-waiting
+// slot, and asks the graph to dispatch each.
+void dispatch(Self* self) {
+  auto& st = self->state;
+  if (st.over || !st.graph_actor || st.waiting.empty() || st.ready.empty()) return;
+  const std::vector<std::size_t> ready(st.ready.begin(), st.ready.end());
+  const auto ordered = order_ready(ready, st.config.strategy, *st.graph, st.tasks);
+  const auto batches = form_batches(ordered, st.tasks, st.config.limits);
+  for (const auto& group : batches) {
+    if (st.waiting.empty()) break;
+    WaitingSlot slot = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    Batch proposal;
+    for (std::size_t i : group) {
+      st.ready.erase(i);
+      BatchTask item;
+      item.task.id = st.tasks[i].id;
+      proposal.tasks.push_back(std::move(item));
+    }
+    self->request(st.graph_actor, caf::infinite, dispatch_atom_v, encode(proposal), slot.name)
+        .then(
+            [=](const std::string& batch) { self->send(slot.worker, batch_atom_v, batch); },
+            [=](caf::error&) {
+              // The tasks stopped being ready (the run is ending); the slot stays free.
+              self->state.waiting.push_front(slot);
+            });
+  }
+}
+
+caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
+                              std::shared_ptr<const DependencyGraph> graph,
+                              SchedulerConfig config) {
+  auto& st = self->state;
+  st.tasks = std::move(tasks);
+  st.graph = std::move(graph);
+  st.config = config;
+  for (std::size_t i = 0; i < st.tasks.size(); ++i) st.index.emplace(st.tasks[i].id, i);
+  return {
+      [=](attach_atom, const caf::actor& graph_actor) {
+        self->state.graph_actor = graph_actor;
+        dispatch(self);
+      },
+      [=](ready_atom, const std::string& bytes) {
+        auto& st = self->state;
+        auto ready = decode<ReadyTasks>(bytes);
+        if (!ready) return;
+        for (const auto& id : ready->tasks) {
+          if (auto it = st.index.find(id); it != st.index.end()) st.ready.insert(it->second);
+        }
+        dispatch(self);
+      },
+      [=](work_atom, const std::string& bytes) {
+        auto& st = self->state;
+        auto worker = caf::actor_cast<caf::actor>(self->current_sender());
+        auto request = decode<WorkRequest>(bytes);
+        if (!request || !worker) return;
+        if (st.over) {
+          self->send(worker, run_over_atom_v);
+          return;
+        }
+        for (std::uint32_t i = 0; i < std::min<std::uint32_t>(request->free_slots, 64); ++i) {
+          st.waiting.push_back(WaitingSlot{worker, request->worker});
+        }
+        dispatch(self);
+      },
+      [=](run_over_atom) {
+        auto& st = self->state;
+        st.over = true;
+        std::set<caf::actor> told;
+        for (const auto& slot : st.waiting) {
+          if (told.insert(slot.worker).second) self->send(slot.worker, run_over_atom_v);
+        }
+        st.waiting.clear();
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_scheduler_actor(caf::actor_system& system, std::vector<Task> tasks,
+                                 std::shared_ptr<const DependencyGraph> graph,
+                                 SchedulerConfig config) {
+  return system.spawn(scheduler_actor, std::move(tasks), std::move(graph), config);
+}
+
+}  // namespace br

@@ -1,0 +1,29 @@
+// The scheduler actor: keeps the ready tasks and the workers waiting for work (pull), orders
+// the ready tasks by strategy, forms batches (batch_optimizer), and asks the graph actor to
+// dispatch each one; once the graph says the dispatch is durable, it hands the batch to the
+// worker. Independent tasks run in parallel up to the number of waiting worker slots.
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "actors/graph/dependency_graph.hpp"
+#include "actors/scheduler/batch_optimizer.hpp"
+#include "actors/scheduler/strategy.hpp"
+#include "protocol/model.hpp"
+
+namespace br {
+
+struct SchedulerConfig {
+  Strategy strategy = Strategy::critical_path;
+  BatchLimits limits;
+};
+
+// `tasks` is the plan's task list and `graph` its dependency graph (for strategy scores).
+caf::actor spawn_scheduler_actor(caf::actor_system& system, std::vector<Task> tasks,
+                                 std::shared_ptr<const DependencyGraph> graph,
+                                 SchedulerConfig config);
+
+}  // namespace br

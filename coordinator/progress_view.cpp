@@ -1,0 +1,175 @@
+#include "coordinator/progress_view.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace br {
+
+std::string format_duration(std::int64_t ms) {
+  if (ms < 0) ms = 0;
+  const std::int64_t s = ms / 1000;
+  if (s < 60) return fmt::format("{}.{}s", s, (ms % 1000) / 100);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+ProgressView::ProgressView(RunState state, std::vector<std::uint32_t> levels,
+                           std::uint32_t slots, std::int64_t started_ms)
+    : state_(std::move(state)),
+      levels_(std::move(levels)),
+      slots_(std::max<std::uint32_t>(1, slots)),
+      started_ms_(started_ms) {}
+
+std::vector<std::string> ProgressView::apply(const std::vector<JournalRecord>& records) {
+  std::vector<std::string> lines;
+  for (const auto& record : records) {
+    // Attempt duration is measured from dispatch, before the record changes the state.
+    std::int64_t dispatched = 0;
+    if (const auto* s = std::get_if<rec::TaskSucceeded>(&record.body)) {
+      if (const TaskState* t = state_.find(s->task)) dispatched = t->dispatched_ms;
+    } else if (const auto* f = std::get_if<rec::TaskFailed>(&record.body)) {
+      if (const TaskState* t = state_.find(f->task)) dispatched = t->dispatched_ms;
+    }
+    JournalRecord unnumbered = record;
+    unnumbered.seq = 0;  // the view sees durable records, but not necessarily all of them
+    if (!state_.apply(unnumbered)) continue;
+    if (dispatched > 0) {
+      busy_ms_ += record.time_ms - dispatched;
+      ++finished_attempts_;
+    }
+    std::string line = describe(record);
+    if (!line.empty()) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+std::string ProgressView::describe(const JournalRecord& r) const {
+  const ProgressCounts c = state_.counts();
+  const std::string done = fmt::format("[{}/{}]", c.succeeded, c.total);
+  struct Visitor {
+    const ProgressView& view;
+    const std::string& done;
+    std::string operator()(const rec::PlanCreated&) const { return ""; }
+    std::string operator()(const rec::TaskReady&) const { return ""; }
+    std::string operator()(const rec::BatchDispatched& v) const {
+      std::string ids;
+      for (const auto& t : v.tasks) ids += (ids.empty() ? "" : ", ") + t.str();
+      return fmt::format("{} dispatch {} to {}: {}", done, v.batch.str(), v.worker, ids);
+    }
+    std::string operator()(const rec::TaskStarted& v) const {
+      return fmt::format("{} start   {} (attempt {}) on {}", done, v.task.str(), v.attempt,
+                         v.worker);
+    }
+    std::string operator()(const rec::TaskSucceeded& v) const {
+      const TaskState* t = view.state_.find(v.task);
+      const std::int64_t took = t ? t->finished_ms - t->dispatched_ms : 0;
+      return fmt::format("{} done    {} in {}", done, v.task.str(), format_duration(took));
+    }
+    std::string operator()(const rec::TaskFailed& v) const {
+      return fmt::format("{} FAILED  {} (attempt {}): {}", done, v.task.str(), v.attempt,
+                         v.reason);
+    }
+    std::string operator()(const rec::TaskRetrying& v) const {
+      const TaskState* t = view.state_.find(v.task);
+      const std::int64_t wait = t ? v.not_before_ms - t->finished_ms : 0;
+      return fmt::format("{} retry   {} as attempt {} in {}", done, v.task.str(), v.next_attempt,
+                         format_duration(wait));
+    }
+    std::string operator()(const rec::TaskBlocked& v) const {
+      return fmt::format("{} blocked {}: dependency {} failed", done, v.task.str(),
+                         v.cause.str());
+    }
+    std::string operator()(const rec::TaskCancelled& v) const {
+      return fmt::format("{} cancel  {}: {}", done, v.task.str(), v.reason);
+    }
+    std::string operator()(const rec::WorkerJoined& v) const {
+      return fmt::format("worker {} joined with {} slot(s)", v.worker, v.slots);
+    }
+    std::string operator()(const rec::WorkerLost& v) const {
+      return fmt::format("worker {} lost: {}", v.worker, v.reason);
+    }
+    std::string operator()(const rec::RunStopped& v) const {
+      return fmt::format("run stopped: {}", v.reason);
+    }
+    std::string operator()(const rec::RunResumed&) const { return "run resumed"; }
+    std::string operator()(const rec::RunCompleted&) const { return ""; }
+  };
+  return std::visit(Visitor{*this, done}, r.body);
+}
+
+std::uint32_t ProgressView::current_level() const {
+  // The lowest level that still has unfinished work.
+  std::uint32_t level = 0;
+  bool found = false;
+  for (std::size_t i = 0; i < state_.tasks().size() && i < levels_.size(); ++i) {
+    if (is_terminal(state_.tasks()[i].status)) continue;
+    if (!found || levels_[i] < level) level = levels_[i];
+    found = true;
+  }
+  return level;
+}
+
+std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) const {
+  const ProgressCounts c = state_.counts();
+  const std::size_t finished = c.succeeded + c.failed + c.blocked + c.cancelled;
+  const std::size_t bar_width = std::clamp<std::size_t>(width > 40 ? width - 40 : 10, 10, 50);
+  const std::size_t filled = c.total == 0 ? 0 : finished * bar_width / c.total;
+  std::string bar = std::string(filled, '#') + std::string(bar_width - filled, '.');
+  const std::uint32_t max_level =
+      levels_.empty() ? 0 : *std::max_element(levels_.begin(), levels_.end());
+
+  // ETA: the work left, spread over the slots, at the average attempt time seen so far.
+  std::string eta = "--";
+  const std::size_t left = c.total - finished;
+  if (finished_attempts_ > 0 && left > 0) {
+    const std::int64_t avg = busy_ms_ / finished_attempts_;
+    eta = format_duration(avg * static_cast<std::int64_t>((left + slots_ - 1) / slots_));
+  } else if (left == 0) {
+    eta = "0s";
+  }
+  std::string out = fmt::format("[{}] {}/{} done  level {}/{}  elapsed {}  eta {}\n", bar,
+                                c.succeeded, c.total, current_level() + 1, max_level + 1,
+                                format_duration(now_ms - started_ms_), eta);
+  out += fmt::format("running {}  queued {}  retrying {}  failed {}  blocked {}",
+                     c.running + c.dispatched, c.ready + c.pending, c.retrying, c.failed,
+                     c.blocked);
+  const auto& plan = state_.plan().tasks;
+  std::size_t shown = 0;
+  for (std::size_t i = 0; i < plan.size() && shown < 8; ++i) {
+    const TaskState& t = state_.tasks()[i];
+    if (t.status != TaskStatus::running && t.status != TaskStatus::dispatched) continue;
+    const std::int64_t since = t.started_ms > 0 ? t.started_ms : t.dispatched_ms;
+    std::string line = fmt::format("\n  {:<10} {}  {}", t.worker, plan[i].id.str(),
+                                   format_duration(now_ms - since));
+    if (line.size() > width + 1) line.resize(width + 1);
+    out += line;
+    ++shown;
+  }
+  return out;
+}
+
+std::string ProgressView::summary(std::int64_t now_ms) const {
+  const ProgressCounts c = state_.counts();
+  std::string out = fmt::format(
+      "{}: {} of {} tasks succeeded, {} failed, {} blocked, {} cancelled in {}\n",
+      to_string(state_.status()), c.succeeded, c.total, c.failed, c.blocked, c.cancelled,
+      format_duration(now_ms - started_ms_));
+  const auto& plan = state_.plan().tasks;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const TaskState& t = state_.tasks()[i];
+    if (t.status == TaskStatus::failed) {
+      out += fmt::format("  failed  {} after {} attempt(s): {}\n", plan[i].id.str(), t.attempt,
+                         t.reason);
+    }
+  }
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const TaskState& t = state_.tasks()[i];
+    if (t.status == TaskStatus::blocked) {
+      out += fmt::format("  blocked {}: {}\n", plan[i].id.str(), t.reason);
+    }
+  }
+  return out;
+}
+
+}  // namespace br

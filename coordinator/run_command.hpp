@@ -1,0 +1,27 @@
+// `br run --auto SPEC` and `br resume`: plan (or replay), then run the whole pipeline in this
+// process — journal, graph, scheduler and N worker actors — until every task is finished or
+// the run is interrupted. Returns the process exit code (exit_codes.hpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "coordinator/state_dir.hpp"
+
+namespace br {
+
+enum class OutputMode { live, plain, quiet };
+
+struct RunOptions {
+  std::string spec;                      // empty: resume the run in the state dir
+  std::string config_path;               // empty: defaults
+  std::optional<std::uint32_t> workers;  // overrides [run] workers
+  std::string strategy;                  // overrides [run] strategy when set
+  StateDir state_dir;
+  OutputMode output = OutputMode::plain;
+};
+
+int run_command(const RunOptions& options);
+
+}  // namespace br
