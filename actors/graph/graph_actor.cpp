@@ -5,7 +5,6 @@
 #include <random>
 #include <set>
 
-#include "actors/graph/dependency_graph.hpp"
 #include "actors/graph/run_tracker.hpp"
 #include "protocol/actor_messages.hpp"
 #include "protocol/codec.hpp"
@@ -28,7 +27,7 @@ struct GraphActorState {
   // The projected state: every decided record is applied here at once, so later decisions
   // see it; nothing outside this actor hears of a record before it is durable.
   RunState state;
-  std::unique_ptr<DependencyGraph> graph;
+  std::shared_ptr<const DependencyGraph> graph;
   std::unique_ptr<RunTracker> tracker;
   GraphActorConfig config;
   caf::actor journal, scheduler, listener;
@@ -118,13 +117,13 @@ Batch full_batch(const GraphActorState& st, const rec::BatchDispatched& d) {
   return batch;
 }
 
-caf::behavior graph_actor(Self* self, RunState state, GraphActorConfig config,
-                          std::shared_ptr<DependencyGraph> graph, caf::actor journal,
-                          caf::actor scheduler, caf::actor listener) {
+caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const DependencyGraph> graph,
+                          GraphActorConfig config, caf::actor journal, caf::actor scheduler,
+                          caf::actor listener) {
   auto& st = self->state;
   st.state = std::move(state);
   st.config = config;
-  st.graph = std::make_unique<DependencyGraph>(std::move(*graph));
+  st.graph = std::move(graph);
   st.tracker = std::make_unique<RunTracker>(*st.graph, config.retry);
   st.journal = journal;
   st.scheduler = scheduler;
@@ -226,14 +225,12 @@ caf::behavior graph_actor(Self* self, RunState state, GraphActorConfig config,
 
 }  // namespace
 
-Result<caf::actor> spawn_graph_actor(caf::actor_system& system, RunState state,
-                                     GraphActorConfig config, caf::actor journal,
-                                     caf::actor scheduler, caf::actor listener) {
-  auto graph = DependencyGraph::build(state.plan().tasks);
-  if (!graph) return graph.error();
-  auto shared = std::make_shared<DependencyGraph>(std::move(graph).value());
-  return system.spawn(graph_actor, std::move(state), config, shared, journal, scheduler,
-                      listener);
+caf::actor spawn_graph_actor(caf::actor_system& system, RunState state,
+                             std::shared_ptr<const DependencyGraph> graph,
+                             GraphActorConfig config, caf::actor journal, caf::actor scheduler,
+                             caf::actor listener) {
+  return system.spawn(graph_actor, std::move(state), std::move(graph), config, journal,
+                      scheduler, listener);
 }
 
 }  // namespace br

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "actors/graph/dependency_graph.hpp"
 #include "actors/graph/retry_policy.hpp"
-#include "protocol/result.hpp"
 #include "protocol/run_state.hpp"
 
 namespace br {
@@ -26,12 +26,13 @@ struct GraphActorConfig {
   std::uint64_t seed = 0;            // backoff jitter
 };
 
-// `state` is the replayed run (with its plan). `journal` is a journal actor, `scheduler` the
-// scheduler actor (the graph attaches itself to it). `listener` receives
-// (progress_atom, encoded records) for every durable group and finally
-// (run_over_atom, RunStatus as int). A plan whose tasks do not form a valid graph is an error.
-Result<caf::actor> spawn_graph_actor(caf::actor_system& system, RunState state,
-                                     GraphActorConfig config, caf::actor journal,
-                                     caf::actor scheduler, caf::actor listener);
+// `state` is the replayed run (with its plan) and `graph` the dependency graph of its tasks.
+// `journal` is a journal actor, `scheduler` the scheduler actor (the graph attaches itself to
+// it). `listener` receives (progress_atom, encoded records) for every durable group,
+// (note_atom, text) for things worth logging, and finally (run_over_atom, RunStatus as int).
+caf::actor spawn_graph_actor(caf::actor_system& system, RunState state,
+                             std::shared_ptr<const DependencyGraph> graph,
+                             GraphActorConfig config, caf::actor journal, caf::actor scheduler,
+                             caf::actor listener);
 
 }  // namespace br
