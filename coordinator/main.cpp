@@ -3,11 +3,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "coordinator/exit_codes.hpp"
+#include "coordinator/plan_view.hpp"
+#include "coordinator/planning.hpp"
+#include "coordinator/run_command.hpp"
 #include "coordinator/state_dir.hpp"
 #include "coordinator/state_views.hpp"
 #include "storage/journal.hpp"
@@ -38,6 +43,11 @@ std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
 
 void print_json(const nlohmann::json& j) { fmt::print("{}\n", j.dump(2)); }
 
+int fail_with(int code, const std::string& message) {
+  fmt::print(stderr, "{}\n", message);
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,6 +61,34 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   bool json = false;
+  std::string spec, strategy_name = "critical-path", config_path;
+  auto* plan = app.add_subcommand("plan", "Parse and decompose a spec and show the plan");
+  plan->footer("Example:\n  br plan PROJECT_SPEC.md --strategy shortest");
+  plan->add_option("SPEC", spec, "The project spec (Markdown)")->required();
+  plan->add_option("--strategy", strategy_name, "critical-path, priority or shortest")
+      ->capture_default_str();
+  plan->add_flag("--json", json, "Print one JSON document (docs/cli.md)");
+
+  bool auto_mode = false, quiet = false, plain = false;
+  std::optional<std::uint32_t> workers;
+  auto* run = app.add_subcommand("run", "Run a spec to the end: plan, dispatch, verify, retry");
+  run->footer("Example:\n  br run --auto PROJECT_SPEC.md --workers 4 --config br.toml");
+  run->add_option("SPEC", spec, "The project spec (Markdown)")->required();
+  run->add_flag("--auto", auto_mode, "Run every task without asking (required)")->required();
+  run->add_option("--workers", workers, "Local worker slots (overrides [run] workers)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--config", config_path, "br.toml with the agent command and settings");
+  run->add_option("--strategy", strategy_name, "critical-path, priority or shortest");
+  run->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  run->add_flag("--plain", plain, "One line per transition even on a terminal");
+
+  auto* resume = app.add_subcommand("resume", "Continue the run in the state dir after a stop");
+  resume->footer("Example:\n  br --state-dir .br resume --config br.toml");
+  resume->add_option("--config", config_path, "br.toml with the agent command and settings");
+  resume->add_option("--workers", workers, "Local worker slots")->check(CLI::Range(1, 1024));
+  resume->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  resume->add_flag("--plain", plain, "One line per transition even on a terminal");
+
   auto* status = app.add_subcommand("status", "Show the state of the run in the state dir");
   status->footer("Example:\n  br status --json");
   status->add_flag("--json", json, "Print one JSON document (docs/cli.md)");
@@ -79,6 +117,27 @@ int main(int argc, char** argv) {
   }
 
   int code = kExitOk;
+  if (*plan) {
+    auto strategy = parse_strategy(strategy_name);
+    if (!strategy) return fail_with(kExitBadInput, strategy.error().str());
+    auto checked = plan_spec_file(spec, LimitsConfig{});
+    if (!checked) return fail_with(kExitBadInput, checked.error().str());
+    if (json) print_json(plan_json(*checked, *strategy));
+    else fmt::print("{}", plan_text(*checked, *strategy));
+    return kExitOk;
+  }
+  if (*run || *resume) {
+    RunOptions options;
+    options.spec = *run ? spec : std::string();
+    options.config_path = config_path;
+    options.workers = workers;
+    options.strategy = *run && strategy_name != "critical-path" ? strategy_name : std::string();
+    options.state_dir = state_dir;
+    options.output = quiet ? OutputMode::quiet
+                     : (!plain && ::isatty(STDOUT_FILENO)) ? OutputMode::live
+                                                           : OutputMode::plain;
+    return run_command(options);
+  }
   if (*status) {
     auto run = load_run(state_dir, code);
     if (!run) return code;

@@ -1,0 +1,318 @@
+#include "actors/planner/decomposer.hpp"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+#include "actors/planner/domain_keywords.hpp"
+
+namespace br {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool contains(const std::string& haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Which domain an expected file belongs to, by its path.
+Domain path_domain(const std::string& raw) {
+  const std::string p = lower(raw);
+  const std::string name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+  if (contains(p, "tests/") || contains(p, "test/") || name.rfind("test_", 0) == 0 ||
+      contains(name, "_test.") || contains(name, ".test.") || contains(name, ".spec.")) {
+    return Domain::tests;
+  }
+  if (contains(p, "docs/") || ends_with(p, ".md")) return Domain::docs;
+  if (contains(p, "migration") || ends_with(p, ".sql") || contains(name, "schema")) {
+    return Domain::database;
+  }
+  for (const char* ext : {".tsx", ".jsx", ".vue", ".html", ".css", ".scss", ".svelte"}) {
+    if (ends_with(p, ext)) return Domain::ui;
+  }
+  for (const char* dir : {"components/", "pages/", "web/", "ui/", "frontend/"}) {
+    if (contains(p, dir)) return Domain::ui;
+  }
+  if (contains(p, "api/") || contains(p, "routes")) return Domain::api;
+  return Domain::backend;
+}
+
+std::string_view kind_of(Domain d) {
+  switch (d) {
+    case Domain::database: return "schema";
+    case Domain::backend: return "backend";
+    case Domain::api: return "api";
+    case Domain::ui: return "ui";
+    case Domain::infra: return "infra";
+    case Domain::tests: return "tests";
+    case Domain::docs: return "docs";
+  }
+  return "backend";
+}
+
+std::string_view label_of(Domain d) {
+  switch (d) {
+    case Domain::database: return "database schema and migrations";
+    case Domain::backend: return "business logic";
+    case Domain::api: return "API endpoints";
+    case Domain::ui: return "user interface";
+    case Domain::infra: return "infrastructure";
+    case Domain::tests: return "tests";
+    case Domain::docs: return "documentation";
+  }
+  return "business logic";
+}
+
+// "file: PATH" / "contains: PATH ~ TEXT" → PATH; "run: …" → "" with is_run set.
+std::string criterion_path(const std::string& criterion, bool& is_run) {
+  std::string c = criterion;
+  c.erase(std::remove(c.begin(), c.end(), '`'), c.end());
+  const std::string l = lower(c);
+  is_run = l.rfind("run:", 0) == 0;
+  std::string rest;
+  if (l.rfind("file:", 0) == 0) rest = c.substr(5);
+  else if (l.rfind("contains:", 0) == 0) rest = c.substr(9, c.find('~') == std::string::npos ? std::string::npos : c.find('~') - 9);
+  const auto first = rest.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  const auto last = rest.find_last_not_of(" \t");
+  return rest.substr(first, last - first + 1);
+}
+
+Complexity from_minutes(std::uint32_t minutes) {
+  return minutes <= 60 ? Complexity::simple : minutes <= 90 ? Complexity::medium : Complexity::complex;
+}
+
+struct Work {
+  Domain domain;
+  std::vector<std::string> requirements;  // requirement and technical lines
+  std::vector<std::string> acceptance;
+  std::vector<std::string> files;
+  std::size_t items() const { return requirements.size() + acceptance.size(); }
+  std::size_t bytes() const {
+    std::size_t n = 0;
+    for (const auto& r : requirements) n += r.size();
+    for (const auto& a : acceptance) n += a.size();
+    return n;
+  }
+};
+
+Complexity complexity_of(const Work& w) {
+  if (w.items() <= 2 && w.bytes() <= 240) return Complexity::simple;
+  if (w.items() >= 6 || w.bytes() >= 900) return Complexity::complex;
+  return Complexity::medium;
+}
+
+bool too_big(const Work& w) { return w.items() >= 10 || w.bytes() >= 1800; }
+
+struct FeatureTasks {
+  std::vector<Task> tasks;
+  std::size_t implementation = 0;  // tasks[0 .. implementation) implement; then tests, docs
+  TaskId last_implementation() const {
+    return implementation > 0 ? tasks[implementation - 1].id : tasks[0].id;
+  }
+};
+
+FeatureTasks decompose_one(const Feature& f) {
+  // Implementation domains.
+  std::vector<Domain> domains;
+  if (f.domain) {
+    if (*f.domain != Domain::tests && *f.domain != Domain::docs) domains = {*f.domain};
+  } else {
+    std::string text = f.title + "\n" + f.description;
+    for (const auto& r : f.requirements) text += "\n" + r;
+    for (const auto& t : f.technical) text += "\n" + t;
+    domains = detect_domains(text);
+    if (domains.empty()) domains = {Domain::backend};
+  }
+  const auto index_of = [&](Domain d) -> int {
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+      if (domains[i] == d) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  const int primary = domains.empty() ? -1 : (index_of(Domain::backend) >= 0 ? index_of(Domain::backend) : 0);
+
+  std::vector<Work> impl;
+  for (Domain d : domains) impl.push_back(Work{d, {}, {}, {}});
+  Work tests{Domain::tests, {}, {}, {}};
+  Work docs{Domain::docs, {}, {}, {}};
+
+  const auto home_of = [&](const std::string& line) -> int {
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+      if (mentions(line, domains[i])) return static_cast<int>(i);
+    }
+    return primary;
+  };
+  const auto work_for_domain = [&](Domain d) -> Work* {
+    if (d == Domain::tests) return &tests;
+    if (d == Domain::docs) return &docs;
+    if (const int i = index_of(d); i >= 0) return &impl[static_cast<std::size_t>(i)];
+    if (primary >= 0) return &impl[static_cast<std::size_t>(primary)];
+    return &tests;
+  };
+
+  for (const auto* list : {&f.requirements, &f.technical}) {
+    for (const auto& line : *list) {
+      const int home = home_of(line);
+      (home >= 0 ? impl[static_cast<std::size_t>(home)] : tests).requirements.push_back(line);
+    }
+  }
+  for (const auto& criterion : f.acceptance) {
+    bool is_run = false;
+    const std::string path = criterion_path(criterion, is_run);
+    if (is_run) {
+      tests.acceptance.push_back(criterion);
+    } else if (!path.empty()) {
+      work_for_domain(path_domain(path))->acceptance.push_back(criterion);
+    } else {
+      for (std::size_t i = 0; i < domains.size(); ++i) {
+        if (mentions(criterion, domains[i])) {
+          impl[i].acceptance.push_back(criterion);
+          break;
+        }
+      }
+      tests.acceptance.push_back("Verified by a test: " + criterion);
+    }
+  }
+  for (const auto& file : f.files) work_for_domain(path_domain(file))->files.push_back(file);
+
+  // Split work that is more than one 2-hour task, while the feature has room.
+  std::vector<Work> parts;
+  std::size_t room = kMaxTasksPerFeature - 2 - impl.size();
+  for (auto& w : impl) {
+    if (room > 0 && too_big(w)) {
+      Work second{w.domain, {}, {}, {}};
+      const std::size_t half_r = w.requirements.size() / 2, half_a = w.acceptance.size() / 2;
+      second.requirements.assign(w.requirements.begin() + static_cast<long>(half_r), w.requirements.end());
+      w.requirements.resize(half_r);
+      second.acceptance.assign(w.acceptance.begin() + static_cast<long>(half_a), w.acceptance.end());
+      w.acceptance.resize(half_a);
+      second.files = w.files;  // the files are finished by the second part
+      w.files.clear();
+      parts.push_back(std::move(w));
+      parts.push_back(std::move(second));
+      --room;
+    } else {
+      parts.push_back(std::move(w));
+    }
+  }
+
+  FeatureTasks out;
+  std::unordered_map<int, int> seen;  // domain → parts so far, for "-2" suffixes
+  const auto make = [&](const Work& w, Complexity c, std::uint32_t minutes) {
+    Task t;
+    const int n = ++seen[static_cast<int>(w.domain)];
+    const std::string number = (out.tasks.size() + 1 < 10 ? "0" : "") + std::to_string(out.tasks.size() + 1);
+    t.id = TaskId(f.id.str() + "/" + number + "-" + std::string(kind_of(w.domain)) +
+                  (n > 1 ? "-" + std::to_string(n) : ""));
+    t.feature = f.id;
+    t.title = f.title + ": " + std::string(label_of(w.domain)) + (n > 1 ? " (part " + std::to_string(n) + ")" : "");
+    t.domain = w.domain;
+    t.complexity = c;
+    t.minutes = minutes;
+    t.priority = f.priority;
+    t.description = f.description;
+    if (!w.requirements.empty()) {
+      t.description += "\n\nRequirements for this task:";
+      for (const auto& r : w.requirements) t.description += "\n- " + r;
+    }
+    if (!f.context.empty() && (w.domain != Domain::tests && w.domain != Domain::docs)) {
+      t.description += "\n\nNotes from the spec:\n" + f.context;
+    }
+    t.acceptance = w.acceptance;
+    t.files = w.files;
+    out.tasks.push_back(std::move(t));
+  };
+
+  for (const auto& w : parts) {
+    Complexity c = complexity_of(w);
+    std::uint32_t minutes = minutes_for(c);
+    if (f.minutes > 0) {
+      minutes = std::min<std::uint32_t>(f.minutes, 120);
+      c = from_minutes(minutes);
+    } else if (f.complexity) {
+      c = *f.complexity;
+      minutes = minutes_for(c);
+    }
+    Work shown = w;
+    if (shown.acceptance.empty()) {
+      shown.acceptance.push_back("The " + std::string(label_of(w.domain)) + " of " + f.title +
+                                 " is complete and builds without errors");
+    }
+    make(shown, c, minutes);
+  }
+  out.implementation = out.tasks.size();
+
+  const std::size_t criteria = f.acceptance.size();
+  const Complexity tc = criteria <= 2 ? Complexity::simple : criteria <= 5 ? Complexity::medium : Complexity::complex;
+  tests.acceptance.insert(tests.acceptance.begin(), "Automated tests for " + f.title +
+                                                        " pass and cover its behaviour");
+  make(tests, tc, minutes_for(tc));
+  const Complexity dc = out.implementation >= 3 ? Complexity::medium : Complexity::simple;
+  docs.acceptance.insert(docs.acceptance.begin(), "The documentation explains what " + f.title +
+                                                      " does and how to use it");
+  make(docs, dc, minutes_for(dc));
+
+  // Chain: implementation in order, tests after all of it, docs after tests.
+  for (std::size_t i = 1; i < out.implementation; ++i) {
+    out.tasks[i].depends_on.push_back(out.tasks[i - 1].id);
+  }
+  Task& tests_task = out.tasks[out.implementation];
+  for (std::size_t i = 0; i < out.implementation; ++i) tests_task.depends_on.push_back(out.tasks[i].id);
+  out.tasks[out.implementation + 1].depends_on.push_back(tests_task.id);
+  return out;
+}
+
+}  // namespace
+
+std::vector<Task> decompose(const std::vector<Feature>& features) {
+  std::vector<FeatureTasks> per_feature;
+  per_feature.reserve(features.size());
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    per_feature.push_back(decompose_one(features[i]));
+    index.emplace(features[i].id.str(), i);
+  }
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    FeatureTasks& mine = per_feature[i];
+    for (const auto& dep : features[i].depends_on) {
+      auto it = index.find(dep.str());
+      if (it == index.end()) continue;  // the parser reports unknown dependencies
+      mine.tasks[0].depends_on.push_back(per_feature[it->second].last_implementation());
+    }
+    // A parent's tests wait for its sub-features' implementation.
+    if (!features[i].parent.empty()) {
+      auto parent = index.find(features[i].parent.str());
+      if (parent != index.end()) {
+        FeatureTasks& p = per_feature[parent->second];
+        p.tasks[p.implementation].depends_on.push_back(mine.last_implementation());
+      }
+    }
+  }
+  std::vector<Task> tasks;
+  for (auto& f : per_feature) {
+    for (auto& t : f.tasks) tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
+Plan make_plan(const Spec& spec) {
+  Plan plan;
+  plan.title = spec.title;
+  plan.overview = spec.overview;
+  plan.features = spec.features;
+  plan.tasks = decompose(spec.features);
+  return plan;
+}
+
+}  // namespace br

@@ -1,0 +1,50 @@
+// Features → 1–2 hour tasks. The rules, pinned by tests/unit/decomposer_test.cpp:
+//
+// Kinds of work. A feature's implementation domains are the ones its title, description,
+// requirements and technical details mention (domain_keywords.hpp), in dependency order
+// database → backend → api → ui → infra; none mentioned means backend; a **Domain:** field
+// forces one (tests or docs: the feature is only its tests and docs tasks). Every feature then
+// gets a tests task and a docs task: 2–8 tasks per feature.
+//
+// Ids and order. Tasks are FEATURE/NN-kind (schema, backend, api, ui, infra, tests, docs),
+// NN from 01 in dependency order. Implementation tasks form a chain; tests depends on every
+// implementation task (and, for a parent, on the last implementation task of each
+// sub-feature); docs depends on tests. "Depends on" between features makes the first task of
+// the dependent feature depend on the last implementation task (or, lacking one, the tests
+// task) of each feature it depends on.
+//
+// What each task gets. Each requirement and technical line goes to the first of the
+// feature's domains it mentions, else to backend (or the first domain). Machine-checkable
+// criteria (file:, contains:) go to the task whose domain fits the path, run: to tests; prose
+// criteria go to the implementation task whose domain they mention, and every prose
+// criterion is also one the tests task must cover. Expected files go by path: tests/ and
+// test_ / _test. / .spec. → tests; docs/ and *.md → docs; migrations/, *.sql, schema →
+// database; *.tsx, *.jsx, *.vue, *.html, *.css, components/, pages/, web/, ui/, frontend/ →
+// ui; api/, routes → api; anything else → backend, or the last implementation task.
+//
+// Complexity (60/90/120 min). An implementation task with at most 2 items (requirements,
+// technical lines and criteria) and 240 bytes of them is simple; 6 or more items or 900 bytes
+// is complex; otherwise medium. With 10 or more items or 1800 bytes it is split into two
+// tasks, while the feature has room (8 tasks at most). Tests: simple up to 2 criteria,
+// medium up to 5, else complex. Docs: simple, medium for a feature of 3+ implementation
+// tasks. A **Complexity:** field (or its minutes) sets every implementation task.
+//
+// Same spec in, same tasks out, byte for byte: nothing here depends on time, randomness or
+// hash order.
+#pragma once
+
+#include <vector>
+
+#include "actors/planner/spec_parser.hpp"
+#include "protocol/model.hpp"
+
+namespace br {
+
+inline constexpr std::size_t kMaxTasksPerFeature = 8;
+
+std::vector<Task> decompose(const std::vector<Feature>& features);
+
+// Plan{title, overview, features, decompose(features)}.
+Plan make_plan(const Spec& spec);
+
+}  // namespace br

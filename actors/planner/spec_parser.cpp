@@ -1,0 +1,806 @@
+#include "actors/planner/spec_parser.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <unordered_map>
+
+namespace br {
+namespace {
+
+// ---- text helpers ---------------------------------------------------------------------------
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Drops leading emoji and other non-ASCII symbols (and the spaces after them).
+std::string_view strip_leading_symbols(std::string_view s) {
+  s = trim(s);
+  while (!s.empty() && static_cast<unsigned char>(s.front()) >= 0x80) {
+    // Skip one UTF-8 sequence; a letter such as "É" starts a word and is kept.
+    const auto lead = static_cast<unsigned char>(s.front());
+    if (lead == 0xC3) break;  // Latin-1 letters
+    std::size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    s.remove_prefix(std::min(len, s.size()));
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  }
+  return s;
+}
+
+// First invalid byte of strict UTF-8, or npos.
+std::size_t invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    std::uint32_t min = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    std::uint32_t cp = c & (0xFF >> (len + 1));
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// ---- fields ---------------------------------------------------------------------------------
+
+enum class Field { none, description, priority, depends, domain, complexity, requirements,
+                   acceptance, technical, files, other };
+
+Field field_named(std::string_view raw) {
+  std::string name = lower(trim(raw));
+  while (!name.empty() && (name.back() == ':' || name.back() == ' ')) name.pop_back();
+  static const std::unordered_map<std::string, Field> kNames = {
+      {"description", Field::description},
+      {"summary", Field::description},
+      {"priority", Field::priority},
+      {"depends on", Field::depends},
+      {"depends", Field::depends},
+      {"depends_on", Field::depends},
+      {"domain", Field::domain},
+      {"complexity", Field::complexity},
+      {"requirements", Field::requirements},
+      {"functional requirements", Field::requirements},
+      {"acceptance criteria", Field::acceptance},
+      {"success criteria", Field::acceptance},
+      {"technical details", Field::technical},
+      {"implementation details", Field::technical},
+      {"technical notes", Field::technical},
+      {"files", Field::files},
+      {"files to create", Field::files},
+      {"files to modify", Field::files},
+  };
+  auto it = kNames.find(name);
+  return it == kNames.end() ? Field::none : it->second;
+}
+
+// "**Name:** value", "**Name**: value", "- **Name:** value" → name, value.
+std::optional<std::pair<std::string_view, std::string_view>> bold_field(std::string_view line) {
+  line = trim(line);
+  if (starts_with(line, "- ") || starts_with(line, "* ")) line = trim(line.substr(2));
+  if (!starts_with(line, "**")) return std::nullopt;
+  const std::size_t close = line.find("**", 2);
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view name = trim(line.substr(2, close - 2));
+  std::string_view rest = line.substr(close + 2);
+  if (!name.empty() && name.back() == ':') {
+    name.remove_suffix(1);
+  } else if (!rest.empty() && rest.front() == ':') {
+    rest.remove_prefix(1);
+  } else {
+    return std::nullopt;
+  }
+  if (name.empty()) return std::nullopt;
+  return std::make_pair(trim(name), trim(rest));
+}
+
+// "Priority: High" — only for names br knows, so prose like "Note: …" stays prose.
+std::optional<std::pair<Field, std::string_view>> plain_field(std::string_view line) {
+  line = trim(line);
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 32) return std::nullopt;
+  const Field f = field_named(line.substr(0, colon));
+  if (f == Field::none) return std::nullopt;
+  return std::make_pair(f, trim(line.substr(colon + 1)));
+}
+
+struct ListItem {
+  std::size_t indent = 0;
+  std::string_view text;
+};
+
+std::optional<ListItem> list_item(std::string_view line) {
+  std::size_t indent = 0;
+  while (indent < line.size() && (line[indent] == ' ' || line[indent] == '\t')) ++indent;
+  std::string_view rest = line.substr(indent);
+  if (rest.size() >= 2 && (rest[0] == '-' || rest[0] == '*' || rest[0] == '+') &&
+      (rest[1] == ' ' || rest[1] == '\t')) {
+    return ListItem{indent, trim(rest.substr(2))};
+  }
+  std::size_t digits = 0;
+  while (digits < rest.size() && digits < 4 && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+  if (digits > 0 && digits + 1 < rest.size() && (rest[digits] == '.' || rest[digits] == ')') &&
+      (rest[digits + 1] == ' ' || rest[digits + 1] == '\t')) {
+    return ListItem{indent, trim(rest.substr(digits + 2))};
+  }
+  return std::nullopt;
+}
+
+// Checkmarks and emoji that people put in front of criteria.
+std::string clean_item(std::string_view item) {
+  item = strip_leading_symbols(item);
+  if (starts_with(item, "[ ] ") || starts_with(item, "[x] ") || starts_with(item, "[X] ")) {
+    item.remove_prefix(4);
+  }
+  return std::string(trim(item));
+}
+
+bool to_be_defined(const std::string& item) {
+  const std::string l = lower(item);
+  return l.empty() || l == "to be defined" || l == "to be defined." || l == "tbd" || l == "tbd.";
+}
+
+// The path in a Files item: the first `backticked` part, else the first word.
+std::string file_path_of(std::string_view item) {
+  const std::size_t open = item.find('`');
+  if (open != std::string_view::npos) {
+    const std::size_t close = item.find('`', open + 1);
+    if (close != std::string_view::npos) return std::string(trim(item.substr(open + 1, close - open - 1)));
+  }
+  item = trim(item);
+  return std::string(item.substr(0, item.find_first_of(" \t")));
+}
+
+// ---- headings -------------------------------------------------------------------------------
+
+struct Heading {
+  int level = 0;
+  std::string_view text;
+};
+
+std::optional<Heading> heading(std::string_view line) {
+  std::size_t n = 0;
+  while (n < line.size() && line[n] == '#') ++n;
+  if (n == 0 || n > 6 || n >= line.size() || (line[n] != ' ' && line[n] != '\t')) {
+    return std::nullopt;
+  }
+  std::string_view text = trim(line.substr(n));
+  while (!text.empty() && text.back() == '#') text.remove_suffix(1);  // closing hashes
+  return Heading{static_cast<int>(n), trim(text)};
+}
+
+// "Feature 2: Adaptive Planner", "Feature: Gap Analyzer" → the title after the colon.
+std::optional<std::string_view> feature_heading_title(std::string_view text) {
+  text = strip_leading_symbols(text);
+  if (lower(text.substr(0, 7)) != "feature") return std::nullopt;
+  std::string_view rest = trim(text.substr(7));
+  while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') rest.remove_prefix(1);
+  rest = trim(rest);
+  if (rest.empty() || (rest.front() != ':' && rest.front() != '-' && rest.front() != '.')) {
+    return std::nullopt;
+  }
+  return trim(rest.substr(1));
+}
+
+// "1.2 Title" → ("1-2", "Title").
+std::optional<std::pair<std::string, std::string_view>> numbered_heading(std::string_view text) {
+  std::size_t i = 0;
+  std::string number;
+  bool dotted = false;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
+    if (text[i] == '.') dotted = true;
+    number += text[i] == '.' ? '-' : text[i];
+    ++i;
+  }
+  while (!number.empty() && number.back() == '-') number.pop_back();
+  if (!dotted || number.empty() || i >= text.size() || text[i] != ' ') return std::nullopt;
+  return std::make_pair(number, trim(text.substr(i)));
+}
+
+// Explicit ids: "Title {#id}" or "Title [ID]".
+std::pair<std::string_view, std::string> split_explicit_id(std::string_view title) {
+  title = trim(title);
+  if (!title.empty() && title.back() == '}') {
+    const std::size_t open = title.rfind("{#");
+    if (open != std::string_view::npos) {
+      return {trim(title.substr(0, open)),
+              std::string(trim(title.substr(open + 2, title.size() - open - 3)))};
+    }
+  }
+  if (!title.empty() && title.back() == ']') {
+    const std::size_t open = title.rfind('[');
+    if (open != std::string_view::npos && open > 0) {
+      std::string id(trim(title.substr(open + 1, title.size() - open - 2)));
+      const bool plain = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+      });
+      if (plain) return {trim(title.substr(0, open)), id};
+    }
+  }
+  return {title, ""};
+}
+
+// Heading emoji stand for a priority when the feature has no Priority field.
+std::optional<Priority> emoji_priority(std::string_view heading_text) {
+  if (heading_text.find("\xF0\x9F\x94\xB4") != std::string_view::npos) return Priority::high;    // 🔴
+  if (heading_text.find("\xF0\x9F\x9F\xA1") != std::string_view::npos) return Priority::medium;  // 🟡
+  if (heading_text.find("\xF0\x9F\x9F\xA2") != std::string_view::npos) return Priority::low;     // 🟢
+  return std::nullopt;
+}
+
+// ---- the parse ------------------------------------------------------------------------------
+
+struct DependencyRef {
+  std::string text;
+  std::uint32_t line = 0;
+};
+
+struct Draft {
+  Feature feature;
+  int level = 0;                 // heading level that opened it
+  bool has_priority = false;
+  std::optional<std::size_t> parent;
+  std::vector<DependencyRef> depends;
+};
+
+class Parser {
+ public:
+  Parser(std::string path, const ParseLimits& limits) : path_(std::move(path)), limits_(limits) {}
+
+  Result<Spec> run(std::string_view text) {
+    if (text.size() > limits_.max_bytes) {
+      return Error::at(path_, 0,
+                       "spec is " + std::to_string(text.size()) + " bytes, larger than the limit "
+                       "of " + std::to_string(limits_.max_bytes) + " bytes; raise "
+                       "limits.spec_max_bytes in br.toml or split the spec");
+    }
+    if (const std::size_t bad = invalid_utf8(text); bad != std::string_view::npos) {
+      const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n');
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[bad]));
+      return Error::at(path_, static_cast<std::uint32_t>(line),
+                       std::string("not UTF-8 text (invalid byte ") + hex +
+                           "); save the spec as UTF-8");
+    }
+    std::uint32_t number = 0;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      std::size_t end = text.find('\n', start);
+      if (end == std::string_view::npos) end = text.size();
+      ++number;
+      line(text.substr(start, end - start), number);
+      if (too_many_) break;
+      start = end + 1;
+    }
+    if (too_many_) {
+      return Error::at(path_, number, "more than " + std::to_string(limits_.max_features) +
+                                          " features; raise limits.max_tasks or split the spec");
+    }
+    if (drafts_.empty()) {
+      errors_.push_back(Diagnostic{path_, 1,
+                                   "no features found; write each feature as a level-3 heading "
+                                   "under '## Features' (### Title) or as '## Feature 1: Title'"});
+      return Error{std::move(errors_)};
+    }
+    resolve();
+    if (!errors_.empty()) {
+      std::stable_sort(errors_.begin(), errors_.end(),
+                       [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
+      return Error{std::move(errors_)};
+    }
+    Spec spec;
+    spec.path = path_;
+    spec.title = title_.empty() ? "Untitled project" : title_;
+    spec.overview = std::move(overview_);
+    for (auto& d : drafts_) spec.features.push_back(std::move(d.feature));
+    return spec;
+  }
+
+ private:
+  void error(std::uint32_t line, std::string message) {
+    errors_.push_back(Diagnostic{path_, line, std::move(message)});
+  }
+
+  Draft* current() { return open_ ? &drafts_[*open_] : nullptr; }
+
+  void add_overview(std::string_view text) {
+    if (overview_.size() + text.size() + 1 > kMaxOverviewBytes) return;
+    overview_.append(text.data(), text.size());
+    overview_ += '\n';
+  }
+
+  void start_feature(std::string_view heading_text, std::string_view title, int level,
+                     std::uint32_t number, std::optional<std::size_t> parent,
+                     std::string sub_number = {}) {
+    if (drafts_.size() >= limits_.max_features) {
+      too_many_ = true;
+      return;
+    }
+    auto [clean_title, explicit_id] = split_explicit_id(strip_leading_symbols(title));
+    Draft d;
+    d.level = level;
+    d.parent = parent;
+    d.feature.title = std::string(clean_title);
+    d.feature.line = number;
+    if (!explicit_id.empty()) {
+      d.feature.id = FeatureId(explicit_id);
+    } else if (parent) {
+      d.feature.id = FeatureId(drafts_[*parent].feature.id.str() + "." + sub_number);
+    } else {
+      std::string slug = slugify(clean_title);
+      d.feature.id = FeatureId(slug.empty() ? "feature-" + std::to_string(number) : slug);
+    }
+    if (explicit_id.empty() && heading_text.find("{#") != std::string_view::npos) {
+      error(number, "empty feature id in '{#}'; write {#some-id} or leave it out");
+    }
+    if (auto p = emoji_priority(heading_text)) {
+      d.feature.priority = *p;
+      d.has_priority = true;
+    }
+    if (parent) d.feature.parent = drafts_[*parent].feature.id;
+    drafts_.push_back(std::move(d));
+    open_ = drafts_.size() - 1;
+    field_ = Field::none;
+  }
+
+  void close_feature() {
+    open_.reset();
+    field_ = Field::none;
+  }
+
+  std::size_t top_level(std::size_t i) const {
+    return drafts_[i].parent ? *drafts_[i].parent : i;
+  }
+
+  void line(std::string_view raw, std::uint32_t number) {
+    const std::string_view text = trim(raw);
+    // Fenced code is opaque: a '#' line inside is not a heading.
+    if (starts_with(text, "```") || starts_with(text, "~~~")) {
+      fence_ = !fence_;
+      body(raw, number, /*code=*/true);
+      return;
+    }
+    if (fence_) {
+      body(raw, number, true);
+      return;
+    }
+    if (auto h = heading(raw)) {
+      on_heading(*h, number);
+      return;
+    }
+    body(raw, number, false);
+  }
+
+  void on_heading(const Heading& h, std::uint32_t number) {
+    const auto feature_title = feature_heading_title(h.text);
+    if (h.level == 1) {
+      close_feature();
+      if (title_.empty()) title_ = std::string(strip_leading_symbols(h.text));
+      return;
+    }
+    if (h.level == 2) {
+      close_feature();
+      in_features_section_ = false;
+      if (feature_title) {
+        start_feature(h.text, *feature_title, 2, number, std::nullopt);
+        return;
+      }
+      in_features_section_ = lower(strip_leading_symbols(h.text)) == "features";
+      add_overview(std::string(h.level, '#') + " " + std::string(h.text));
+      return;
+    }
+    Draft* open = current();
+    if (h.level == 3) {
+      if (feature_title) {
+        start_feature(h.text, *feature_title, 3, number, std::nullopt);
+        return;
+      }
+      if (open && drafts_[top_level(*open_)].level == 2) {
+        open_ = top_level(*open_);  // back from a sub-feature to its "## Feature" parent
+        sub_heading(h, number);
+        return;
+      }
+      if (in_features_section_) {
+        start_feature(h.text, h.text, 3, number, std::nullopt);
+        return;
+      }
+      close_feature();
+      add_overview(std::string(h.level, '#') + " " + std::string(h.text));
+      return;
+    }
+    // Level 4 and deeper: sub-features ("#### 1.2 Title") or parts of the open feature.
+    if (open) {
+      if (h.level == 4) {
+        if (auto numbered = numbered_heading(strip_leading_symbols(h.text))) {
+          const std::size_t parent = top_level(*open_);
+          start_feature(h.text, numbered->second, 4, number, parent, numbered->first);
+          return;
+        }
+      }
+      sub_heading(h, number);
+      return;
+    }
+    add_overview(std::string(h.level, '#') + " " + std::string(h.text));
+  }
+
+  // A heading inside a feature: a field ("### Requirements") or a part kept as context.
+  void sub_heading(const Heading& h, std::uint32_t number) {
+    const Field f = field_named(strip_leading_symbols(h.text));
+    if (f != Field::none) {
+      field_ = f;
+      field_line_ = number;
+      return;
+    }
+    field_ = Field::other;
+    append_context(std::string(h.level, '#') + " " + std::string(h.text));
+  }
+
+  void append_context(std::string_view text) {
+    Draft* d = current();
+    if (!d || d->feature.context.size() + text.size() > kMaxOverviewBytes) return;
+    d->feature.context.append(text.data(), text.size());
+    d->feature.context += '\n';
+  }
+
+  void body(std::string_view raw, std::uint32_t number, bool code) {
+    Draft* d = current();
+    const std::string_view text = trim(raw);
+    if (!d) {
+      if (!text.empty()) add_overview(raw);
+      return;
+    }
+    if (text.empty()) return;
+    if (!code) {
+      if (auto bold = bold_field(text)) {
+        const Field f = field_named(bold->first);
+        field_ = f == Field::none ? Field::other : f;
+        field_line_ = number;
+        if (f == Field::none) {
+          append_context(text);
+        } else if (!bold->second.empty()) {
+          value(bold->second, number, /*indent=*/0, /*listed=*/false);
+        }
+        return;
+      }
+      if (auto plain = plain_field(text); plain && field_ != Field::acceptance &&
+                                          field_ != Field::requirements) {
+        field_ = plain->first;
+        field_line_ = number;
+        if (!plain->second.empty()) value(plain->second, number, 0, false);
+        return;
+      }
+    }
+    if (code) {
+      // Code samples help an agent; keep them with the technical details.
+      if (field_ == Field::technical || field_ == Field::other || field_ == Field::none) {
+        append_context(raw);
+      }
+      return;
+    }
+    if (auto item = list_item(raw)) {
+      value(item->text, number, item->indent, true);
+      return;
+    }
+    if (text == "---" || text == "***") return;
+    value(text, number, 0, false);
+  }
+
+  void value(std::string_view text, std::uint32_t number, std::size_t indent, bool listed) {
+    Draft& d = *current();
+    Feature& f = d.feature;
+    switch (field_) {
+      case Field::none:
+      case Field::description:
+        if (!f.description.empty()) f.description += listed ? "\n- " : " ";
+        f.description += std::string(text);
+        break;
+      case Field::priority: {
+        const std::string word = first_word(text);
+        if (auto p = parse_priority(word)) {
+          f.priority = *p;
+          d.has_priority = true;
+        } else {
+          error(number, "invalid priority '" + std::string(trim(text)) +
+                            "'; use critical, high, medium or low");
+        }
+        break;
+      }
+      case Field::depends:
+        for (std::string_view rest = text; !rest.empty();) {
+          const std::size_t comma = rest.find(',');
+          std::string_view part = trim(rest.substr(0, comma));
+          if (!part.empty()) d.depends.push_back(DependencyRef{std::string(part), number});
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
+        break;
+      case Field::domain: {
+        const std::string word = first_word(text);
+        if (auto domain = parse_domain(word)) {
+          f.domain = *domain;
+        } else {
+          error(number, "invalid domain '" + std::string(trim(text)) +
+                            "'; use database, backend, api, frontend, ui, infra, docs or test");
+        }
+        break;
+      }
+      case Field::complexity: {
+        if (auto c = parse_complexity(first_word(text))) f.complexity = *c;
+        const std::string l = lower(text);
+        const std::size_t min = l.find("min");
+        if (min != std::string::npos) {
+          std::size_t k = min;
+          while (k > 0 && (l[k - 1] == ' ' || l[k - 1] == '(')) --k;
+          std::size_t digits_end = k;
+          while (k > 0 && l[k - 1] >= '0' && l[k - 1] <= '9') --k;
+          if (k < digits_end && digits_end - k <= 4) {
+            f.minutes = static_cast<std::uint32_t>(std::stoul(l.substr(k, digits_end - k)));
+          }
+        }
+        break;
+      }
+      case Field::requirements:
+      case Field::acceptance:
+      case Field::technical: {
+        auto& list = field_ == Field::requirements ? f.requirements
+                     : field_ == Field::acceptance ? f.acceptance
+                                                   : f.technical;
+        std::string item = clean_item(text);
+        if (field_ == Field::acceptance && to_be_defined(item)) break;
+        if (!listed && !list.empty() && indent == 0 && field_ != Field::acceptance) {
+          list.back() += " " + item;  // a wrapped line of prose
+        } else if (!item.empty()) {
+          list.push_back(std::move(item));
+        }
+        break;
+      }
+      case Field::files:
+        if (indent > 0) break;  // notes under a file, not files
+        if (std::string path = file_path_of(text); !path.empty()) f.files.push_back(path);
+        break;
+      case Field::other:
+        append_context(std::string(listed ? "- " : "") + std::string(text));
+        break;
+    }
+  }
+
+  static std::string first_word(std::string_view text) {
+    text = strip_leading_symbols(text);
+    std::size_t end = 0;
+    while (end < text.size() && ((text[end] >= 'a' && text[end] <= 'z') ||
+                                 (text[end] >= 'A' && text[end] <= 'Z'))) {
+      ++end;
+    }
+    return std::string(text.substr(0, end));
+  }
+
+  // Ids unique, dependencies known (by id, #id or title), sub-features inheriting, no cycles.
+  void resolve() {
+    std::unordered_map<std::string, std::size_t> by_id, by_title;
+    for (std::size_t i = 0; i < drafts_.size(); ++i) {
+      const Feature& f = drafts_[i].feature;
+      auto [it, inserted] = by_id.emplace(f.id.str(), i);
+      if (!inserted) {
+        error(f.line, "duplicate feature id '" + f.id.str() + "' (first defined on line " +
+                          std::to_string(drafts_[it->second].feature.line) +
+                          "); give one of them an explicit id such as {#" + f.id.str() + "-2}");
+      }
+      by_title.emplace(lower(f.title), i);
+    }
+    std::vector<std::vector<std::size_t>> edges(drafts_.size());
+    for (std::size_t i = 0; i < drafts_.size(); ++i) {
+      Draft& d = drafts_[i];
+      for (const auto& ref : d.depends) {
+        std::string name = ref.text;
+        name.erase(std::remove(name.begin(), name.end(), '`'), name.end());
+        std::string_view v = trim(name);
+        if (!v.empty() && v.front() == '#') v.remove_prefix(1);
+        const std::string key(trim(v));
+        const std::string lkey = lower(key);
+        if (lkey.empty() || lkey == "none" || lkey == "n/a" || lkey == "-") continue;
+        std::optional<std::size_t> target;
+        if (auto it = by_id.find(key); it != by_id.end()) target = it->second;
+        else if (auto t = by_title.find(lkey); t != by_title.end()) target = t->second;
+        else if (auto s = by_id.find(slugify(key)); s != by_id.end()) target = s->second;
+        if (!target) {
+          error(ref.line, "feature '" + d.feature.id.str() + "' depends on unknown feature '" +
+                              key + "'" + suggestion(key));
+          continue;
+        }
+        if (*target == i) {
+          error(ref.line, "feature '" + d.feature.id.str() + "' depends on itself");
+          continue;
+        }
+        edges[i].push_back(*target);
+      }
+    }
+    // Sub-features take their parent's priority (unless their own is given) and dependencies.
+    for (std::size_t i = 0; i < drafts_.size(); ++i) {
+      if (!drafts_[i].parent) continue;
+      const Draft& parent = drafts_[*drafts_[i].parent];
+      if (!drafts_[i].has_priority) drafts_[i].feature.priority = parent.feature.priority;
+      for (std::size_t dep : edges[*drafts_[i].parent]) edges[i].push_back(dep);
+    }
+    for (std::size_t i = 0; i < drafts_.size(); ++i) {
+      auto& e = edges[i];
+      std::vector<std::size_t> unique;
+      for (std::size_t t : e) {
+        if (std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
+      }
+      e = unique;
+      for (std::size_t t : e) drafts_[i].feature.depends_on.push_back(drafts_[t].feature.id);
+    }
+    find_cycles(edges);
+  }
+
+  std::string suggestion(const std::string& key) const {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(3, key.size() / 3) + 1;
+    const std::string lkey = lower(key);
+    for (const auto& d : drafts_) {
+      for (const std::string& candidate : {d.feature.id.str(), lower(d.feature.title)}) {
+        const std::size_t dist = edit_distance(lkey, lower(candidate));
+        if (dist < best_distance) best_distance = dist, best = d.feature.id.str();
+      }
+    }
+    return best.empty() ? "; known ids are listed by `br plan`" : "; did you mean '" + best + "'?";
+  }
+
+  // Iterative depth-first search; each back edge found is one cycle, printed as a path.
+  void find_cycles(const std::vector<std::vector<std::size_t>>& edges) {
+    enum : std::uint8_t { white, grey, black };
+    std::vector<std::uint8_t> color(edges.size(), white);
+    std::vector<std::size_t> on_stack_at(edges.size(), 0);
+    std::size_t reported = 0;
+    for (std::size_t root = 0; root < edges.size() && reported < 10; ++root) {
+      if (color[root] != white) continue;
+      std::vector<std::pair<std::size_t, std::size_t>> stack = {{root, 0}};
+      std::vector<std::size_t> path = {root};
+      color[root] = grey;
+      on_stack_at[root] = 0;
+      while (!stack.empty()) {
+        auto& [node, next] = stack.back();
+        if (next < edges[node].size()) {
+          const std::size_t to = edges[node][next++];
+          if (color[to] == white) {
+            color[to] = grey;
+            on_stack_at[to] = path.size();
+            path.push_back(to);
+            stack.emplace_back(to, 0);
+          } else if (color[to] == grey && reported < 10) {
+            std::string cycle;
+            for (std::size_t k = on_stack_at[to]; k < path.size(); ++k) {
+              cycle += drafts_[path[k]].feature.id.str() + " -> ";
+            }
+            cycle += drafts_[to].feature.id.str();
+            error(drafts_[to].feature.line,
+                  "dependency cycle: " + cycle + " (each feature depends on the next)");
+            ++reported;
+          }
+        } else {
+          color[node] = black;
+          path.pop_back();
+          stack.pop_back();
+        }
+      }
+    }
+  }
+
+  std::string path_;
+  ParseLimits limits_;
+  std::vector<Diagnostic> errors_;
+  std::vector<Draft> drafts_;
+  std::optional<std::size_t> open_;
+  Field field_ = Field::none;
+  std::uint32_t field_line_ = 0;
+  bool fence_ = false;
+  bool in_features_section_ = false;
+  bool too_many_ = false;
+  std::string title_;
+  std::string overview_;
+};
+
+}  // namespace
+
+std::string slugify(std::string_view title) {
+  // Latin-1 supplement letters (U+00C0..U+00FF, UTF-8 C3 80..C3 BF) folded to ASCII.
+  static constexpr const char* kFold =
+      "AAAAAAACEEEEIIIIDNOOOOOxOUUUUYTsaaaaaaaceeeeiiiidnooooo/ouuuuyty";
+  std::string out;
+  bool dash = false;
+  for (std::size_t i = 0; i < title.size(); ++i) {
+    auto c = static_cast<unsigned char>(title[i]);
+    char mapped = 0;
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      mapped = static_cast<char>(c);
+    } else if (c >= 'A' && c <= 'Z') {
+      mapped = static_cast<char>(c - 'A' + 'a');
+    } else if (c == 0xC3 && i + 1 < title.size()) {
+      const auto next = static_cast<unsigned char>(title[i + 1]);
+      if (next >= 0x80 && next <= 0xBF) {
+        const char f = kFold[next - 0x80];
+        if ((f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z')) {
+          mapped = static_cast<char>(f >= 'A' && f <= 'Z' ? f - 'A' + 'a' : f);
+        }
+        ++i;
+      }
+    } else if (c >= 0x80) {
+      // Skip the rest of this UTF-8 sequence (emoji, symbols, other scripts).
+      while (i + 1 < title.size() && (static_cast<unsigned char>(title[i + 1]) & 0xC0) == 0x80) ++i;
+      continue;
+    } else if (c == '\'') {
+      continue;  // "User's" → "users"
+    }
+    if (mapped) {
+      if (dash && !out.empty()) out += '-';
+      out += mapped;
+      dash = false;
+    } else {
+      dash = true;
+    }
+  }
+  return out;
+}
+
+Result<Spec> parse_spec(std::string_view text, const std::string& path, const ParseLimits& limits) {
+  return Parser(path, limits).run(text);
+}
+
+Result<Spec> parse_spec_file(const std::string& path, const ParseLimits& limits) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::of(path + ": cannot read the spec (does the file exist?)");
+  std::string text(limits.max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_spec(text, path, limits);
+}
+
+}  // namespace br

@@ -1,0 +1,434 @@
+#include "actors/worker/agent_runner.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace br {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::int64_t kDrainAfterExitMs = 2000;  // output of processes that left the group
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool open() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::int64_t ms_until(Clock::time_point t) {
+  const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+  return std::max<std::int64_t>(d, 0);
+}
+
+// Appends to the log until the cap, then notes the truncation once and discards the rest.
+class CappedLog {
+ public:
+  CappedLog(int fd, std::uint64_t used, std::uint64_t cap) : fd_(fd), used_(used), cap_(cap) {}
+
+  void write(const char* data, std::size_t n) {
+    if (truncated_) return;
+    const std::uint64_t room = cap_ > used_ ? cap_ - used_ : 0;
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, room));
+    write_all(data, take);
+    if (take < n) {
+      truncated_ = true;
+      const std::string note =
+          "\n[br: output truncated at " + std::to_string(cap_) + " bytes of log]\n";
+      write_all(note.data(), note.size());
+    }
+  }
+  // br's own lines (command, outcome); not counted against the cap.
+  void note(const std::string& line) { write_all(line.data(), line.size()); }
+  bool truncated() const { return truncated_; }
+
+ private:
+  void write_all(const char* data, std::size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, data, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return;  // a full disk must not stop the run; the log is best effort
+      data += w;
+      n -= static_cast<std::size_t>(w);
+      used_ += static_cast<std::uint64_t>(w);
+    }
+  }
+  int fd_;
+  std::uint64_t used_;
+  std::uint64_t cap_;
+  bool truncated_ = false;
+};
+
+// Writes to a pipe whose reader may be gone without dying of SIGPIPE.
+ssize_t write_no_sigpipe(int fd, const char* data, std::size_t n) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const ssize_t w = ::write(fd, data, n);
+  const int err = errno;
+  if (w < 0 && err == EPIPE && !was_pending) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return w;
+}
+
+std::string join_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += a;
+  }
+  return out;
+}
+
+const char* getenv_or_null(const char* name) {
+  return ::getenv(name);
+}  // NOLINT(concurrency-mt-unsafe)
+
+}  // namespace
+
+CancelSource::CancelSource() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+CancelSource::~CancelSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void CancelSource::cancel() {
+  if (cancelled_.exchange(true)) return;
+  if (fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t w = ::write(fd_, &one, sizeof one);
+  }
+}
+
+std::string ProcessOutcome::describe(std::int64_t timeout_ms) const {
+  std::string how;
+  if (exited) {
+    how = "exited with code " + std::to_string(exit_code);
+  } else {
+    how = "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  }
+  if (timed_out) {
+    return "timed out" + (timeout_ms > 0 ? " after " + std::to_string(timeout_ms) + " ms" : "") +
+           " and was stopped (" + how + ")";
+  }
+  if (cancelled) return "cancelled (" + how + ")";
+  return how;
+}
+
+std::vector<std::string> clean_environment(
+    const std::vector<std::string>& allow,
+    const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<std::pair<std::string, std::string>> vars;
+  auto set = [&](const std::string& name, const std::string& value) {
+    for (auto& v : vars) {
+      if (v.first == name) {
+        v.second = value;
+        return;
+      }
+    }
+    vars.emplace_back(name, value);
+  };
+  const char* path = getenv_or_null("PATH");
+  set("PATH", path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::vector<std::string> names = {"HOME", "LANG"};
+  names.insert(names.end(), allow.begin(), allow.end());
+  for (const auto& name : names) {
+    if (name.empty() || name.find('=') != std::string::npos) continue;
+    if (const char* value = getenv_or_null(name.c_str())) set(name, value);
+  }
+  for (const auto& [name, value] : extra) set(name, value);
+  std::vector<std::string> env;
+  env.reserve(vars.size());
+  for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+  return env;
+}
+
+Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* cancel) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Error::of(
+        "no command given: set the command as an argv array, e.g. [\"claude\", \"-p\"]");
+  }
+  const std::string& cmd = spec.argv[0];
+  std::error_code ec;
+  if (!fs::is_directory(spec.cwd, ec)) {
+    return Error::of("cannot run '" + cmd + "': working directory " + spec.cwd.string() +
+                     " does not exist");
+  }
+
+  if (spec.log_file.has_parent_path()) fs::create_directories(spec.log_file.parent_path(), ec);
+  Fd log(::open(spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log.open()) {
+    return Error::of("cannot open log " + spec.log_file.string() + ": " + errno_text(errno));
+  }
+  struct stat st {};
+  const std::uint64_t used =
+      ::fstat(log.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  CappedLog out_log(log.get(), used, spec.log_max_bytes);
+
+  int in_pipe[2], out_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
+  Fd in_r(in_pipe[0]), in_w(in_pipe[1]);
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
+  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 2);
+  posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t no_signals, all_signals;
+  sigemptyset(&no_signals);
+  sigfillset(&all_signals);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a kill reaches its children
+  posix_spawnattr_setsigmask(&attr, &no_signals);
+  posix_spawnattr_setsigdefault(&attr, &all_signals);  // undo ignored SIGPIPE etc.
+
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  out_log.note("[br] $ " + join_argv(spec.argv) + "   (cwd " + spec.cwd.string() + ")\n");
+  const auto start = Clock::now();
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, cmd.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    std::string why;
+    if (rc == ENOENT) {
+      why = cmd.find('/') == std::string::npos
+                ? "command not found in PATH (" +
+                      std::string(getenv_or_null("PATH") ? getenv_or_null("PATH") : "") + ")"
+                : "no such file";
+    } else if (rc == EACCES) {
+      why = "permission denied (is it executable?)";
+    } else {
+      why = errno_text(rc);
+    }
+    out_log.note("[br] cannot run '" + cmd + "': " + why + "\n");
+    return Error::of("cannot run '" + cmd + "': " + why +
+                     "; check the command in br.toml and that it is installed");
+  }
+  in_r.reset();
+  out_w.reset();
+  ::fcntl(in_w.get(), F_SETFL, ::fcntl(in_w.get(), F_GETFL) | O_NONBLOCK);
+  ::fcntl(out_r.get(), F_SETFL, ::fcntl(out_r.get(), F_GETFL) | O_NONBLOCK);
+  // Without a pidfd (kernel < 5.3) the loop below falls back to polling waitpid every 20 ms.
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+
+  ProcessOutcome outcome;
+  std::size_t stdin_done = 0;
+  if (spec.stdin_text.empty()) in_w.reset();
+  const bool has_deadline = spec.timeout_ms > 0;
+  const auto deadline =
+      start + std::chrono::milliseconds(std::max<std::int64_t>(spec.timeout_ms, 0));
+  bool term_sent = false;
+  bool kill_sent = false;
+  Clock::time_point kill_at{};
+  bool reaped = false;
+  int status = 0;
+  Clock::time_point drain_until{};
+  char buf[65536];
+
+  auto stop_group = [&] {
+    if (term_sent) return;
+    ::kill(-pid, SIGTERM);
+    term_sent = true;
+    kill_at =
+        Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(spec.kill_grace_ms, 0));
+  };
+
+  while (!reaped || out_r.open()) {
+    if (reaped && Clock::now() >= drain_until) break;
+    pollfd fds[4];
+    nfds_t n = 0;
+    int i_pid = -1, i_out = -1, i_in = -1;
+    if (!reaped && pidfd.open()) {
+      i_pid = static_cast<int>(n);
+      fds[n++] = {pidfd.get(), POLLIN, 0};
+    }
+    if (out_r.open()) {
+      i_out = static_cast<int>(n);
+      fds[n++] = {out_r.get(), POLLIN, 0};
+    }
+    if (!reaped && in_w.open()) {
+      i_in = static_cast<int>(n);
+      fds[n++] = {in_w.get(), POLLOUT, 0};
+    }
+    if (!reaped && cancel != nullptr && !outcome.cancelled && cancel->fd() >= 0) {
+      fds[n++] = {cancel->fd(), POLLIN, 0};
+    }
+
+    std::int64_t wait_ms = -1;
+    auto at_most = [&](std::int64_t ms) { wait_ms = wait_ms < 0 ? ms : std::min(wait_ms, ms); };
+    if (!reaped) {
+      if (has_deadline && !outcome.timed_out) at_most(ms_until(deadline));
+      if (term_sent && !kill_sent) at_most(ms_until(kill_at));
+      if (!pidfd.open()) at_most(20);
+      if (cancel != nullptr && cancel->fd() < 0) at_most(20);
+    } else {
+      at_most(ms_until(drain_until));
+    }
+    const int ready = ::poll(fds, n, static_cast<int>(std::min<std::int64_t>(wait_ms, 1 << 30)));
+    if (ready < 0 && errno != EINTR) break;
+
+    if (i_out >= 0 && (fds[i_out].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      while (true) {
+        const ssize_t r = ::read(out_r.get(), buf, sizeof buf);
+        if (r > 0) {
+          out_log.write(buf, static_cast<std::size_t>(r));
+          continue;
+        }
+        if (r == 0) out_r.reset();  // every writer is gone
+        break;                      // EAGAIN: nothing more for now
+      }
+    }
+    if (i_in >= 0 && (fds[i_in].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+      const ssize_t w = write_no_sigpipe(in_w.get(), spec.stdin_text.data() + stdin_done,
+                                         spec.stdin_text.size() - stdin_done);
+      if (w > 0) stdin_done += static_cast<std::size_t>(w);
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || stdin_done >= spec.stdin_text.size()) {
+        in_w.reset();  // done, or the child stopped reading
+      }
+    }
+    if (reaped) continue;
+    // The flag is the truth; the fd only wakes the poll.
+    if (cancel != nullptr && cancel->cancelled() && !outcome.cancelled) {
+      outcome.cancelled = true;
+      stop_group();
+    }
+    if (has_deadline && !outcome.timed_out && !outcome.cancelled && Clock::now() >= deadline) {
+      outcome.timed_out = true;
+      stop_group();
+    }
+    if (term_sent && !kill_sent && Clock::now() >= kill_at) {
+      ::kill(-pid, SIGKILL);
+      kill_sent = true;
+    }
+    const bool leader_done = i_pid >= 0 ? (fds[i_pid].revents & POLLIN) != 0 : !pidfd.open();
+    if (leader_done) {
+      // The leader is a zombie until reaped, so its pid (the group id) cannot be reused yet:
+      // kill whatever it left behind in its group, then reap it.
+      if (i_pid >= 0) ::kill(-pid, SIGKILL);
+      const pid_t w = ::waitpid(pid, &status, pidfd.open() ? 0 : WNOHANG);
+      if (w == pid) {
+        if (i_pid < 0) ::kill(-pid, SIGKILL);
+        reaped = true;
+        outcome.duration_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        in_w.reset();
+        drain_until = Clock::now() + std::chrono::milliseconds(kDrainAfterExitMs);
+      } else if (w < 0 && errno != EINTR) {
+        return Error::of("waitpid for '" + cmd + "' failed: " + errno_text(errno) +
+                         " (is SIGCHLD ignored in this process?)");
+      }
+    }
+  }
+
+  if (WIFEXITED(status)) {
+    outcome.exited = true;
+    outcome.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    outcome.signal = WTERMSIG(status);
+  }
+  outcome.log_truncated = out_log.truncated();
+  out_log.note("\n[br] '" + cmd + "' " + outcome.describe(spec.timeout_ms) + " after " +
+               std::to_string(outcome.duration_ms) + " ms\n");
+  return outcome;
+}
+
+Result<ProcessOutcome> run_agent(const AgentConfig& config, const AgentRun& run,
+                                 const CancelSource* cancel) {
+  if (config.command.empty()) {
+    return Error::of(
+        "[agent] command is empty: set it in br.toml, e.g. command = [\"claude\", \"-p\"]");
+  }
+  std::error_code ec;
+  const fs::path workspace = fs::absolute(run.workspace, ec);
+  const fs::path prompt_file = fs::absolute(run.prompt_file, ec);
+  if (prompt_file.has_parent_path()) fs::create_directories(prompt_file.parent_path(), ec);
+  {
+    std::ofstream out(prompt_file, std::ios::binary | std::ios::trunc);
+    out << run.prompt;
+    if (!out.flush()) {
+      return Error::of("cannot write the prompt to " + prompt_file.string() +
+                       "; check that the state dir is writable");
+    }
+  }
+  std::string ids, attempts;
+  for (std::size_t i = 0; i < run.tasks.size(); ++i) {
+    if (i > 0) {
+      ids += ' ';
+      attempts += ' ';
+    }
+    ids += run.tasks[i].str();
+    attempts += std::to_string(i < run.attempts.size() ? run.attempts[i] : 1);
+  }
+  ProcessSpec spec;
+  spec.argv = config.command;
+  spec.cwd = workspace;
+  spec.env = clean_environment(config.env_allow, {{"BR_PROMPT_FILE", prompt_file.string()},
+                                                  {"BR_BATCH_ID", run.batch.str()},
+                                                  {"BR_TASK_IDS", ids},
+                                                  {"BR_ATTEMPTS", attempts},
+                                                  {"BR_WORKSPACE", workspace.string()}});
+  spec.stdin_text = run.prompt;
+  spec.log_file = run.log_file;
+  spec.log_max_bytes = run.log_max_bytes;
+  spec.timeout_ms = config.timeout_ms;
+  spec.kill_grace_ms = run.kill_grace_ms;
+  return run_process(spec, cancel);
+}
+
+}  // namespace br

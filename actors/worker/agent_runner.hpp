@@ -1,0 +1,101 @@
+// Runs an agent (or a check command) as a child process under br's rules: argv without a
+// shell, a clean environment, its own process group that a timeout or a cancel kills whole,
+// output to a size-capped log file on disk. Linux only (pidfd, eventfd).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/config.hpp"
+#include "protocol/ids.hpp"
+#include "protocol/result.hpp"
+
+namespace br {
+
+inline constexpr std::uint64_t kDefaultLogMaxBytes = std::uint64_t{64} << 20;
+inline constexpr std::int64_t kDefaultKillGraceMs = 2000;
+
+// Cancels running processes from any thread. One source may serve several runs; once
+// cancelled it stays cancelled. Its fd becomes readable on cancel, so waits wake at once.
+class CancelSource {
+ public:
+  CancelSource();
+  ~CancelSource();
+  CancelSource(const CancelSource&) = delete;
+  CancelSource& operator=(const CancelSource&) = delete;
+
+  void cancel();  // thread-safe, idempotent
+  bool cancelled() const { return cancelled_.load(); }
+  int fd() const { return fd_; }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  int fd_ = -1;
+};
+
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH unless it has a '/'
+  std::filesystem::path cwd;
+  std::vector<std::string> env;                       // the whole environment, "NAME=value"
+  std::string stdin_text;                             // written to stdin, which is then closed
+  std::filesystem::path log_file;                     // stdout and stderr are appended here
+  std::uint64_t log_max_bytes = kDefaultLogMaxBytes;  // the file stops growing at this size
+  std::int64_t timeout_ms = 0;                        // <= 0: no timeout
+  std::int64_t kill_grace_ms = kDefaultKillGraceMs;   // SIGTERM → SIGKILL delay
+};
+
+struct ProcessOutcome {
+  bool exited = false;  // exited normally; exit_code is valid
+  int exit_code = -1;
+  int signal = 0;  // the signal that ended it, when !exited
+  bool timed_out = false;
+  bool cancelled = false;
+  bool log_truncated = false;  // output went beyond log_max_bytes and was discarded
+  std::int64_t duration_ms = 0;
+
+  bool success() const { return exited && exit_code == 0 && !timed_out && !cancelled; }
+  // "exited with code 1", "timed out after 5000 ms (killed by signal 15)", ...
+  std::string describe(std::int64_t timeout_ms = 0) const;
+};
+
+// Runs the process and blocks the calling thread until it ends: the process group is killed
+// (SIGTERM, then SIGKILL after the grace) when the timeout passes or `cancel` fires, and any
+// processes left in the group are killed when its leader exits. Errors (as values): empty argv,
+// missing cwd, unwritable log, a command that cannot be executed (named in the message).
+Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* cancel = nullptr);
+
+// The environment br gives a child: PATH, HOME and LANG from br's own environment, the names
+// in `allow` that are set, then `extra` (which wins). Nothing else leaks through.
+std::vector<std::string> clean_environment(
+    const std::vector<std::string>& allow,
+    const std::vector<std::pair<std::string, std::string>>& extra = {});
+
+// One run of the agent for a batch.
+struct AgentRun {
+  std::filesystem::path workspace;  // cwd of the agent
+  std::string prompt;
+  std::filesystem::path prompt_file;  // the prompt is written here; BR_PROMPT_FILE names it
+  std::filesystem::path log_file;     // per attempt
+  BatchId batch;
+  std::vector<TaskId> tasks;
+  std::vector<std::uint32_t> attempts;  // parallel to tasks
+  std::uint64_t log_max_bytes = kDefaultLogMaxBytes;
+  std::int64_t kill_grace_ms = kDefaultKillGraceMs;
+};
+
+// Runs `config.command` per the agent contract (DESIGN.md): cwd = workspace, prompt on stdin
+// and in BR_PROMPT_FILE, and in a clean environment (clean_environment(config.env_allow)) with
+//   BR_PROMPT_FILE  absolute path of the prompt file
+//   BR_BATCH_ID     the batch id
+//   BR_TASK_IDS     task ids, space-separated
+//   BR_ATTEMPTS     attempt numbers, space-separated, parallel to BR_TASK_IDS
+//   BR_WORKSPACE    absolute path of the workspace
+// The prompt text is never put into argv.
+Result<ProcessOutcome> run_agent(const AgentConfig& config, const AgentRun& run,
+                                 const CancelSource* cancel = nullptr);
+
+}  // namespace br

@@ -1,0 +1,121 @@
+#include "actors/worker/batch_runner.hpp"
+
+#include <chrono>
+
+#include "actors/worker/file_monitor.hpp"
+#include "actors/worker/prompt_builder.hpp"
+#include "actors/worker/verifier.hpp"
+
+namespace br {
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Batch ids come from the coordinator; only let safe characters into file names.
+std::string file_stem(const BatchId& id) {
+  std::string out;
+  for (char c : id.str()) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+    out += safe ? c : '_';
+  }
+  return out.empty() ? "batch" : out;
+}
+
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+}  // namespace
+
+std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& config,
+                                  ContextManager& context, const CancelSource* cancel,
+                                  const std::function<void(const TaskProgress&)>& on_started) {
+  const std::int64_t started = now_ms();
+  const std::string stem =
+      file_stem(batch.id) + "-a" + std::to_string(batch.tasks.empty() ? 0 : batch.tasks[0].attempt);
+  const std::filesystem::path log_file = config.logs_dir / (stem + ".log");
+
+  std::vector<std::string> expected;
+  for (const auto& item : batch.tasks) {
+    expected.insert(expected.end(), item.task.files.begin(), item.task.files.end());
+  }
+  // "Changed since dispatch" is judged against the files as they are before the agent runs.
+  const FileSnapshot before = snapshot_files(config.workspace, expected);
+
+  std::vector<TaskResult> results;
+  for (const auto& item : batch.tasks) {
+    on_started(TaskProgress{item.task.id, item.attempt, batch.id, config.worker, started});
+    TaskResult r;
+    r.task = item.task.id;
+    r.attempt = item.attempt;
+    r.batch = batch.id;
+    r.worker = config.worker;
+    r.started_ms = started;
+    r.log_path = log_file.string();
+    results.push_back(std::move(r));
+  }
+  const auto fail_all = [&](const std::string& reason) {
+    for (auto& r : results) {
+      r.success = false;
+      r.reason = reason;
+      r.finished_ms = now_ms();
+    }
+    return results;
+  };
+
+  PromptOptions prompt_options;
+  prompt_options.token_budget = config.token_budget;
+  auto prompt = build_prompt(batch, context.relevant_to(batch), prompt_options);
+  if (!prompt) return fail_all("prompt: " + prompt.error().str());
+
+  AgentRun run;
+  run.workspace = config.workspace;
+  run.prompt = prompt->text;
+  run.prompt_file = config.prompts_dir / (stem + ".md");
+  run.log_file = log_file;
+  run.batch = batch.id;
+  for (const auto& item : batch.tasks) {
+    run.tasks.push_back(item.task.id);
+    run.attempts.push_back(item.attempt);
+  }
+  run.log_max_bytes = config.log_max_bytes;
+  auto outcome = run_agent(config.agent, run, cancel);
+  if (!outcome) return fail_all("agent: " + outcome.error().str());
+  if (!outcome->success()) {
+    return fail_all("agent " + outcome->describe(config.agent.timeout_ms) +
+                    " (log: " + log_file.string() + ")");
+  }
+
+  // An agent may exit before a child of its has written everything: give the files a moment.
+  (void)wait_for_files(config.workspace, expected, config.verify.file_wait_ms,
+                       cancel ? cancel->fd() : -1);
+
+  for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
+    const Task& task = batch.tasks[i].task;
+    VerifyRequest request;
+    request.workspace = config.workspace;
+    request.files = task.files;
+    request.acceptance = task.acceptance;
+    request.before = before;
+    request.log_file = log_file;
+    request.log_max_bytes = config.log_max_bytes;
+    request.env_allow = config.agent.env_allow;
+    const Verification v = verify(config.verify, request, cancel);
+    TaskResult& r = results[i];
+    r.success = v.ok();
+    r.reason = join(v.failures, "; ");
+    r.files = v.produced;
+    r.finished_ms = now_ms();
+    if (r.success) context.record(CompletedWork{task.id, task.title, v.produced});
+  }
+  return results;
+}
+
+}  // namespace br

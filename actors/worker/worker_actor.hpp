@@ -1,0 +1,23 @@
+// The worker actor: one slot of agent work. It asks the scheduler for work, runs each batch it
+// receives (batch_runner, blocking, on this actor's own thread), reports progress and results
+// to the graph actor, and asks again. The same actor runs in `br run` and in `br-worker`.
+#pragma once
+
+#include <caf/fwd.hpp>
+#include <filesystem>
+#include <string>
+
+#include "actors/worker/batch_runner.hpp"
+
+namespace br {
+
+struct WorkerActorConfig {
+  BatchRunnerConfig runner;
+  std::filesystem::path context_dir;  // where this worker's context survives restarts
+  const CancelSource* cancel = nullptr;
+};
+
+caf::actor spawn_worker_actor(caf::actor_system& system, WorkerActorConfig config,
+                              caf::actor scheduler, caf::actor graph);
+
+}  // namespace br

@@ -1,0 +1,305 @@
+#include "coordinator/run_command.hpp"
+
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fmt/core.h>
+#include <random>
+
+#include "actors/graph/graph_actor.hpp"
+#include "actors/scheduler/scheduler_actor.hpp"
+#include "actors/worker/agent_runner.hpp"
+#include "actors/worker/worker_actor.hpp"
+#include "coordinator/exit_codes.hpp"
+#include "coordinator/planning.hpp"
+#include "coordinator/progress_view.hpp"
+#include "protocol/actor_messages.hpp"
+#include "protocol/codec.hpp"
+#include "storage/journal.hpp"
+#include "storage/journal_actor.hpp"
+
+namespace br {
+namespace {
+
+using namespace br::atoms;
+
+std::atomic<int> g_interrupts{0};
+extern "C" void on_interrupt(int) { g_interrupts.fetch_add(1); }
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string new_run_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+std::size_t terminal_width() {
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
+  return 100;
+}
+
+int fail(int code, const std::string& message) {
+  fmt::print(stderr, "{}\n", message);
+  return code;
+}
+
+int exit_code_for(RunStatus status) {
+  switch (status) {
+    case RunStatus::succeeded: return kExitOk;
+    case RunStatus::failed: return kExitTaskFailed;
+    case RunStatus::stopped: return 130;  // like a shell: interrupted by SIGINT
+    default: return kExitInternal;
+  }
+}
+
+// Redraws a block of lines in place on a terminal.
+class LiveBlock {
+ public:
+  void draw(const std::string& block) {
+    clear();
+    fmt::print("{}\n", block);
+    lines_ = 1 + static_cast<int>(std::count(block.begin(), block.end(), '\n'));
+    std::fflush(stdout);
+  }
+  void clear() {
+    for (int i = 0; i < lines_; ++i) fmt::print("\x1b[1A\x1b[2K");
+    lines_ = 0;
+  }
+
+ private:
+  int lines_ = 0;
+};
+
+struct Settings {
+  Config config;
+  Strategy strategy = Strategy::critical_path;
+};
+
+Result<Settings> load_settings(const RunOptions& options) {
+  Settings s;
+  if (!options.config_path.empty()) {
+    auto config = load_config(options.config_path);
+    if (!config) return config.error();
+    s.config = std::move(config).value();
+  }
+  if (options.workers) s.config.run.workers = *options.workers;
+  if (!options.strategy.empty()) s.config.run.strategy = options.strategy;
+  auto strategy = parse_strategy(s.config.run.strategy);
+  if (!strategy) return strategy.error();
+  s.strategy = *strategy;
+  if (s.config.agent.command.empty()) {
+    return Error::of(
+        (options.config_path.empty() ? std::string("no config given")
+                                     : options.config_path + ": [agent] has no command") +
+        ": set [agent] command in br.toml, e.g. command = [\"claude\", \"-p\"], and pass "
+        "--config br.toml (see README, \"Using real coding agents\")");
+  }
+  if (s.config.run.lease_ms == 0) {
+    s.config.run.lease_ms =
+        s.config.agent.timeout_ms + s.config.verify.timeout_ms * 2 + s.config.verify.file_wait_ms +
+        60'000;
+  }
+  return s;
+}
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+  auto settings = load_settings(options);
+  if (!settings) return fail(kExitBadInput, settings.error().str());
+  const Config& config = settings->config;
+  const StateDir& dir = options.state_dir;
+
+  // Plan before touching the state dir, so bad input leaves nothing behind.
+  std::optional<CheckedPlan> fresh;
+  if (!options.spec.empty()) {
+    auto planned = plan_spec_file(options.spec, config.limits);
+    if (!planned) return fail(kExitBadInput, planned.error().str());
+    fresh = std::move(planned).value();
+  }
+
+  std::unique_ptr<Journal> journal;
+  RunState state;
+  if (journal_exists(dir.journal())) {
+    auto opened = Journal::open(dir.journal(), JournalOptions{});
+    if (!opened) return fail(kExitInternal, opened.error().str());
+    journal = std::move(opened).value();
+    auto replayed = journal->replay();
+    if (!replayed) return fail(kExitInternal, replayed.error().str());
+    state = std::move(replayed).value();
+    if (fresh && state.spec_hash() != fresh->spec_hash) {
+      return fail(kExitBadInput,
+                  fmt::format("{}: the spec changed since the run in {} began; run `br resume` "
+                              "to finish that run as planned, or use another --state-dir",
+                              options.spec, dir.root));
+    }
+  } else if (fresh) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir.root, ec);
+    JournalOptions create;
+    create.run_id = new_run_id();
+    auto opened = Journal::open(dir.journal(), create);
+    if (!opened) return fail(kExitInternal, opened.error().str());
+    journal = std::move(opened).value();
+    JournalRecord plan{0, "", now_ms(),
+                       rec::PlanCreated{fresh->plan, fresh->spec_path, fresh->spec_hash}};
+    auto seq = journal->append({plan});
+    if (!seq) return fail(kExitInternal, seq.error().str());
+    plan.seq = *seq;
+    plan.run_id = journal->run_id();
+    if (auto applied = state.apply(plan); !applied) {
+      return fail(kExitInternal, applied.error().str());
+    }
+  } else {
+    return fail(kExitBadInput, fmt::format("{}: no run to resume here; start one with "
+                                           "`br run --auto SPEC`",
+                                           dir.root));
+  }
+
+  if (state.status() == RunStatus::succeeded || state.status() == RunStatus::failed ||
+      state.status() == RunStatus::cancelled) {
+    ProgressView view(state, {}, 1, now_ms());
+    fmt::print("this run is already over; nothing to do.\n{}", view.summary(now_ms()));
+    return exit_code_for(state.status());
+  }
+
+  auto graph = fresh ? Result<std::shared_ptr<const DependencyGraph>>(fresh->graph)
+                     : graph_of(state.plan());
+  if (!graph) return fail(kExitInternal, graph.error().str());
+
+  // Local workers join the journal before anything runs, so `br status` can show them.
+  std::vector<JournalRecord> joined;
+  for (std::uint32_t i = 0; i < config.run.workers; ++i) {
+    joined.push_back(JournalRecord{0, "", now_ms(),
+                                   rec::WorkerJoined{fmt::format("local-{}", i), 1, "in-process"}});
+  }
+  if (auto seq = journal->append(joined); !seq) return fail(kExitInternal, seq.error().str());
+  for (auto& r : joined) {
+    r.run_id = journal->run_id();
+    (void)state.apply(r);
+  }
+
+  for (const auto& sub : {dir.logs(), dir.prompts(), dir.context()}) {
+    std::error_code ec;
+    std::filesystem::create_directories(sub, ec);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.run.workspace, ec);
+
+  std::vector<std::uint32_t> levels = (*graph)->level_of();
+  ProgressView view(state, levels, config.run.workers, now_ms());
+  const bool live = options.output == OutputMode::live;
+  const bool quiet = options.output == OutputMode::quiet;
+  if (!quiet) {
+    fmt::print("br: run {} of {} ({} tasks, {} workers, state in {})\n", journal->run_id(),
+               state.plan().title, state.plan().tasks.size(), config.run.workers, dir.root);
+  }
+
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+
+  CancelSource cancel;
+  RunStatus final_status = RunStatus::stopped;
+  {
+    caf::actor_system_config caf_config;
+    caf_config.set("scheduler.max-threads", 2);
+    caf::actor_system system{caf_config};
+    caf::scoped_actor self{system};
+
+    auto journal_actor = spawn_journal_actor(system, *journal);
+    SchedulerConfig scheduler_config;
+    scheduler_config.strategy = settings->strategy;
+    scheduler_config.limits.max_tasks = config.run.batch_max_tasks;
+    scheduler_config.limits.max_minutes = config.run.batch_max_minutes;
+    auto scheduler = spawn_scheduler_actor(system, state.plan().tasks, *graph, scheduler_config);
+
+    GraphActorConfig graph_config;
+    graph_config.retry = RetryPolicy{config.run.max_attempts, config.run.backoff_base_ms,
+                                     config.run.backoff_max_ms, config.run.backoff_jitter};
+    graph_config.lease_ms = config.run.lease_ms;
+    graph_config.seed = std::random_device{}();
+    auto graph_actor = spawn_graph_actor(system, state, *graph, graph_config, journal_actor,
+                                         scheduler, caf::actor{self});
+
+    std::vector<caf::actor> workers;
+    for (std::uint32_t i = 0; i < config.run.workers; ++i) {
+      WorkerActorConfig w;
+      w.runner.worker = fmt::format("local-{}", i);
+      w.runner.agent = config.agent;
+      w.runner.verify = config.verify;
+      w.runner.workspace = config.run.workspace;
+      w.runner.logs_dir = dir.logs();
+      w.runner.prompts_dir = dir.prompts();
+      w.runner.token_budget = config.context.token_budget;
+      w.runner.log_max_bytes = config.limits.agent_output_max_bytes;
+      w.context_dir = dir.context() + "/" + w.runner.worker;
+      w.cancel = &cancel;
+      workers.push_back(spawn_worker_actor(system, w, scheduler, graph_actor));
+    }
+
+    LiveBlock block;
+    bool over = false;
+    bool stop_sent = false;
+    while (!over) {
+      self->receive(
+          [&](progress_atom, const std::vector<std::string>& encoded) {
+            std::vector<JournalRecord> records;
+            for (const auto& bytes : encoded) {
+              if (auto r = decode<JournalRecord>(bytes, journal_decode_limits())) {
+                records.push_back(std::move(r).value());
+              }
+            }
+            const auto lines = view.apply(records);
+            if (live || quiet) return;
+            for (const auto& line : lines) fmt::print("{}\n", line);
+            std::fflush(stdout);
+          },
+          [&](note_atom, const std::string& text) {
+            if (live) block.clear();
+            fmt::print(stderr, "br: {}\n", text);
+          },
+          [&](run_over_atom, int status) {
+            over = true;
+            final_status = static_cast<RunStatus>(status);
+          },
+          caf::after(std::chrono::milliseconds(200)) >> [&] {
+            if (g_interrupts.load() > 0 && !stop_sent) {
+              stop_sent = true;
+              cancel.cancel();  // kill running agents now; their tasks resume later
+              self->send(graph_actor, stop_atom_v, std::string("interrupted (Ctrl-C)"));
+              if (live) block.clear();
+              fmt::print(stderr, "br: interrupted; stopping (state is journaled, `br resume` "
+                                 "continues)\n");
+            }
+            if (live) block.draw(view.live_block(now_ms(), terminal_width()));
+          });
+    }
+    if (live) block.clear();
+    cancel.cancel();
+    for (auto& w : workers) self->send_exit(w, caf::exit_reason::user_shutdown);
+    self->send_exit(scheduler, caf::exit_reason::user_shutdown);
+    self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
+  }
+  if (!quiet || final_status != RunStatus::succeeded) {
+    fmt::print("{}", view.summary(now_ms()));
+  }
+  if (final_status == RunStatus::stopped) {
+    fmt::print("resume with: br --state-dir {} resume\n", dir.root);
+  }
+  return exit_code_for(final_status);
+}
+
+}  // namespace br

@@ -1,0 +1,266 @@
+#include "actors/worker/agent_runner.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "../support/temp_dir.hpp"
+#include "actors/worker/file_monitor.hpp"
+
+using namespace br;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ProcessSpec shell(const test::TempDir& dir, const std::string& script,
+                  std::int64_t timeout_ms = 0) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  spec.cwd = dir.path();
+  spec.env = clean_environment({});
+  spec.log_file = dir.path() / "logs" / "run.log";
+  spec.timeout_ms = timeout_ms;
+  spec.kill_grace_ms = 300;
+  return spec;
+}
+
+// Gone, or a zombie waiting for init to reap it: either way no longer running.
+bool process_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z' ||
+         line[paren + 2] == 'X';
+}
+
+bool wait_gone(pid_t pid, std::chrono::seconds limit) {
+  const auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    if (process_gone(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a condition, bounded
+  }
+  return process_gone(pid);
+}
+
+pid_t read_pid(const fs::path& p) {
+  std::ifstream in(p);
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("the agent gets a clean environment with br's variables") {
+  test::TempDir dir("br-runner");
+  ::setenv("BR_TEST_SECRET", "do-not-leak", 1);
+  ::setenv("BR_TEST_ALLOWED", "passed", 1);
+  AgentConfig config;
+  config.command = {"/bin/sh", "-c", "env > env.txt"};
+  config.timeout_ms = 30000;
+  config.env_allow = {"BR_TEST_ALLOWED", "BR_TEST_UNSET"};
+  AgentRun run;
+  run.workspace = dir.path();
+  run.prompt = "hello";
+  run.prompt_file = dir.path() / ".br" / "prompt.md";
+  run.log_file = dir.path() / ".br" / "agent.log";
+  run.batch = BatchId("b-1");
+  run.tasks = {TaskId("a/01"), TaskId("a/02")};
+  run.attempts = {1, 3};
+  auto r = run_agent(config, run);
+  REQUIRE(r.ok());
+  CHECK(r->success());
+  const std::string env = read(dir.path() / "env.txt");
+  CHECK(env.find("BR_BATCH_ID=b-1\n") != std::string::npos);
+  CHECK(env.find("BR_TASK_IDS=a/01 a/02\n") != std::string::npos);
+  CHECK(env.find("BR_ATTEMPTS=1 3\n") != std::string::npos);
+  CHECK(env.find("BR_PROMPT_FILE=" + (dir.path() / ".br" / "prompt.md").string() + "\n") !=
+        std::string::npos);
+  CHECK(env.find("BR_TEST_ALLOWED=passed\n") != std::string::npos);
+  CHECK(env.find("PATH=") != std::string::npos);
+  CHECK(env.find("BR_TEST_SECRET") == std::string::npos);
+  CHECK(env.find("BR_TEST_UNSET") == std::string::npos);
+  // Nothing beyond the documented names (the shell itself adds PWD, SHLVL and _).
+  std::istringstream lines(env);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::string name = line.substr(0, line.find('='));
+    INFO(name);
+    CHECK((name == "PATH" || name == "HOME" || name == "LANG" || name == "BR_TEST_ALLOWED" ||
+           name.rfind("BR_", 0) == 0 || name == "PWD" || name == "SHLVL" || name == "_"));
+  }
+  ::unsetenv("BR_TEST_SECRET");
+  ::unsetenv("BR_TEST_ALLOWED");
+}
+
+TEST_CASE("the prompt arrives on stdin and in the prompt file, never in argv") {
+  test::TempDir dir("br-runner");
+  std::string prompt = "line one $(touch pwned) `touch pwned2` 'quoted' \"dq\"\n";
+  for (int i = 0; i < 20000; ++i) prompt += "filler line " + std::to_string(i) + "\n";  // > pipe
+  AgentConfig config;
+  config.command = {"/bin/sh", "-c", "cat > stdin.txt; cat \"$BR_PROMPT_FILE\" > file.txt"};
+  config.timeout_ms = 30000;
+  AgentRun run;
+  run.workspace = dir.path();
+  run.prompt = prompt;
+  run.prompt_file = dir.path() / "p" / "prompt.md";
+  run.log_file = dir.path() / "agent.log";
+  run.batch = BatchId("b-2");
+  auto r = run_agent(config, run);
+  REQUIRE(r.ok());
+  CHECK(r->success());
+  CHECK(read(dir.path() / "stdin.txt") == prompt);
+  CHECK(read(dir.path() / "file.txt") == prompt);
+  CHECK_FALSE(fs::exists(dir.path() / "pwned"));
+  CHECK_FALSE(fs::exists(dir.path() / "pwned2"));
+}
+
+TEST_CASE("an agent that does not read its stdin still runs") {
+  test::TempDir dir("br-runner");
+  auto spec = shell(dir, "exit 0");
+  spec.stdin_text = std::string(1 << 20, 'x');
+  auto r = run_process(spec);
+  REQUIRE(r.ok());
+  CHECK(r->success());
+}
+
+TEST_CASE("exit codes and signals are reported") {
+  test::TempDir dir("br-runner");
+  auto r = run_process(shell(dir, "echo out; echo err >&2; exit 7"));
+  REQUIRE(r.ok());
+  CHECK(r->exited);
+  CHECK(r->exit_code == 7);
+  CHECK_FALSE(r->success());
+  CHECK(r->describe() == "exited with code 7");
+  const std::string log = read(dir.path() / "logs" / "run.log");
+  CHECK(log.find("out\n") != std::string::npos);
+  CHECK(log.find("err\n") != std::string::npos);
+
+  auto k = run_process(shell(dir, "kill -9 $$"));
+  REQUIRE(k.ok());
+  CHECK_FALSE(k->exited);
+  CHECK(k->signal == SIGKILL);
+}
+
+TEST_CASE("a hanging agent is killed at its timeout together with its children") {
+  test::TempDir dir("br-runner");
+  const auto start = Clock::now();
+  auto r = run_process(shell(dir, "sleep 100 & echo $! > child.pid; sleep 100", 1000));
+  REQUIRE(r.ok());
+  CHECK(r->timed_out);
+  CHECK_FALSE(r->success());
+  CHECK(Clock::now() - start < std::chrono::seconds(30));
+  const pid_t child = read_pid(dir.path() / "child.pid");
+  REQUIRE(child > 0);
+  CHECK(wait_gone(child, std::chrono::seconds(10)));
+  CHECK(r->describe(1000).find("timed out after 1000 ms") == 0);
+}
+
+TEST_CASE("an agent that ignores SIGTERM is killed after the grace") {
+  test::TempDir dir("br-runner");
+  auto r = run_process(
+      shell(dir, "trap '' TERM; sleep 100 & echo $! > child.pid; while :; do sleep 1; done", 500));
+  REQUIRE(r.ok());
+  CHECK(r->timed_out);
+  CHECK(r->signal == SIGKILL);
+  const pid_t child = read_pid(dir.path() / "child.pid");
+  REQUIRE(child > 0);
+  CHECK(wait_gone(child, std::chrono::seconds(10)));
+}
+
+TEST_CASE("children left behind by an agent that exited are killed") {
+  test::TempDir dir("br-runner");
+  auto r = run_process(shell(dir, "sleep 100 & echo $! > child.pid; exit 0"));
+  REQUIRE(r.ok());
+  CHECK(r->success());
+  const pid_t child = read_pid(dir.path() / "child.pid");
+  REQUIRE(child > 0);
+  CHECK(wait_gone(child, std::chrono::seconds(10)));
+}
+
+TEST_CASE("cancel from another thread stops the agent and its children") {
+  test::TempDir dir("br-runner");
+  CancelSource cancel;
+  Result<ProcessOutcome> result = Error::of("not run");
+  const auto start = Clock::now();
+  std::thread runner([&] {
+    result = run_process(
+        shell(dir, "sleep 100 & echo $! > child.pid; touch started; sleep 100", 600000), &cancel);
+  });
+  auto seen = wait_for_files(dir.path(), {"started"}, 20000);
+  REQUIRE(seen.ok());
+  CHECK(seen->all_present());
+  cancel.cancel();
+  runner.join();
+  REQUIRE(result.ok());
+  CHECK(result->cancelled);
+  CHECK_FALSE(result->timed_out);
+  CHECK_FALSE(result->success());
+  CHECK(Clock::now() - start < std::chrono::seconds(30));
+  CHECK(wait_gone(read_pid(dir.path() / "child.pid"), std::chrono::seconds(10)));
+}
+
+TEST_CASE("a run cancelled before it starts ends at once") {
+  test::TempDir dir("br-runner");
+  CancelSource cancel;
+  cancel.cancel();
+  cancel.cancel();  // idempotent
+  auto r = run_process(shell(dir, "sleep 100", 600000), &cancel);
+  REQUIRE(r.ok());
+  CHECK(r->cancelled);
+}
+
+TEST_CASE("output goes to the log file and stops at the size cap") {
+  test::TempDir dir("br-runner");
+  auto spec = shell(dir, "head -c 1000000 /dev/zero | tr '\\0' x; echo done-writing >&2");
+  spec.log_max_bytes = 10000;
+  auto r = run_process(spec);
+  REQUIRE(r.ok());
+  CHECK(r->success());  // the child was never blocked by the cap
+  CHECK(r->log_truncated);
+  const auto size = fs::file_size(spec.log_file);
+  CHECK(size >= 10000);
+  CHECK(size < 10000 + 1000);  // br's own notes only
+  const std::string log = read(spec.log_file);
+  CHECK(log.find("[br: output truncated at 10000 bytes of log]") != std::string::npos);
+  CHECK(log.find("done-writing\n") == std::string::npos);  // only in the command line
+}
+
+TEST_CASE("a command that does not exist is a clear error naming it") {
+  test::TempDir dir("br-runner");
+  auto spec = shell(dir, "");
+  spec.argv = {"br-no-such-agent-xyz", "--flag"};
+  auto r = run_process(spec);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().str().find("cannot run 'br-no-such-agent-xyz'") != std::string::npos);
+  CHECK(r.error().str().find("not found") != std::string::npos);
+
+  spec.argv = {"./missing/agent"};
+  auto r2 = run_process(spec);
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.error().str().find("'./missing/agent'") != std::string::npos);
+
+  spec.argv.clear();
+  CHECK_FALSE(run_process(spec).ok());
+
+  spec.argv = {"/bin/true"};
+  spec.cwd = dir.path() / "no-such-dir";
+  auto r3 = run_process(spec);
+  REQUIRE_FALSE(r3.ok());
+  CHECK(r3.error().str().find("does not exist") != std::string::npos);
+}

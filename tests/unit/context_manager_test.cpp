@@ -1,0 +1,172 @@
+#include "actors/worker/context_manager.hpp"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+
+#include "../support/temp_dir.hpp"
+
+using namespace br;
+
+namespace {
+
+CompletedWork work(const std::string& id, std::size_t files) {
+  CompletedWork w{TaskId(id), "Title of " + id, {}};
+  for (std::size_t i = 0; i < files; ++i) {
+    w.files.push_back("src/" + id + "/module_" + std::to_string(i) + ".py");
+  }
+  return w;
+}
+
+bool has_cut(const FittedContext& f, const std::string& line) {
+  for (const auto& c : f.cut) {
+    if (c == line) return true;
+  }
+  return false;
+}
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+}  // namespace
+
+TEST_CASE("tokens are estimated as ceil(bytes / 4)") {
+  CHECK(estimate_tokens(std::string_view("")) == 0);
+  CHECK(estimate_tokens(std::string_view("a")) == 1);
+  CHECK(estimate_tokens(std::string_view("abcd")) == 1);
+  CHECK(estimate_tokens(std::string_view("abcde")) == 2);
+  CHECK(bytes_for_tokens(kDefaultTokenBudget) == 16000);
+}
+
+TEST_CASE("context within budget is rendered in full with nothing cut") {
+  ContextManager cm;
+  cm.record(work("a/01", 2));
+  cm.record(work("a/02", 1));
+  const auto f = cm.render(1000);
+  CHECK(f.cut.empty());
+  CHECK(f.text.find("## Completed work") == 0);
+  CHECK(
+      f.text.find("- a/01: Title of a/01\n  files: src/a/01/module_0.py, src/a/01/module_1.py\n") !=
+      std::string::npos);
+  CHECK(f.text.find("- a/02: Title of a/02\n") != std::string::npos);
+}
+
+TEST_CASE("the budget is never exceeded and every cut is reported") {
+  ContextManager cm;
+  for (int i = 0; i < 200; ++i) cm.record(work("t/" + std::to_string(i), 5));
+  for (std::size_t budget : {0, 1, 5, 10, 20, 50, 100, 400, 1000, 4000, 20000}) {
+    const auto f = cm.render(budget);
+    INFO("budget " << budget);
+    CHECK(estimate_tokens(f.text) <= budget);
+    if (budget < 20000) CHECK_FALSE(f.cut.empty());
+  }
+  CHECK(cm.render(100000).cut.empty());
+}
+
+TEST_CASE(
+    "over budget, the oldest entries are compressed first: full, then summary, then dropped") {
+  ContextManager cm;
+  cm.record(work("a/01", 10));
+  cm.record(work("a/02", 10));
+  cm.record(work("a/03", 10));
+  const auto all = cm.render(100000);
+  REQUIRE(all.cut.empty());
+
+  // Enough for two summaries and one full entry: the newest stays full.
+  const std::size_t full_bytes = all.text.size();
+  const auto partial = fit_context(cm.entries(), "## Completed work", full_bytes - 20);
+  CHECK(has_cut(partial, "context a/01: shortened to a summary"));
+  CHECK(partial.text.find("- a/01: Title of a/01 (10 files)\n") != std::string::npos);
+  CHECK(partial.text.find("- a/03: Title of a/03\n  files: ") != std::string::npos);
+
+  // Only room for about two one-line summaries: the oldest is dropped.
+  const auto tight = fit_context(cm.entries(), "## Completed work", 100);
+  CHECK(tight.text.size() <= 100);
+  CHECK(has_cut(tight, "context a/01: dropped"));
+  CHECK(tight.text.find("a/01") == std::string::npos);
+  CHECK(tight.text.find(" omitted)\n") != std::string::npos);
+  CHECK(tight.text.find("a/03") != std::string::npos);
+
+  // No room at all: everything dropped, and said so.
+  const auto none = fit_context(cm.entries(), "## Completed work", 10);
+  CHECK(none.text.empty());
+  REQUIRE(none.cut.size() == 1);
+  CHECK(none.cut[0] == "context: all 3 entries dropped to fit the budget");
+}
+
+TEST_CASE("recording a task again replaces its entry and makes it the newest") {
+  ContextManager cm(2);
+  cm.record(work("a/01", 1));
+  cm.record(work("a/02", 1));
+  cm.record(work("a/01", 3));
+  REQUIRE(cm.entries().size() == 2);
+  CHECK(cm.entries()[0].task == TaskId("a/02"));
+  CHECK(cm.entries()[1].files.size() == 3);
+  cm.record(work("a/03", 1));  // over the limit: the oldest goes
+  REQUIRE(cm.entries().size() == 2);
+  CHECK(cm.entries()[0].task == TaskId("a/01"));
+}
+
+TEST_CASE("relevant context leaves out the batch's own tasks and listed dependencies") {
+  ContextManager cm;
+  cm.record(work("a/01", 1));
+  cm.record(work("a/02", 1));
+  cm.record(work("b/01", 1));
+  Batch b;
+  b.tasks = {BatchTask{Task{}, 1}};
+  b.tasks[0].task.id = TaskId("a/02");
+  b.completed = {work("a/01", 1)};
+  const auto rel = cm.relevant_to(b);
+  REQUIRE(rel.size() == 1);
+  CHECK(rel[0].task == TaskId("b/01"));
+}
+
+TEST_CASE("context survives a save and load round trip, escapes included") {
+  test::TempDir dir("br-ctx");
+  ContextManager cm;
+  cm.record(
+      CompletedWork{TaskId("a/01"), "Tabs\tand\nnewlines \\ and ünïcödé", {"a b.py", "c\td"}});
+  cm.record(CompletedWork{TaskId("a/02"), "", {}});
+  cm.record(work("a/03", 3));
+  REQUIRE(cm.save(dir.path() / "state").ok());
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "state" /
+                                      ("context.txt.tmp-" + std::to_string(::getpid()))));
+
+  auto loaded = ContextManager::load(dir.path() / "state");
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->entries().size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(loaded->entries()[i] == cm.entries()[i]);
+}
+
+TEST_CASE("a missing context file loads as empty context") {
+  test::TempDir dir("br-ctx");
+  auto loaded = ContextManager::load(dir.path());
+  REQUIRE(loaded.ok());
+  CHECK(loaded->entries().empty());
+}
+
+TEST_CASE("a corrupt context file is an error naming the line") {
+  test::TempDir dir("br-ctx");
+  const std::string file = dir / "context.txt";
+  struct Case {
+    std::string text;
+    std::uint32_t line;
+  };
+  const Case cases[] = {
+      {"not a header\n", 1},
+      {"br-context 1\ntask\ta/01\tTitle\nbogus\tx\n", 3},
+      {"br-context 1\nfile\tx.py\n", 2},
+      {"br-context 1\ntask\ta/01\tbad \\q escape\n", 2},
+      {"br-context 1\ntask\ta/01\n", 2},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    write(file, c.text);
+    auto loaded = ContextManager::load(dir.path());
+    REQUIRE_FALSE(loaded.ok());
+    REQUIRE(loaded.error().diagnostics.size() == 1);
+    CHECK(loaded.error().diagnostics[0].line == c.line);
+    CHECK(loaded.error().str().find("corrupt") != std::string::npos);
+  }
+}
