@@ -13,4 +13,8 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBR_BUILD_TESTS=
 cmake --build build -j "$(nproc)" --target br
 
 spec="${1:-examples/PROJECT_SPEC.md}"
-exec ./build/coordinator/br plan "$spec"
+./build/coordinator/br plan "$spec"
+echo
+# A fresh state dir and workspace each time, so the demo always shows a whole run.
+rm -rf examples/.br examples/workspace
+exec ./build/coordinator/br --state-dir examples/.br run --auto "$spec" --config examples/br.toml

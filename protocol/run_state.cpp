@@ -233,7 +233,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       auto t = s.task_for(v.task, TaskStatus::blocked, "taskBlocked");
       if (!t) return t.error();
       (*t)->status = TaskStatus::blocked;
-      (*t)->reason = "blocked: dependency '" + v.cause.str() + "' failed";
+      (*t)->reason = "dependency '" + v.cause.str() + "' failed";
       (*t)->finished_ms = now;
       return Ok{};
     }

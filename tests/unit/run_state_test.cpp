@@ -113,7 +113,7 @@ TEST_CASE("blocked and cancelled tasks are terminal") {
   Run run;
   run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
   run.must(rec::TaskBlocked{b, a});
-  CHECK(run.state.find(b)->reason == "blocked: dependency 'a/01' failed");
+  CHECK(run.state.find(b)->reason == "dependency 'a/01' failed");
   CHECK_FALSE(run.apply(rec::TaskReady{b}).ok());
   run.must(rec::TaskCancelled{a, "run cancelled"});
   CHECK_FALSE(run.apply(rec::TaskReady{a}).ok());
