@@ -184,7 +184,12 @@ FeatureTasks decompose_one(const Feature& f) {
       tests.acceptance.push_back("Verified by a test: " + criterion);
     }
   }
-  for (const auto& file : f.files) work_for_domain(path_domain(file))->files.push_back(file);
+  for (const auto& file : f.files) {
+    const Domain d = path_domain(file);
+    // A plain source file with no backend task goes where the implementation ends.
+    const bool to_last = d == Domain::backend && index_of(Domain::backend) < 0 && !impl.empty();
+    (to_last ? &impl.back() : work_for_domain(d))->files.push_back(file);
+  }
 
   // Split work that is more than one 2-hour task, while the feature has room.
   std::vector<Work> parts;

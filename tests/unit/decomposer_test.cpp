@@ -1,0 +1,175 @@
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "actors/planner/decomposer.hpp"
+#include "actors/planner/domain_keywords.hpp"
+#include "protocol/codec.hpp"
+
+using namespace br;
+
+namespace {
+
+Plan plan_of(const std::string& text) {
+  auto spec = parse_spec(text, "spec.md");
+  INFO((spec.ok() ? std::string() : spec.error().str()));
+  REQUIRE(spec.ok());
+  return make_plan(*spec);
+}
+
+const Task& task(const Plan& plan, const std::string& id) {
+  for (const auto& t : plan.tasks) {
+    if (t.id.str() == id) return t;
+  }
+  FAIL("no task " << id);
+  throw;
+}
+
+std::vector<std::string> ids(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& t : plan.tasks) out.push_back(t.id.str());
+  return out;
+}
+
+std::vector<std::string> deps(const Task& t) {
+  std::vector<std::string> out;
+  for (const auto& d : t.depends_on) out.push_back(d.str());
+  return out;
+}
+
+const char* kShop = R"(# Shop
+## Features
+### Catalog {#catalog}
+**Description:** Products stored in a database table, served by a REST endpoint, shown on a page.
+**Priority:** High
+**Acceptance Criteria:**
+- `file: db/schema.sql`
+- The page lists every product
+- run: pytest -q
+**Files:**
+- db/schema.sql
+- web/catalog.html
+- tests/test_catalog.py
+- docs/catalog.md
+- shop/catalog.py
+
+### Checkout {#checkout}
+**Description:** Business logic for paying.
+**Depends on:** #catalog
+)";
+
+}  // namespace
+
+TEST_CASE("a feature becomes tasks by detected domain, in dependency order") {
+  const Plan plan = plan_of(kShop);
+  CHECK(ids(plan) == std::vector<std::string>{
+                         "catalog/01-schema", "catalog/02-api", "catalog/03-ui", "catalog/04-tests",
+                         "catalog/05-docs", "checkout/01-backend", "checkout/02-tests",
+                         "checkout/03-docs"});
+  CHECK(task(plan, "catalog/01-schema").domain == Domain::database);
+  CHECK(deps(task(plan, "catalog/02-api")) == std::vector<std::string>{"catalog/01-schema"});
+  CHECK(deps(task(plan, "catalog/04-tests")) ==
+        std::vector<std::string>{"catalog/01-schema", "catalog/02-api", "catalog/03-ui"});
+  CHECK(deps(task(plan, "catalog/05-docs")) == std::vector<std::string>{"catalog/04-tests"});
+  for (const auto& t : plan.tasks) CHECK(t.priority == (t.feature.str() == "catalog" ? Priority::high : Priority::medium));
+}
+
+TEST_CASE("depends-on between features links first task to last implementation task") {
+  const Plan plan = plan_of(kShop);
+  CHECK(deps(task(plan, "checkout/01-backend")) == std::vector<std::string>{"catalog/03-ui"});
+}
+
+TEST_CASE("expected files and machine-checkable criteria go to the task their path fits") {
+  const Plan plan = plan_of(kShop);
+  CHECK(task(plan, "catalog/01-schema").files == std::vector<std::string>{"db/schema.sql"});
+  CHECK(task(plan, "catalog/03-ui").files ==
+        std::vector<std::string>{"web/catalog.html", "shop/catalog.py"});
+  CHECK(task(plan, "catalog/04-tests").files == std::vector<std::string>{"tests/test_catalog.py"});
+  CHECK(task(plan, "catalog/05-docs").files == std::vector<std::string>{"docs/catalog.md"});
+  // No backend task: the plain source file shop/catalog.py went to the last implementation
+  // task (checked above with the UI files).
+  CHECK(task(plan, "catalog/01-schema").acceptance ==
+        std::vector<std::string>{"`file: db/schema.sql`"});
+  const auto& tests = task(plan, "catalog/04-tests").acceptance;
+  CHECK(std::find(tests.begin(), tests.end(), "run: pytest -q") != tests.end());
+  CHECK(std::find(tests.begin(), tests.end(), "Verified by a test: The page lists every product") !=
+        tests.end());
+  // The prose criterion mentions "page": the UI task owns it too.
+  const auto& ui = task(plan, "catalog/03-ui").acceptance;
+  CHECK(std::find(ui.begin(), ui.end(), "The page lists every product") != ui.end());
+}
+
+TEST_CASE("a feature with no domain words is backend, and has tests and docs") {
+  const Plan plan = plan_of("# P\n## Features\n### Thing\n**Description:** Does stuff.\n");
+  CHECK(ids(plan) ==
+        std::vector<std::string>{"thing/01-backend", "thing/02-tests", "thing/03-docs"});
+  CHECK(task(plan, "thing/01-backend").complexity == Complexity::simple);
+  CHECK(task(plan, "thing/01-backend").minutes == 60);
+}
+
+TEST_CASE("complexity follows the amount of work, and large work is split") {
+  std::string spec = "# P\n## Features\n### Big\n**Requirements:**\n";
+  for (int i = 0; i < 12; ++i) spec += "- Business rule number " + std::to_string(i) + "\n";
+  spec += "### Medium\n**Requirements:**\n- one rule\n- two rules\n- three rules\n";
+  const Plan plan = plan_of(spec);
+  CHECK(task(plan, "big/01-backend").complexity == Complexity::complex);
+  CHECK(task(plan, "big/02-backend-2").complexity == Complexity::complex);
+  CHECK(deps(task(plan, "big/02-backend-2")) == std::vector<std::string>{"big/01-backend"});
+  CHECK(task(plan, "medium/01-backend").complexity == Complexity::medium);
+  CHECK(task(plan, "medium/01-backend").minutes == 90);
+  for (const auto& t : plan.tasks) CHECK(t.minutes <= 120);
+}
+
+TEST_CASE("a complexity field with minutes sets the implementation tasks") {
+  const Plan plan = plan_of("# P\n## Features\n### X\n**Complexity:** Simple (45 min)\n"
+                            "### Y\n**Complexity:** complex\n");
+  CHECK(task(plan, "x/01-backend").minutes == 45);
+  CHECK(task(plan, "x/01-backend").complexity == Complexity::simple);
+  CHECK(task(plan, "y/01-backend").minutes == 120);
+}
+
+TEST_CASE("a parent's tests wait for its sub-features") {
+  const Plan plan = plan_of("# P\n## Feature 1: Parent\nBackend logic.\n#### 1.1 Child One\n"
+                            "Backend logic.\n#### 1.2 Child Two\nBackend logic.\n");
+  const auto& parent_tests = task(plan, "parent/02-tests");
+  CHECK(deps(parent_tests) == std::vector<std::string>{"parent/01-backend",
+                                                       "parent.1-1/01-backend",
+                                                       "parent.1-2/01-backend"});
+}
+
+TEST_CASE("every fixture decomposes into 2-8 tasks per feature, at most 120 minutes each") {
+  for (const char* name : {"trip-planner.md", "prd-driven-build.md", "build-3a-orchestration.md",
+                           "build-4a-migration.md", "build-4e-routing.md", "build-monitor.md",
+                           "completion-subfeatures.md"}) {
+    INFO(name);
+    auto spec = parse_spec_file(std::string(BR_FIXTURES_DIR) + "/specs/" + name);
+    REQUIRE(spec.ok());
+    const Plan plan = make_plan(*spec);
+    std::map<std::string, int> per_feature;
+    for (const auto& t : plan.tasks) {
+      ++per_feature[t.feature.str()];
+      CHECK(t.minutes >= 45);
+      CHECK(t.minutes <= 120);
+      CHECK_FALSE(t.acceptance.empty());
+    }
+    CHECK(per_feature.size() == spec->features.size());
+    for (const auto& [feature, n] : per_feature) {
+      CHECK(n >= 2);
+      CHECK(n <= 8);
+    }
+  }
+}
+
+TEST_CASE("the same spec gives the same plan, byte for byte") {
+  auto spec = parse_spec_file(std::string(BR_FIXTURES_DIR) + "/specs/build-monitor.md");
+  REQUIRE(spec.ok());
+  const std::string first = encode(make_plan(*spec));
+  auto again = parse_spec_file(std::string(BR_FIXTURES_DIR) + "/specs/build-monitor.md");
+  CHECK(encode(make_plan(*again)) == first);
+}
+
+TEST_CASE("domain detection uses whole words from the one keyword table") {
+  CHECK(detect_domains("A REST endpoint over a SQL table") ==
+        std::vector<Domain>{Domain::database, Domain::api});
+  CHECK(detect_domains("tablet support").empty());  // "table" is a word, not a prefix
+  CHECK(mentions("Show a dashboard", Domain::ui));
+}
