@@ -7,7 +7,9 @@ namespace br {
 
 std::vector<std::vector<std::size_t>> form_batches(const std::vector<std::size_t>& ordered,
                                                    const std::vector<Task>& tasks,
-                                                   const BatchLimits& limits) {
+                                                   const BatchLimits& limits,
+                                                   const std::vector<bool>& alone) {
+  const auto is_alone = [&](std::size_t task) { return task < alone.size() && alone[task]; };
   const std::size_t max_tasks = std::max<std::size_t>(1, limits.max_tasks);
   std::vector<bool> taken(ordered.size(), false);
   std::vector<std::vector<std::size_t>> batches;
@@ -18,9 +20,9 @@ std::vector<std::vector<std::size_t>> form_batches(const std::vector<std::size_t
     std::vector<std::size_t> batch = {ordered[lead]};
     std::uint32_t minutes = first.minutes;
     // Two passes over the rest: same feature first, then any feature of the same domain.
-    for (int pass = 0; pass < 2 && batch.size() < max_tasks; ++pass) {
+    for (int pass = 0; pass < 2 && batch.size() < max_tasks && !is_alone(ordered[lead]); ++pass) {
       for (std::size_t k = lead + 1; k < ordered.size() && batch.size() < max_tasks; ++k) {
-        if (taken[k]) continue;
+        if (taken[k] || is_alone(ordered[k])) continue;
         const Task& t = tasks[ordered[k]];
         if (t.domain != first.domain) continue;
         if ((pass == 0) != (t.feature == first.feature)) continue;

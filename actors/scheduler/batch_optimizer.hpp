@@ -9,6 +9,9 @@
 //      minutes stay within max_minutes.
 //   3. A task with no partner of its domain goes alone: a batch of one only happens when
 //      nothing compatible is ready, since waiting for a partner would stall the run.
+//   4. A task marked `alone` (one being retried) is batched by itself: when an agent fails a
+//      batch, every task in it fails, and a retry in the same company could fail again for
+//      the other task's sake.
 #pragma once
 
 #include <cstddef>
@@ -27,9 +30,11 @@ struct BatchLimits {
 
 // `ordered` holds task indices into `tasks`, best first (order_ready). Returns batches of
 // task indices, in the order they should be handed out.
+// `alone[i]`, when given, marks task i to be batched by itself.
 std::vector<std::vector<std::size_t>> form_batches(const std::vector<std::size_t>& ordered,
                                                    const std::vector<Task>& tasks,
-                                                   const BatchLimits& limits = {});
+                                                   const BatchLimits& limits = {},
+                                                   const std::vector<bool>& alone = {});
 
 // Checks a batch for coherence: 1..max_tasks distinct tasks of one domain, within the
 // minutes, none depending on another in the batch. The error says which rule broke.

@@ -24,6 +24,8 @@ struct SchedulerState {
   std::unordered_map<TaskId, std::size_t> index;
   caf::actor graph_actor;
   std::set<std::size_t> ready;       // ready and not yet proposed for dispatch
+  std::vector<bool> seen_ready;      // became ready before: ready again means a retry
+  std::vector<bool> alone;           // retries, batched by themselves
   std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
   bool over = false;
   static inline const char* name = "br.scheduler";
@@ -38,7 +40,7 @@ void dispatch(Self* self) {
   if (st.over || !st.graph_actor || st.waiting.empty() || st.ready.empty()) return;
   const std::vector<std::size_t> ready(st.ready.begin(), st.ready.end());
   const auto ordered = order_ready(ready, st.config.strategy, *st.graph, st.tasks);
-  const auto batches = form_batches(ordered, st.tasks, st.config.limits);
+  const auto batches = form_batches(ordered, st.tasks, st.config.limits, st.alone);
   for (const auto& group : batches) {
     if (st.waiting.empty()) break;
     WaitingSlot slot = std::move(st.waiting.front());
@@ -68,6 +70,8 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
   st.graph = std::move(graph);
   st.config = config;
   for (std::size_t i = 0; i < st.tasks.size(); ++i) st.index.emplace(st.tasks[i].id, i);
+  st.seen_ready.assign(st.tasks.size(), false);
+  st.alone.assign(st.tasks.size(), false);
   return {
       [=](attach_atom, const caf::actor& graph_actor) {
         self->state.graph_actor = graph_actor;
@@ -78,7 +82,11 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
         auto ready = decode<ReadyTasks>(bytes);
         if (!ready) return;
         for (const auto& id : ready->tasks) {
-          if (auto it = st.index.find(id); it != st.index.end()) st.ready.insert(it->second);
+          auto it = st.index.find(id);
+          if (it == st.index.end()) continue;
+          if (st.seen_ready[it->second]) st.alone[it->second] = true;
+          st.seen_ready[it->second] = true;
+          st.ready.insert(it->second);
         }
         dispatch(self);
       },

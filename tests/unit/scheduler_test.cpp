@@ -76,6 +76,15 @@ TEST_CASE("batches never mix domains and prefer the same feature") {
   for (const auto& b : batches) CHECK(validate_batch(b, tasks).ok());
 }
 
+TEST_CASE("a task being retried is batched by itself") {
+  const std::vector<Task> tasks = {task("a", "f", Domain::api, 60), task("b", "f", Domain::api, 60),
+                                   task("c", "f", Domain::api, 60)};
+  const auto batches = form_batches({0, 1, 2}, tasks, BatchLimits{}, {false, true, false});
+  REQUIRE(batches.size() == 2);
+  CHECK(ids(batches[0], tasks) == std::vector<std::string>{"a", "c"});
+  CHECK(ids(batches[1], tasks) == std::vector<std::string>{"b"});
+}
+
 TEST_CASE("batches stay within three tasks and 240 minutes") {
   std::vector<Task> tasks;
   const char* names[] = {"a", "b", "c", "d", "e", "f", "g"};
