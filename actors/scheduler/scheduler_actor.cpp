@@ -1,5 +1,6 @@
 #include "actors/scheduler/scheduler_actor.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <unordered_map>
@@ -27,6 +28,7 @@ struct SchedulerState {
   std::vector<bool> seen_ready;      // became ready before: ready again means a retry
   std::vector<bool> alone;           // retries, batched by themselves
   std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
+  std::set<std::string> workers;     // every worker slot that has asked for work
   bool over = false;
   static inline const char* name = "br.scheduler";
 };
@@ -40,7 +42,14 @@ void dispatch(Self* self) {
   if (st.over || !st.graph_actor || st.waiting.empty() || st.ready.empty()) return;
   const std::vector<std::size_t> ready(st.ready.begin(), st.ready.end());
   const auto ordered = order_ready(ready, st.config.strategy, *st.graph, st.tasks);
-  const auto batches = form_batches(ordered, st.tasks, st.config.limits, st.alone);
+  // Batching saves agent sessions, but not at the price of idle slots: when there are fewer
+  // than max_tasks ready tasks per slot, batches shrink so the work spreads over every slot
+  // (this matters at the end of a level or a run, where one big batch would hold up the rest).
+  BatchLimits limits = st.config.limits;
+  const std::size_t slots = std::max(st.workers.size(), st.waiting.size());
+  limits.max_tasks = std::clamp<std::size_t>(ready.size() / std::max<std::size_t>(1, slots), 1,
+                                             std::max<std::size_t>(1, limits.max_tasks));
+  const auto batches = form_batches(ordered, st.tasks, limits, st.alone);
   for (const auto& group : batches) {
     if (st.waiting.empty()) break;
     WaitingSlot slot = std::move(st.waiting.front());
@@ -101,6 +110,7 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
         }
         for (std::uint32_t i = 0; i < std::min<std::uint32_t>(request->free_slots, 64); ++i) {
           st.waiting.push_back(WaitingSlot{worker, request->worker});
+          st.workers.insert(request->worker + "#" + std::to_string(i));
         }
         dispatch(self);
       },

@@ -1,7 +1,8 @@
 // The scheduler actor: keeps the ready tasks and the workers waiting for work (pull), orders
 // the ready tasks by strategy, forms batches (batch_optimizer), and asks the graph actor to
 // dispatch each one; once the graph says the dispatch is durable, it hands the batch to the
-// worker. Independent tasks run in parallel up to the number of waiting worker slots.
+// worker. Independent tasks run in parallel up to the number of waiting worker slots; batches
+// shrink (down to one task) when there are too few ready tasks to give every waiting slot work.
 #pragma once
 
 #include <caf/fwd.hpp>

@@ -118,21 +118,19 @@ Status write_file_atomically(const fs::path& path, const std::string& content) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // No fsync: the context only improves prompts, it is saved after every batch on the
+  // worker's critical path, and a file lost or torn by a power cut loads as an error that the
+  // worker answers by starting with an empty context. The rename still keeps readers from
+  // ever seeing a half-written file.
+  if (::close(fd) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
-    return Error::of("cannot flush " + tmp.string() + ": " + why);
+    return Error::of("cannot write " + tmp.string() + ": " + why);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
     return Error::of("cannot rename " + tmp.string() + " to " + path.string() + ": " + why);
-  }
-  // Make the rename itself durable.
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
   }
   return Ok{};
 }

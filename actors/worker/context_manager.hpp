@@ -66,7 +66,8 @@ class ContextManager {
   // All entries as a "## Completed work" section of at most `token_budget` tokens.
   FittedContext render(std::size_t token_budget = kDefaultTokenBudget) const;
 
-  // Persists to STATE_DIR/context.txt atomically (temp file, fsync, rename). Format, one record
+  // Persists to STATE_DIR/context.txt through a temp file and rename (no fsync: it is a
+  // cache, see save()). Format, one record
   // per line, fields separated by a tab, '\\', tab and newline escaped as \\ \t \n:
   //   br-context 1
   //   task <TAB> ID <TAB> TITLE
