@@ -97,17 +97,25 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
   (void)wait_for_files(config.workspace, expected, config.verify.file_wait_ms,
                        cancel ? cancel->fd() : -1);
 
+  // The check and test commands judge the workspace as a whole: run them once per batch.
+  VerifyRequest common;
+  common.workspace = config.workspace;
+  common.log_file = log_file;
+  common.log_max_bytes = config.log_max_bytes;
+  common.env_allow = config.agent.env_allow;
+  Verification checks;
+  run_checks(config.verify, common, checks, cancel);
+
   for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
     const Task& task = batch.tasks[i].task;
-    VerifyRequest request;
-    request.workspace = config.workspace;
+    VerifyRequest request = common;
     request.files = task.files;
     request.acceptance = task.acceptance;
     request.before = before;
-    request.log_file = log_file;
-    request.log_max_bytes = config.log_max_bytes;
-    request.env_allow = config.agent.env_allow;
-    const Verification v = verify(config.verify, request, cancel);
+    Verification v;
+    check_files(request, v);
+    check_criteria(config.verify, request, v, cancel);
+    v.failures.insert(v.failures.end(), checks.failures.begin(), checks.failures.end());
     TaskResult& r = results[i];
     r.success = v.ok();
     r.reason = join(v.failures, "; ");
