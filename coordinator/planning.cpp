@@ -29,30 +29,42 @@ Result<std::shared_ptr<const DependencyGraph>> graph_of(const Plan& plan) {
       std::make_shared<DependencyGraph>(std::move(graph).value()));
 }
 
-Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
+Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
   std::ifstream in(spec_path, std::ios::binary);
   if (!in) return Error::of(spec_path + ": cannot read the spec (does the file exist?)");
-  std::string text(limits.spec_max_bytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
+  SpecFile file;
+  file.text.assign(limits.spec_max_bytes + 1, '\0');
+  in.read(file.text.data(), static_cast<std::streamsize>(file.text.size()));
+  file.text.resize(static_cast<std::size_t>(in.gcount()));
+  file.hash = sha256_hex(file.text);
+  return file;
+}
 
-  ParseLimits parse_limits;
-  parse_limits.max_bytes = limits.spec_max_bytes;
-  auto spec = parse_spec(text, spec_path, parse_limits);
-  if (!spec) return spec.error();
-  CheckedPlan checked;
-  checked.plan = make_plan(*spec);
-  if (checked.plan.tasks.size() > limits.max_tasks) {
-    return Error::of(spec_path + ": the plan has " + std::to_string(checked.plan.tasks.size()) +
+Result<CheckedPlan> check_plan(Plan plan, const std::string& spec_path, std::string spec_hash,
+                               const LimitsConfig& limits) {
+  if (plan.tasks.size() > limits.max_tasks) {
+    return Error::of(spec_path + ": the plan has " + std::to_string(plan.tasks.size()) +
                      " tasks, more than limits.max_tasks = " + std::to_string(limits.max_tasks) +
                      "; raise it in br.toml or split the spec");
   }
-  auto graph = graph_of(checked.plan);
+  auto graph = graph_of(plan);
   if (!graph) return graph.error();
+  CheckedPlan checked;
+  checked.plan = std::move(plan);
   checked.graph = std::move(graph).value();
   checked.spec_path = spec_path;
-  checked.spec_hash = sha256_hex(text);
+  checked.spec_hash = std::move(spec_hash);
   return checked;
+}
+
+Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
+  auto file = read_spec_file(spec_path, limits);
+  if (!file) return file.error();
+  ParseLimits parse_limits;
+  parse_limits.max_bytes = limits.spec_max_bytes;
+  auto spec = parse_spec(file->text, spec_path, parse_limits);
+  if (!spec) return spec.error();
+  return check_plan(make_plan(*spec), spec_path, file->hash, limits);
 }
 
 }  // namespace br

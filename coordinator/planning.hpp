@@ -19,7 +19,19 @@ struct CheckedPlan {
   std::string spec_hash;  // SHA-256 of the spec bytes, hex
 };
 
-// Errors are the spec's diagnostics (file:line: message), or the graph's.
+struct SpecFile {
+  std::string text;
+  std::string hash;  // SHA-256, hex
+};
+// Reads at most limits.spec_max_bytes + 1 bytes (the parser reports the excess).
+Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits);
+
+// Checks a decomposed plan against the limits and builds its graph.
+Result<CheckedPlan> check_plan(Plan plan, const std::string& spec_path, std::string spec_hash,
+                               const LimitsConfig& limits);
+
+// Read, parse, decompose, check. Errors are the spec's diagnostics (file:line: message), or
+// the graph's.
 Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits);
 
 // A plan from the journal: rebuilds its graph (which was valid when journaled).

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "actors/graph/graph_actor.hpp"
+#include "actors/planner/planner_actor.hpp"
 #include "actors/scheduler/scheduler_actor.hpp"
 #include "actors/worker/agent_runner.hpp"
 #include "actors/worker/worker_actor.hpp"
@@ -112,6 +113,34 @@ Result<Settings> load_settings(const RunOptions& options) {
   return s;
 }
 
+// Asks the planner actor for the plan of the spec, then checks it (limits, graph).
+Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& planner,
+                                    const std::string& spec_path, const LimitsConfig& limits) {
+  auto file = read_spec_file(spec_path, limits);
+  if (!file) return file.error();
+  std::optional<Result<CheckedPlan>> out;
+  self->request(planner, caf::infinite, plan_atom_v, spec_path, file->text,
+                static_cast<std::uint64_t>(limits.spec_max_bytes))
+      .receive(
+          [&](const std::string& bytes) {
+            auto plan = decode<Plan>(bytes, journal_decode_limits());
+            out = plan ? check_plan(std::move(plan).value(), spec_path, file->hash, limits)
+                       : Result<CheckedPlan>(plan.error());
+          },
+          [&](caf::error& error) {
+            // The planner's diagnostics travel as the error's context: a message of strings.
+            std::string text;
+            if (error.context().match_elements<std::string>()) {
+              text = error.context().get_as<std::string>(0);
+            } else {
+              text = caf::to_string(error);
+            }
+            out = Result<CheckedPlan>(Error::of(text));
+          });
+  self->send_exit(planner, caf::exit_reason::user_shutdown);
+  return std::move(*out);
+}
+
 }  // namespace
 
 int run_command(const RunOptions& options) {
@@ -120,15 +149,21 @@ int run_command(const RunOptions& options) {
   const Config& config = settings->config;
   const StateDir& dir = options.state_dir;
 
+  // Declared before the actor system, so it outlives the journal actor.
+  std::unique_ptr<Journal> journal;
+  caf::actor_system_config caf_config;
+  caf_config.set("scheduler.max-threads", 2);
+  caf::actor_system system{caf_config};
+  caf::scoped_actor self{system};
+
   // Plan before touching the state dir, so bad input leaves nothing behind.
   std::optional<CheckedPlan> fresh;
   if (!options.spec.empty()) {
-    auto planned = plan_spec_file(options.spec, config.limits);
+    auto planned = plan_with_actor(self, spawn_planner_actor(system), options.spec, config.limits);
     if (!planned) return fail(kExitBadInput, planned.error().str());
     fresh = std::move(planned).value();
   }
 
-  std::unique_ptr<Journal> journal;
   RunState state;
   if (journal_exists(dir.journal())) {
     auto opened = Journal::open(dir.journal(), JournalOptions{});
@@ -214,11 +249,6 @@ int run_command(const RunOptions& options) {
   CancelSource cancel;
   RunStatus final_status = RunStatus::stopped;
   {
-    caf::actor_system_config caf_config;
-    caf_config.set("scheduler.max-threads", 2);
-    caf::actor_system system{caf_config};
-    caf::scoped_actor self{system};
-
     auto journal_actor = spawn_journal_actor(system, *journal);
     SchedulerConfig scheduler_config;
     scheduler_config.strategy = settings->strategy;

@@ -682,9 +682,11 @@ class Parser {
   }
 
   std::string suggestion(const std::string& key) const {
+    // Only a near miss is worth suggesting: at most half the name (or 2) edited, and never
+    // a suggestion that shares nothing with it.
     std::string best;
-    std::size_t best_distance = std::max<std::size_t>(3, key.size() / 3) + 1;
     const std::string lkey = lower(key);
+    std::size_t best_distance = std::min(std::max<std::size_t>(2, lkey.size() / 2), lkey.size() - 1) + 1;
     for (const auto& d : drafts_) {
       for (const std::string& candidate : {d.feature.id.str(), lower(d.feature.title)}) {
         const std::size_t dist = edit_distance(lkey, lower(candidate));
