@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/worker/agent_runner.hpp"
 #include "storage/journal.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -327,4 +329,66 @@ TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing w
     INFO(id);
     CHECK(n == 1);
   }
+}
+
+TEST_CASE("br plan --json is one document with the documented keys, and writes nothing") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", wide_spec() + "### Last {#last}\nBusiness logic.\n"
+                              "**Depends on:** #p0, #p1\n");
+  const Run run = run_br(dir, {"plan", "spec.md", "--json", "--strategy", "shortest"});
+  REQUIRE(run.exit_code == 0);
+  const auto doc = nlohmann::json::parse(run.output);
+  CHECK(doc.at("version") == 1);
+  CHECK(doc.at("strategy") == "shortest");
+  CHECK(doc.at("features").size() == 9);
+  const auto& task = doc.at("tasks").at(0);
+  for (const char* key : {"id", "feature", "title", "domain", "complexity", "minutes",
+                          "depends_on", "acceptance", "files"}) {
+    INFO(key);
+    CHECK(task.contains(key));
+  }
+  CHECK(doc.at("tasks").size() == 27);
+  CHECK(doc.at("levels").at(0).size() == 8);  // the eight independent backend tasks
+  CHECK(doc.at("critical_path").at("tasks").size() == 4);  // p0 backend → last backend → tests → docs
+  CHECK(doc.at("critical_path").at("minutes").get<int>() > 0);
+  std::size_t batched = 0;
+  for (const auto& batch : doc.at("batches")) {
+    CHECK(batch.size() <= 3);
+    batched += batch.size();
+  }
+  CHECK(batched == 27);
+  CHECK_FALSE(std::filesystem::exists(dir / ".br"));
+}
+
+TEST_CASE("br status and br task list read a run while it is live") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", wide_spec());
+  write_file(dir / "br.toml", config(kDemoAgent));
+  std::thread runner([&] {
+    run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--config", "br.toml",
+                 "--quiet"},
+           {{"BR_DEMO_SLEEP_MS", "1000"}});
+  });
+  // Poll `br status --json` until it shows a task running, within a deadline.
+  bool seen_running = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!seen_running && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    const Run status = run_br(dir, {"--state-dir", "state", "status", "--json"});
+    if (status.exit_code != 0) continue;  // the journal may not exist yet
+    const auto doc = nlohmann::json::parse(status.output);
+    if (doc.at("status") == "running" && doc.at("counts").at("running").get<int>() > 0) {
+      seen_running = true;
+      CHECK(doc.at("counts").at("total") == 24);
+      const Run list = run_br(dir, {"--state-dir", "state", "task", "list", "--json",
+                                    "--status", "running"});
+      REQUIRE(list.exit_code == 0);
+      const auto tasks = nlohmann::json::parse(list.output).at("tasks");
+      CHECK_FALSE(tasks.empty());
+      for (const auto& t : tasks) CHECK(t.at("status") == "running");
+    }
+  }
+  runner.join();
+  CHECK(seen_running);
+  CHECK(state_of(dir / "state").status() == RunStatus::succeeded);
 }
