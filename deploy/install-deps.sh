@@ -11,11 +11,12 @@ packages=(
   iproute2 procps python3
 )
 
+# One dpkg-query for all packages keeps the no-op case fast.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |
+  awk '$NF == "installed" { print $1 }')
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-    missing+=("$p")
-  fi
+  if ! grep -qx "$p" <<< "$installed"; then missing+=("$p"); fi
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
