@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "protocol/edit_distance.hpp"
+
 namespace br {
 namespace {
 
@@ -31,7 +33,7 @@ class Section {
       std::string best;
       std::size_t best_distance = 3;
       for (const auto& candidate : known) {
-        const std::size_t d = distance(k, candidate);
+        const std::size_t d = edit_distance(k, candidate);
         if (d < best_distance) best_distance = d, best = candidate;
       }
       if (!best.empty()) message += " (did you mean '" + name_ + "." + best + "'?)";
@@ -133,21 +135,6 @@ class Section {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
     return out;
-  }
-
-  static std::size_t distance(const std::string& a, const std::string& b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      std::size_t diag = row[0];
-      row[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        const std::size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1] ? 1u : 0u)});
-        diag = up;
-      }
-    }
-    return row[b.size()];
   }
 
   std::string name_;

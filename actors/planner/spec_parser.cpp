@@ -5,6 +5,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "protocol/edit_distance.hpp"
+
 namespace br {
 namespace {
 
@@ -72,21 +74,6 @@ std::size_t invalid_utf8(std::string_view s) {
     i += len;
   }
   return std::string_view::npos;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
 }
 
 // ---- fields ---------------------------------------------------------------------------------

@@ -113,6 +113,13 @@ ssize_t write_no_sigpipe(int fd, const char* data, std::size_t n) {
   return w;
 }
 
+
+const char* getenv_or_null(const char* name) {
+  return ::getenv(name);
+}  // NOLINT(concurrency-mt-unsafe)
+
+}  // namespace
+
 std::string join_argv(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& a : argv) {
@@ -121,12 +128,6 @@ std::string join_argv(const std::vector<std::string>& argv) {
   }
   return out;
 }
-
-const char* getenv_or_null(const char* name) {
-  return ::getenv(name);
-}  // NOLINT(concurrency-mt-unsafe)
-
-}  // namespace
 
 CancelSource::CancelSource() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 

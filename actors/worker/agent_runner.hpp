@@ -68,6 +68,9 @@ struct ProcessOutcome {
 // missing cwd, unwritable log, a command that cannot be executed (named in the message).
 Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* cancel = nullptr);
 
+// "prog arg1 arg2", for messages and logs (not for running: argv is never re-split).
+std::string join_argv(const std::vector<std::string>& argv);
+
 // The environment br gives a child: PATH, HOME and LANG from br's own environment, the names
 // in `allow` that are set, then `extra` (which wins). Nothing else leaks through.
 std::vector<std::string> clean_environment(

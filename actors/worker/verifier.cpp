@@ -38,14 +38,6 @@ FileStamp stamp(const fs::path& p) {
   return s;
 }
 
-std::string quoted_argv(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    if (!out.empty()) out += ' ';
-    out += a;
-  }
-  return out;
-}
 
 // Runs one command for verification; returns the failure reason, or "" when it passed.
 std::string run_one(const std::string& what, const std::vector<std::string>& argv,
@@ -62,7 +54,7 @@ std::string run_one(const std::string& what, const std::vector<std::string>& arg
   auto outcome = run_process(spec, cancel);
   if (!outcome.ok()) return what + " could not run: " + outcome.error().str();
   if (outcome->success()) return {};
-  return what + " `" + quoted_argv(argv) + "` " + outcome->describe(config.timeout_ms) +
+  return what + " `" + join_argv(argv) + "` " + outcome->describe(config.timeout_ms) +
          " (output in " + request.log_file.string() + ")";
 }
 
