@@ -248,6 +248,7 @@ int run_command(const RunOptions& options) {
 
   CancelSource cancel;
   RunStatus final_status = RunStatus::stopped;
+  bool broken = false;  // the journal failed: the run stopped where it was durable
   {
     auto journal_actor = spawn_journal_actor(system, *journal);
     SchedulerConfig scheduler_config;
@@ -303,7 +304,8 @@ int run_command(const RunOptions& options) {
           },
           [&](run_over_atom, int status) {
             over = true;
-            final_status = static_cast<RunStatus>(status);
+            broken = status == kRunBroken;
+            final_status = broken ? RunStatus::stopped : static_cast<RunStatus>(status);
           },
           caf::after(std::chrono::milliseconds(200)) >> [&] {
             if (g_interrupts.load() > 0 && !stop_sent) {
@@ -329,7 +331,7 @@ int run_command(const RunOptions& options) {
   if (final_status == RunStatus::stopped) {
     fmt::print("resume with: br --state-dir {} resume\n", dir.root);
   }
-  return exit_code_for(final_status);
+  return broken ? kExitInternal : exit_code_for(final_status);
 }
 
 }  // namespace br

@@ -70,23 +70,29 @@ std::optional<std::size_t> RunState::index_of(const TaskId& id) const {
   return it->second;
 }
 
-ProgressCounts RunState::counts() const {
-  ProgressCounts c;
-  c.total = tasks_.size();
-  for (const auto& t : tasks_) {
-    switch (t.status) {
-      case TaskStatus::pending: ++c.pending; break;
-      case TaskStatus::ready: ++c.ready; break;
-      case TaskStatus::dispatched: ++c.dispatched; break;
-      case TaskStatus::running: ++c.running; break;
-      case TaskStatus::succeeded: ++c.succeeded; break;
-      case TaskStatus::failed: ++c.failed; break;
-      case TaskStatus::retrying: ++c.retrying; break;
-      case TaskStatus::blocked: ++c.blocked; break;
-      case TaskStatus::cancelled: ++c.cancelled; break;
-    }
+namespace {
+
+std::size_t& slot(ProgressCounts& c, TaskStatus s) {
+  switch (s) {
+    case TaskStatus::pending: return c.pending;
+    case TaskStatus::ready: return c.ready;
+    case TaskStatus::dispatched: return c.dispatched;
+    case TaskStatus::running: return c.running;
+    case TaskStatus::succeeded: return c.succeeded;
+    case TaskStatus::failed: return c.failed;
+    case TaskStatus::retrying: return c.retrying;
+    case TaskStatus::blocked: return c.blocked;
+    case TaskStatus::cancelled: return c.cancelled;
   }
-  return c;
+  return c.pending;
+}
+
+}  // namespace
+
+void RunState::set_status(TaskState& task, TaskStatus status) {
+  --slot(counts_, task.status);
+  ++slot(counts_, status);
+  task.status = status;
 }
 
 Result<TaskState*> RunState::task_for(const TaskId& id, TaskStatus to, std::string_view kind) {
@@ -138,6 +144,8 @@ Status RunState::apply_body(const JournalRecord& record) {
       s.spec_hash_ = v.spec_hash;
       s.index_ = std::move(index);
       s.tasks_.assign(v.plan.tasks.size(), TaskState{});
+      s.counts_ = ProgressCounts{};
+      s.counts_.total = s.counts_.pending = v.plan.tasks.size();
       s.has_plan_ = true;
       s.status_ = RunStatus::running;
       return Ok{};
@@ -145,7 +153,7 @@ Status RunState::apply_body(const JournalRecord& record) {
     Status operator()(const rec::TaskReady& v) {
       auto t = s.task_for(v.task, TaskStatus::ready, "taskReady");
       if (!t) return t.error();
-      (*t)->status = TaskStatus::ready;
+      s.set_status(**t, TaskStatus::ready);
       (*t)->ready_ms = now;
       return Ok{};
     }
@@ -168,7 +176,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       }
       for (std::size_t i = 0; i < targets.size(); ++i) {
         TaskState& t = *targets[i];
-        t.status = TaskStatus::dispatched;
+        s.set_status(t, TaskStatus::dispatched);
         t.attempt = v.attempts[i];
         t.worker = v.worker;
         t.batch = v.batch;
@@ -192,7 +200,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       auto t = s.task_for(v.task, TaskStatus::running, "taskStarted");
       if (!t) return t.error();
       if (auto ok = check_attempt(**t, v.task, v.attempt, "taskStarted"); !ok) return ok;
-      (*t)->status = TaskStatus::running;
+      s.set_status(**t, TaskStatus::running);
       (*t)->worker = v.worker;
       (*t)->started_ms = now;
       return Ok{};
@@ -201,7 +209,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       auto t = s.task_for(v.task, TaskStatus::succeeded, "taskSucceeded");
       if (!t) return t.error();
       if (auto ok = check_attempt(**t, v.task, v.attempt, "taskSucceeded"); !ok) return ok;
-      (*t)->status = TaskStatus::succeeded;
+      s.set_status(**t, TaskStatus::succeeded);
       (*t)->worker = v.worker;
       (*t)->files = v.files;
       (*t)->reason.clear();
@@ -212,7 +220,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       auto t = s.task_for(v.task, TaskStatus::failed, "taskFailed");
       if (!t) return t.error();
       if (auto ok = check_attempt(**t, v.task, v.attempt, "taskFailed"); !ok) return ok;
-      (*t)->status = TaskStatus::failed;
+      s.set_status(**t, TaskStatus::failed);
       (*t)->reason = v.reason;
       (*t)->finished_ms = now;
       return Ok{};
@@ -225,14 +233,14 @@ Status RunState::apply_body(const JournalRecord& record) {
                          std::to_string(v.next_attempt) + " is not after attempt " +
                          std::to_string((*t)->attempt));
       }
-      (*t)->status = TaskStatus::retrying;
+      s.set_status(**t, TaskStatus::retrying);
       (*t)->not_before_ms = v.not_before_ms;
       return Ok{};
     }
     Status operator()(const rec::TaskBlocked& v) {
       auto t = s.task_for(v.task, TaskStatus::blocked, "taskBlocked");
       if (!t) return t.error();
-      (*t)->status = TaskStatus::blocked;
+      s.set_status(**t, TaskStatus::blocked);
       (*t)->reason = "dependency '" + v.cause.str() + "' failed";
       (*t)->finished_ms = now;
       return Ok{};
@@ -240,7 +248,7 @@ Status RunState::apply_body(const JournalRecord& record) {
     Status operator()(const rec::TaskCancelled& v) {
       auto t = s.task_for(v.task, TaskStatus::cancelled, "taskCancelled");
       if (!t) return t.error();
-      (*t)->status = TaskStatus::cancelled;
+      s.set_status(**t, TaskStatus::cancelled);
       (*t)->reason = v.reason;
       (*t)->finished_ms = now;
       return Ok{};

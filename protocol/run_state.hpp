@@ -89,9 +89,11 @@ class RunState {
   std::optional<std::size_t> index_of(const TaskId& id) const;
   const std::map<std::string, WorkerState>& workers() const { return workers_; }
 
-  ProgressCounts counts() const;
+  // Kept up to date by apply(): O(1).
+  const ProgressCounts& counts() const { return counts_; }
 
  private:
+  void set_status(TaskState& task, TaskStatus status);
   Status apply_body(const JournalRecord& record);
   Result<TaskState*> task_for(const TaskId& id, TaskStatus to, std::string_view kind);
 
@@ -105,6 +107,7 @@ class RunState {
   std::vector<TaskState> tasks_;
   std::unordered_map<TaskId, std::size_t> index_;
   std::map<std::string, WorkerState> workers_;
+  ProgressCounts counts_;
 };
 
 }  // namespace br

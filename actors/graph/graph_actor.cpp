@@ -41,12 +41,15 @@ struct GraphActorState {
 
 using Self = caf::stateful_actor<GraphActorState>;
 
-void finish(Self* self, RunStatus status) {
+// Tells everyone the run is over. `status` is the RunStatus as int, or kBroken.
+void finish(Self* self, int status) {
   auto& st = self->state;
   self->send(st.scheduler, run_over_atom_v);
-  self->send(st.listener, run_over_atom_v, static_cast<int>(status));
+  self->send(st.listener, run_over_atom_v, status);
   self->quit();
 }
+
+void finish(Self* self, RunStatus status) { finish(self, static_cast<int>(status)); }
 
 void check_completion(Self* self);
 
@@ -66,7 +69,7 @@ void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> th
     if (auto applied = st.state.apply(record); !applied) {
       // RunTracker proposed a transition the state machine forbids: a bug, not bad input.
       self->send(st.listener, note_atom_v, "internal error: " + applied.error().str());
-      finish(self, RunStatus::failed);
+      finish(self, kRunBroken);
       return;
     }
     if (const auto* r = std::get_if<rec::TaskReady>(&record.body)) ready.push_back(r->task);
@@ -84,7 +87,7 @@ void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> th
           [=](caf::error& error) {
             self->send(self->state.listener, note_atom_v,
                        "the journal failed, stopping: " + caf::to_string(error));
-            finish(self, RunStatus::stopped);
+            finish(self, kRunBroken);
           });
 }
 

@@ -15,6 +15,8 @@
 
 namespace br {
 
+inline constexpr int kRunBroken = -1;
+
 struct GraphActorConfig {
   RetryPolicy retry;
   std::int64_t lease_ms = 0;         // how long a dispatched attempt may go without a result

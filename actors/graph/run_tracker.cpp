@@ -125,13 +125,10 @@ std::vector<std::pair<TaskId, std::uint32_t>> RunTracker::expired_leases(
 
 std::vector<RecordBody> RunTracker::completion(const RunState& state) const {
   if (state.status() != RunStatus::running) return {};
-  bool all_succeeded = true;
-  for (const TaskState& t : state.tasks()) {
-    if (!is_terminal(t.status)) return {};
-    all_succeeded = all_succeeded && t.status == TaskStatus::succeeded;
-  }
-  return {rec::RunCompleted{all_succeeded ? rec::RunOutcome::succeeded
-                                          : rec::RunOutcome::failed}};
+  const ProgressCounts& c = state.counts();
+  if (c.succeeded + c.failed + c.blocked + c.cancelled < c.total) return {};
+  return {rec::RunCompleted{c.succeeded == c.total ? rec::RunOutcome::succeeded
+                                                   : rec::RunOutcome::failed}};
 }
 
 std::vector<RecordBody> RunTracker::cancel_all(const RunState& state,

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <tuple>
 
 #include "protocol/run_state.hpp"
 #include "tests/support/samples.hpp"
@@ -162,4 +163,44 @@ TEST_CASE("status names round trip") {
     CHECK(parse_task_status(to_string(status)) == status);
   }
   CHECK_FALSE(parse_task_status("done").has_value());
+}
+
+TEST_CASE("progress counts kept on the way always equal a recount") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  const auto recount_matches = [&] {
+    ProgressCounts c;
+    c.total = run.state.tasks().size();
+    for (const auto& t : run.state.tasks()) {
+      switch (t.status) {
+        case TaskStatus::pending: ++c.pending; break;
+        case TaskStatus::ready: ++c.ready; break;
+        case TaskStatus::dispatched: ++c.dispatched; break;
+        case TaskStatus::running: ++c.running; break;
+        case TaskStatus::succeeded: ++c.succeeded; break;
+        case TaskStatus::failed: ++c.failed; break;
+        case TaskStatus::retrying: ++c.retrying; break;
+        case TaskStatus::blocked: ++c.blocked; break;
+        case TaskStatus::cancelled: ++c.cancelled; break;
+      }
+    }
+    const ProgressCounts& k = run.state.counts();
+    return std::tie(c.total, c.pending, c.ready, c.dispatched, c.running, c.succeeded, c.failed,
+                    c.retrying, c.blocked, c.cancelled) ==
+           std::tie(k.total, k.pending, k.ready, k.dispatched, k.running, k.succeeded, k.failed,
+                    k.retrying, k.blocked, k.cancelled);
+  };
+  CHECK(recount_matches());
+  for (RecordBody body : std::vector<RecordBody>{
+           rec::TaskReady{a}, rec::BatchDispatched{BatchId("b"), "w", {a}, {1}, 0},
+           rec::TaskStarted{a, 1, "w"}, rec::TaskFailed{a, 1, "x"}, rec::TaskRetrying{a, 2, 0},
+           rec::TaskReady{a}, rec::BatchDispatched{BatchId("c"), "w", {a}, {2}, 0},
+           rec::TaskSucceeded{a, 2, "w", {}}, rec::TaskReady{b}, rec::TaskCancelled{b, "stop"}}) {
+    run.must(body);
+    CHECK(recount_matches());
+  }
+  CHECK_FALSE(run.apply(rec::TaskReady{b}).ok());  // refused: counts unchanged
+  CHECK(recount_matches());
+  CHECK(run.state.counts().succeeded == 1);
+  CHECK(run.state.counts().cancelled == 1);
 }
