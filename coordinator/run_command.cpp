@@ -1,5 +1,6 @@
 #include "coordinator/run_command.hpp"
 
+#include <caf/io/all.hpp>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "actors/worker/agent_runner.hpp"
 #include "actors/worker/worker_actor.hpp"
 #include "coordinator/exit_codes.hpp"
+#include "coordinator/front_actor.hpp"
 #include "coordinator/planning.hpp"
 #include "coordinator/progress_view.hpp"
 #include "protocol/actor_messages.hpp"
@@ -84,7 +86,14 @@ class LiveBlock {
 struct Settings {
   Config config;
   Strategy strategy = Strategy::critical_path;
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  std::uint32_t local_workers = 0;
 };
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
 
 Result<Settings> load_settings(const RunOptions& options) {
   Settings s;
@@ -95,6 +104,27 @@ Result<Settings> load_settings(const RunOptions& options) {
   }
   if (options.workers) s.config.run.workers = *options.workers;
   if (!options.strategy.empty()) s.config.run.strategy = options.strategy;
+  s.local_workers = options.workers ? *options.workers
+                    : options.listen.empty() ? s.config.run.workers
+                                             : 0;
+  if (!options.listen.empty()) {
+    const auto colon = options.listen.rfind(':');
+    unsigned long port = 70000;
+    try {
+      if (colon != std::string::npos) port = std::stoul(options.listen.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    if (colon == std::string::npos || colon == 0 || port > 65535) {
+      return Error::of("--listen " + options.listen + ": expected HOST:PORT, e.g. 127.0.0.1:7420");
+    }
+    s.listen_host = options.listen.substr(0, colon);
+    s.listen_port = static_cast<std::uint16_t>(port);
+    if (const char* token = std::getenv("BR_TOKEN"); token && *token) s.config.network.token = token;
+    if (!is_loopback(s.listen_host) && s.config.network.token.empty()) {
+      return Error::of("--listen " + options.listen + ": listening beyond loopback needs a "
+                       "token; set BR_TOKEN or [network] token, and give workers the same");
+    }
+  }
   auto strategy = parse_strategy(s.config.run.strategy);
   if (!strategy) return strategy.error();
   s.strategy = *strategy;
@@ -153,6 +183,7 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<Journal> journal;
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", 2);
+  if (!settings->listen_host.empty()) caf_config.load<caf::io::middleman>();
   caf::actor_system system{caf_config};
   caf::scoped_actor self{system};
 
@@ -214,7 +245,7 @@ int run_command(const RunOptions& options) {
 
   // Local workers join the journal before anything runs, so `br status` can show them.
   std::vector<JournalRecord> joined;
-  for (std::uint32_t i = 0; i < config.run.workers; ++i) {
+  for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
     joined.push_back(JournalRecord{0, "", now_ms(),
                                    rec::WorkerJoined{fmt::format("local-{}", i), 1, "in-process"}});
   }
@@ -232,12 +263,12 @@ int run_command(const RunOptions& options) {
   std::filesystem::create_directories(config.run.workspace, ec);
 
   std::vector<std::uint32_t> levels = (*graph)->level_of();
-  ProgressView view(state, levels, config.run.workers, now_ms());
+  ProgressView view(state, levels, std::max<std::uint32_t>(1, settings->local_workers), now_ms());
   const bool live = options.output == OutputMode::live;
   const bool quiet = options.output == OutputMode::quiet;
   if (!quiet) {
-    fmt::print("br: run {} of {} ({} tasks, {} workers, state in {})\n", journal->run_id(),
-               state.plan().title, state.plan().tasks.size(), config.run.workers, dir.root);
+    fmt::print("br: run {} of {} ({} tasks, {} local workers, state in {})\n", journal->run_id(),
+               state.plan().title, state.plan().tasks.size(), settings->local_workers, dir.root);
   }
 
   struct sigaction action {};
@@ -266,7 +297,7 @@ int run_command(const RunOptions& options) {
                                          scheduler, caf::actor{self});
 
     std::vector<caf::actor> workers;
-    for (std::uint32_t i = 0; i < config.run.workers; ++i) {
+    for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
       WorkerActorConfig w;
       w.runner.worker = fmt::format("local-{}", i);
       w.runner.agent = config.agent;
@@ -279,6 +310,23 @@ int run_command(const RunOptions& options) {
       w.context_dir = dir.context() + "/" + w.runner.worker;
       w.cancel = &cancel;
       workers.push_back(spawn_worker_actor(system, w, scheduler, graph_actor));
+    }
+
+    caf::actor front;
+    if (!settings->listen_host.empty()) {
+      front = spawn_front_actor(system, scheduler, graph_actor, caf::actor{self},
+                                config.network.token, journal->run_id());
+      auto port = system.middleman().publish(front, settings->listen_port,
+                                             settings->listen_host.c_str(), true);
+      if (!port) {
+        self->send(graph_actor, stop_atom_v, std::string("cannot listen"));
+        fmt::print(stderr, "br-coordinator: cannot listen on {}: {}\n", options.listen,
+                   system.render(port.error()));
+        broken = true;
+      } else {
+        fmt::print("listening on {}:{}\n", settings->listen_host, *port);
+        std::fflush(stdout);
+      }
     }
 
     LiveBlock block;
@@ -304,7 +352,7 @@ int run_command(const RunOptions& options) {
           },
           [&](run_over_atom, int status) {
             over = true;
-            broken = status == kRunBroken;
+            broken = broken || status == kRunBroken;
             final_status = broken ? RunStatus::stopped : static_cast<RunStatus>(status);
           },
           caf::after(std::chrono::milliseconds(200)) >> [&] {
@@ -324,6 +372,7 @@ int run_command(const RunOptions& options) {
     for (auto& w : workers) self->send_exit(w, caf::exit_reason::user_shutdown);
     self->send_exit(scheduler, caf::exit_reason::user_shutdown);
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
+    if (front) self->send_exit(front, caf::exit_reason::user_shutdown);
   }
   if (!quiet || final_status != RunStatus::succeeded) {
     fmt::print("{}", view.summary(now_ms()));

@@ -23,5 +23,6 @@ CAF_ADD_ATOM(br, br::atoms, hello_atom, "hello")        // remote worker → coo
 CAF_ADD_ATOM(br, br::atoms, progress_atom, "progress")  // graph → listener: durable records
 CAF_ADD_ATOM(br, br::atoms, attach_atom, "attach")      // graph → scheduler: "I am the graph"
 CAF_ADD_ATOM(br, br::atoms, note_atom, "note")          // any → listener: a line for the log
+CAF_ADD_ATOM(br, br::atoms, lost_atom, "lost")          // front → graph, scheduler: worker gone
 
 CAF_END_TYPE_ID_BLOCK(br)

@@ -217,6 +217,29 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
         }
         self->delayed_send(self, std::chrono::milliseconds(st.config.tick_ms), tick_atom_v);
       },
+      // A remote worker was admitted (from the front actor).
+      [=](hello_atom, const std::string& worker, std::uint32_t slots, const std::string& address) {
+        if (self->state.stopping) return;
+        commit(self, {rec::WorkerJoined{worker, slots, address}});
+      },
+      // A worker's connection dropped: its attempts in flight will never report.
+      [=](lost_atom, const std::string& worker) {
+        auto& st = self->state;
+        if (st.stopping) return;
+        std::vector<RecordBody> records = {rec::WorkerLost{worker, "connection lost"}};
+        for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
+          const TaskState& t = st.state.tasks()[i];
+          const bool in_flight =
+              t.status == TaskStatus::dispatched || t.status == TaskStatus::running;
+          if (in_flight && t.worker == worker) {
+            auto outcome = st.tracker->on_attempt_lost(st.state, st.state.plan().tasks[i].id,
+                                                       t.attempt, "worker " + worker + " lost",
+                                                       now_ms(), st.unit_random());
+            commit(self, std::move(outcome.records));
+          }
+        }
+        commit(self, std::move(records));
+      },
       [=](stop_atom, const std::string& reason) {
         auto& st = self->state;
         if (st.stopping) return;

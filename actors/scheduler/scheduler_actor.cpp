@@ -114,6 +114,12 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
         }
         dispatch(self);
       },
+      [=](lost_atom, const std::string& worker) {
+        auto& st = self->state;
+        st.waiting.erase(std::remove_if(st.waiting.begin(), st.waiting.end(),
+                                        [&](const WaitingSlot& w) { return w.name == worker; }),
+                         st.waiting.end());
+      },
       [=](run_over_atom) {
         auto& st = self->state;
         st.over = true;

@@ -30,7 +30,33 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
   st.graph = graph;
   // A context that cannot be read is started afresh: it only improves prompts.
   if (auto loaded = ContextManager::load(st.config.context_dir)) st.context = std::move(*loaded);
-  ask_for_work(self);
+  if (st.config.say_hello) {
+    WorkerHello hello{st.config.runner.worker, 1, kProtocolVersion, st.config.token};
+    // Without the coordinator there is nothing to do: stop with it.
+    self->monitor(scheduler);
+    self->set_down_handler([=](caf::down_msg&) { self->quit(); });
+    self->request(scheduler, std::chrono::seconds(30), hello_atom_v, encode(hello))
+        .then(
+            [=](const std::string& bytes) {
+              auto reply = decode<HelloReply>(bytes);
+              if (reply && reply->accepted) {
+                ask_for_work(self);
+                return;
+              }
+              if (self->state.config.on_refused) {
+                self->state.config.on_refused(reply ? reply->reason : reply.error().str());
+              }
+              self->quit();
+            },
+            [=](caf::error& error) {
+              if (self->state.config.on_refused) {
+                self->state.config.on_refused("no answer to hello: " + caf::to_string(error));
+              }
+              self->quit();
+            });
+  } else {
+    ask_for_work(self);
+  }
   return {
       [=](batch_atom, const std::string& bytes) {
         auto& st = self->state;

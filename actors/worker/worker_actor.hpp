@@ -5,6 +5,7 @@
 
 #include <caf/fwd.hpp>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "actors/worker/batch_runner.hpp"
@@ -15,6 +16,11 @@ struct WorkerActorConfig {
   BatchRunnerConfig runner;
   std::filesystem::path context_dir;  // where this worker's context survives restarts
   const CancelSource* cancel = nullptr;
+  // Remote workers say hello (with this token) before asking for work; a refusal is passed
+  // to `on_refused` and the actor stops. In-process workers skip it.
+  bool say_hello = false;
+  std::string token;
+  std::function<void(const std::string&)> on_refused;
 };
 
 caf::actor spawn_worker_actor(caf::actor_system& system, WorkerActorConfig config,

@@ -1,0 +1,35 @@
+// br-coordinator: plans the spec, journals, schedules, and serves workers that connect from
+// other hosts (br-worker). Exits like `br run` when the run is over.
+#include <CLI/CLI.hpp>
+
+#include "coordinator/exit_codes.hpp"
+#include "coordinator/run_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"br-coordinator: runs a spec with workers on other hosts (br-worker).\n\n"
+               "Example:\n  BR_TOKEN=s3cret br-coordinator --config br.toml --spec "
+               "PROJECT_SPEC.md --listen 0.0.0.0:7420",
+               "br-coordinator"};
+  br::RunOptions options;
+  options.state_dir.root = ".br";
+  std::optional<std::uint32_t> workers;
+  bool quiet = false;
+  app.add_option("--spec", options.spec, "The project spec; omit to resume the state dir's run");
+  app.add_option("--config", options.config_path, "br.toml")->required();
+  app.add_option("--listen", options.listen, "HOST:PORT to serve workers on")
+      ->default_val("127.0.0.1:7420");
+  app.add_option("--state-dir", options.state_dir.root, "Journal and logs")->capture_default_str();
+  app.add_option("--workers", workers, "Local worker slots as well (default 0)");
+  app.add_flag("--quiet,-q", quiet, "Print only the final summary");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return br::kExitBadInput;
+  }
+  options.workers = workers;
+  options.output = quiet ? br::OutputMode::quiet : br::OutputMode::plain;
+  return br::run_command(options);
+}

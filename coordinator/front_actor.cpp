@@ -1,0 +1,99 @@
+#include "coordinator/front_actor.hpp"
+
+#include <map>
+
+#include "coordinator/worker_admission.hpp"
+#include "protocol/actor_messages.hpp"
+#include "protocol/codec.hpp"
+
+namespace br {
+namespace {
+
+using namespace br::atoms;
+
+struct FrontState {
+  caf::actor scheduler, graph, listener;
+  std::string token, run_id;
+  std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
+  static inline const char* name = "br.front";
+};
+
+using Self = caf::stateful_actor<FrontState>;
+
+// The name of an admitted sender, or nullptr after noting the intruder.
+const std::string* admitted(Self* self, const char* what) {
+  auto& st = self->state;
+  auto it = st.admitted.find(self->current_sender() ? self->current_sender()->address()
+                                                    : caf::actor_addr{});
+  if (it != st.admitted.end()) return &it->second;
+  self->send(st.listener, note_atom_v,
+             std::string("dropped a ") + what + " from an actor that has not said hello");
+  return nullptr;
+}
+
+caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
+                          caf::actor listener, std::string token, std::string run_id) {
+  auto& st = self->state;
+  st.scheduler = scheduler;
+  st.graph = graph;
+  st.listener = listener;
+  st.token = std::move(token);
+  st.run_id = std::move(run_id);
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& st = self->state;
+    auto it = st.admitted.find(down.source);
+    if (it == st.admitted.end()) return;
+    const std::string name = it->second;
+    st.admitted.erase(it);
+    self->send(st.listener, note_atom_v, "worker " + name + " lost: " + caf::to_string(down.reason));
+    self->send(st.graph, lost_atom_v, name);
+    self->send(st.scheduler, lost_atom_v, name);
+  });
+  return {
+      // One hello per worker actor (a br-worker with N slots runs N of them).
+      [=](hello_atom, const std::string& bytes) -> std::string {
+        auto& st = self->state;
+        auto hello = decode<WorkerHello>(bytes);
+        HelloReply reply;
+        if (!hello) {
+          reply.reason = "malformed hello: " + hello.error().str();
+        } else {
+          reply = admit(*hello, st.token, st.run_id);
+        }
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (reply.accepted && sender) {
+          st.admitted[sender.address()] = hello->name;
+          self->monitor(sender);
+          self->send(st.graph, hello_atom_v, hello->name, hello->slots,
+                     caf::to_string(sender.node()));
+        } else {
+          self->send(st.listener, note_atom_v,
+                     "refused a worker" + (hello ? " '" + hello->name + "'" : std::string()) +
+                         ": " + reply.reason);
+        }
+        return encode(reply);
+      },
+      [=](work_atom, const std::string& bytes) {
+        if (!admitted(self, "work request")) return;
+        self->delegate(self->state.scheduler, work_atom_v, bytes);
+      },
+      [=](started_atom, const std::string& bytes) {
+        if (!admitted(self, "progress report")) return;
+        self->delegate(self->state.graph, started_atom_v, bytes);
+      },
+      [=](result_atom, const std::string& bytes) {
+        if (!admitted(self, "result")) return;
+        self->delegate(self->state.graph, result_atom_v, bytes);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
+                             caf::actor listener, std::string token, std::string run_id) {
+  return system.spawn(front_actor, scheduler, graph, listener, std::move(token),
+                      std::move(run_id));
+}
+
+}  // namespace br

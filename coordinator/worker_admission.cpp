@@ -1,0 +1,41 @@
+#include "coordinator/worker_admission.hpp"
+
+namespace br {
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::string& longer = a.size() >= b.size() ? a : b;
+  for (std::size_t i = 0; i < longer.size(); ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id) {
+  HelloReply reply;
+  reply.run_id = run_id;
+  if (hello.protocol_version != kProtocolVersion) {
+    reply.reason = "protocol version " + std::to_string(hello.protocol_version) +
+                   " is not this coordinator's " + std::to_string(kProtocolVersion) +
+                   "; run the same br version on coordinator and workers";
+    return reply;
+  }
+  if (hello.slots == 0 || hello.slots > 1024) {
+    reply.reason = "slots must be 1 to 1024, not " + std::to_string(hello.slots);
+    return reply;
+  }
+  if (hello.name.empty() || hello.name.size() > 200) {
+    reply.reason = "a worker needs a name of 1 to 200 characters";
+    return reply;
+  }
+  if (!token.empty() && !constant_time_equal(hello.token, token)) {
+    reply.reason = "wrong or missing token (set BR_TOKEN to the coordinator's token)";
+    return reply;
+  }
+  reply.accepted = true;
+  return reply;
+}
+
+}  // namespace br

@@ -1,0 +1,17 @@
+// Who may work for this coordinator: a WorkerHello is accepted when it speaks our protocol
+// version and carries the right token. Pure; the front actor applies it.
+#pragma once
+
+#include <string>
+
+#include "protocol/model.hpp"
+
+namespace br {
+
+// Compares in time independent of where the strings differ (only their lengths leak).
+bool constant_time_equal(const std::string& a, const std::string& b);
+
+// accepted, or refused with a reason the worker can act on. An empty `token` accepts any.
+HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id);
+
+}  // namespace br

@@ -1,0 +1,210 @@
+// br-coordinator with br-worker processes on 127.0.0.1: work is shared, intruders (a wrong
+// token, garbage bytes) are turned away while the run goes on, and a worker killed mid-batch
+// loses no task. Every process is started here and killed on the way out.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "storage/journal.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace br;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A child process with its output in a file; killed when the object goes away.
+class Child {
+ public:
+  Child(const std::string& dir, const std::string& log, std::vector<std::string> argv,
+        std::vector<std::pair<std::string, std::string>> env = {})
+      : log_(dir + "/" + log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::chdir(dir.c_str()) != 0) ::_exit(97);
+      const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(98);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  std::string output() const { return read_file(log_); }
+  // Exit code, or -1 if it did not exit within the deadline.
+  int wait(std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+  void kill_now() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    exited_ = true;
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+std::string wait_for_port(const Child& coordinator) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string out = coordinator.output();
+    const auto at = out.find("listening on 127.0.0.1:");
+    if (at != std::string::npos) {
+      const auto end = out.find('\n', at);
+      if (end != std::string::npos) return out.substr(at + 23, end - at - 23);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  FAIL("the coordinator never listened:\n" << coordinator.output());
+  return "";
+}
+
+RunState state_of(const std::string& dir) {
+  JournalOptions options;
+  options.read_only = true;
+  auto journal = Journal::open(dir + "/journal", options);
+  REQUIRE(journal.ok());
+  auto state = (*journal)->replay();
+  REQUIRE(state.ok());
+  return std::move(state).value();
+}
+
+std::string setup(const test::TempDir& dir) {
+  std::string spec = "# Net\n## Features\n";
+  for (int i = 0; i < 6; ++i) {
+    spec += "### Piece " + std::to_string(i) + " {#p" + std::to_string(i) + "}\n"
+            "Business logic.\n**Files:**\n- src/p" + std::to_string(i) + ".py\n";
+  }
+  std::ofstream(dir / "spec.md") << spec;
+  std::ofstream(dir / "br.toml")
+      << "[run]\nbackoff_base = \"100ms\"\nlease = \"60s\"\n[agent]\ncommand = [\""
+      << BR_SOURCE_DIR << "/deploy/demo-agent\"]\nenv = [\"BR_DEMO_SLEEP_MS\"]\n"
+      << "[verify]\nfile_wait = \"200ms\"\n";
+  return BR_COORDINATOR;
+}
+
+std::vector<std::string> worker_args(const std::string& port, const std::string& name) {
+  return {BR_WORKER, "--connect", "127.0.0.1:" + port, "--config", "br.toml", "--workspace",
+          "ws-" + name, "--name", name, "--state-dir", "state-" + name, "--slots", "2"};
+}
+
+}  // namespace
+
+TEST_CASE("workers on other processes share the run; intruders are refused") {
+  test::TempDir dir("br-net");
+  setup(dir);
+  Child coordinator(dir.str(), "coordinator.log",
+                    {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                     "127.0.0.1:0", "--state-dir", "state"},
+                    {{"BR_TOKEN", "right"}});
+  const std::string port = wait_for_port(coordinator);
+
+  // Garbage on the port: the coordinator drops that connection and serves everyone else.
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    std::mt19937 rng(7);
+    std::string junk(4096, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    (void)::write(fd, junk.data(), junk.size());
+    ::close(fd);
+  }
+  Child intruder(dir.str(), "intruder.log", worker_args(port, "intruder"),
+                 {{"BR_TOKEN", "wrong"}});
+  CHECK(intruder.wait(30s) == 2);
+  CHECK_THAT(intruder.output(), Catch::Contains("refused: wrong or missing token"));
+
+  Child w1(dir.str(), "w1.log", worker_args(port, "w1"),
+           {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
+  Child w2(dir.str(), "w2.log", worker_args(port, "w2"),
+           {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
+  INFO(coordinator.output());
+  REQUIRE(coordinator.wait(90s) == 0);
+  CHECK(w1.wait(30s) == 0);
+  CHECK(w2.wait(30s) == 0);
+  CHECK_THAT(coordinator.output(), Catch::Contains("refused a worker 'intruder/"));
+
+  const RunState state = state_of(dir / "state");
+  CHECK(state.counts().succeeded == 18);
+  std::set<std::string> hosts;
+  for (const auto& t : state.tasks()) hosts.insert(t.worker.substr(0, t.worker.find('/')));
+  CHECK(hosts == std::set<std::string>{"w1", "w2"});  // both did work, the intruder none
+}
+
+TEST_CASE("a worker killed mid-batch loses no task") {
+  test::TempDir dir("br-net");
+  setup(dir);
+  Child coordinator(dir.str(), "coordinator.log",
+                    {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                     "127.0.0.1:0", "--state-dir", "state"});
+  const std::string port = wait_for_port(coordinator);
+  Child doomed(dir.str(), "doomed.log", worker_args(port, "doomed"),
+               {{"BR_DEMO_SLEEP_MS", "30000"}});
+  // Kill it once it is running an agent.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  bool running = false;
+  while (!running && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    running = coordinator.output().find("on doomed/") != std::string::npos;
+  }
+  REQUIRE(running);
+  doomed.kill_now();
+  Child rescuer(dir.str(), "rescuer.log", worker_args(port, "rescuer"),
+                {{"BR_DEMO_SLEEP_MS", "100"}});
+  INFO(coordinator.output());
+  REQUIRE(coordinator.wait(90s) == 0);
+  CHECK_THAT(coordinator.output(), Catch::Contains("worker doomed/"));
+  const RunState state = state_of(dir / "state");
+  CHECK(state.counts().succeeded == 18);
+  bool retried = false;
+  for (const auto& t : state.tasks()) {
+    CHECK(t.worker.rfind("rescuer/", 0) == 0);  // every task finished on the survivor
+    retried = retried || t.attempt > 1;
+  }
+  CHECK(retried);  // the doomed worker's batch ran again under a new attempt
+}

@@ -1,0 +1,99 @@
+// br-worker: connects to a br-coordinator, says hello (name, slots, protocol version, token),
+// and runs agents for the batches it pulls, one worker actor per slot. Exits 0 when the
+// coordinator says the run is over, 2 when it refuses this worker, 3 when it cannot connect.
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "actors/worker/worker_actor.hpp"
+#include "protocol/config.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"br-worker: runs coding agents for a br-coordinator.\n\nExample:\n"
+               "  BR_TOKEN=s3cret br-worker --connect 10.0.0.1:7420 --workspace ~/proj "
+               "--slots 2 --config br.toml",
+               "br-worker"};
+  std::string connect, workspace = ".", config_path, name, state_dir = ".br-worker";
+  std::uint32_t slots = 1;
+  app.add_option("--connect", connect, "The coordinator's HOST:PORT")->required();
+  app.add_option("--workspace", workspace, "Where the agents work")->capture_default_str();
+  app.add_option("--slots", slots, "Agents to run at once")->check(CLI::Range(1, 64));
+  app.add_option("--config", config_path, "br.toml with [agent] and [verify]")->required();
+  app.add_option("--name", name, "This worker's name (default: host name and pid)");
+  app.add_option("--state-dir", state_dir, "Logs, prompts and context")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  auto config = br::load_config(config_path);
+  if (!config) {
+    fmt::print(stderr, "{}\n", config.error().str());
+    return 2;
+  }
+  if (config->agent.command.empty()) {
+    fmt::print(stderr, "{}: [agent] has no command\n", config_path);
+    return 2;
+  }
+  if (const char* token = std::getenv("BR_TOKEN"); token && *token) config->network.token = token;
+  if (name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    name = fmt::format("{}-{}", host, ::getpid());
+  }
+  const auto colon = connect.rfind(':');
+  if (colon == std::string::npos) {
+    fmt::print(stderr, "--connect {}: expected HOST:PORT\n", connect);
+    return 2;
+  }
+  const std::string host = connect.substr(0, colon);
+  const auto port = static_cast<std::uint16_t>(std::stoul(connect.substr(colon + 1)));
+
+  caf::actor_system_config caf_config;
+  caf_config.load<caf::io::middleman>();
+  caf::actor_system system{caf_config};
+  auto front = system.middleman().remote_actor(host, port);
+  if (!front) {
+    fmt::print(stderr, "br-worker: cannot reach the coordinator at {}: {}\n", connect,
+               system.render(front.error()));
+    return 3;
+  }
+  for (const auto& sub : {"logs", "prompts", "context"}) {
+    std::filesystem::create_directories(std::filesystem::path(state_dir) / sub);
+  }
+  std::filesystem::create_directories(workspace);
+
+  br::CancelSource cancel;
+  std::atomic<bool> refused{false};
+  for (std::uint32_t i = 0; i < slots; ++i) {
+    br::WorkerActorConfig w;
+    w.runner.worker = fmt::format("{}/{}", name, i);
+    w.runner.agent = config->agent;
+    w.runner.verify = config->verify;
+    w.runner.workspace = std::filesystem::absolute(workspace);
+    w.runner.logs_dir = std::filesystem::path(state_dir) / "logs";
+    w.runner.prompts_dir = std::filesystem::path(state_dir) / "prompts";
+    w.runner.token_budget = config->context.token_budget;
+    w.runner.log_max_bytes = config->limits.agent_output_max_bytes;
+    w.context_dir = std::filesystem::path(state_dir) / "context" / std::to_string(i);
+    w.cancel = &cancel;
+    w.say_hello = true;
+    w.token = config->network.token;
+    w.on_refused = [&refused, name](const std::string& reason) {
+      if (!refused.exchange(true)) fmt::print(stderr, "br-worker {}: refused: {}\n", name, reason);
+    };
+    br::spawn_worker_actor(system, w, *front, *front);
+  }
+  fmt::print("br-worker {}: connected to {} with {} slot(s)\n", name, connect, slots);
+  std::fflush(stdout);
+  system.await_all_actors_done();
+  return refused ? 2 : 0;
+}
