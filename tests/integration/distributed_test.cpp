@@ -156,7 +156,9 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   }
   Child intruder(dir.str(), "intruder.log", worker_args(port, "intruder"),
                  {{"BR_TOKEN", "wrong"}});
-  CHECK(intruder.wait(30s) == 2);
+  const int intruder_exit = intruder.wait(30s);
+  INFO("intruder: " << intruder.output() << "\ncoordinator: " << coordinator.output());
+  CHECK(intruder_exit == 2);
   CHECK_THAT(intruder.output(), Catch::Contains("refused: wrong or missing token"));
 
   Child w1(dir.str(), "w1.log", worker_args(port, "w1"),

@@ -1,0 +1,52 @@
+#include <catch2/catch.hpp>
+
+#include "coordinator/worker_admission.hpp"
+
+using namespace br;
+
+TEST_CASE("a worker with our protocol version and the right token is admitted") {
+  const HelloReply reply = admit(WorkerHello{"host-1", 2, kProtocolVersion, "s3cret"}, "s3cret", "r1");
+  CHECK(reply.accepted);
+  CHECK(reply.reason.empty());
+  CHECK(reply.run_id == "r1");
+}
+
+TEST_CASE("a worker is refused with a reason it can act on") {
+  struct Case {
+    WorkerHello hello;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {{"h", 1, kProtocolVersion + 1, "t"},
+       "protocol version " + std::to_string(kProtocolVersion + 1) +
+           " is not this coordinator's " + std::to_string(kProtocolVersion) +
+           "; run the same br version on coordinator and workers"},
+      {{"h", 1, kProtocolVersion, "wrong"},
+       "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
+      {{"h", 1, kProtocolVersion, ""},
+       "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
+      {{"h", 1, kProtocolVersion, "t\0x"}, "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
+      {{"h", 0, kProtocolVersion, "t"}, "slots must be 1 to 1024, not 0"},
+      {{"", 1, kProtocolVersion, "t"}, "a worker needs a name of 1 to 200 characters"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.hello.name << " " << c.hello.token);
+    const HelloReply reply = admit(c.hello, "t", "r");
+    CHECK_FALSE(reply.accepted);
+    CHECK(reply.reason == c.reason);
+  }
+}
+
+TEST_CASE("without a token, any worker of our version is admitted") {
+  CHECK(admit(WorkerHello{"h", 1, kProtocolVersion, "anything"}, "", "r").accepted);
+}
+
+TEST_CASE("token comparison is exact, whatever the lengths") {
+  CHECK(constant_time_equal("abc", "abc"));
+  CHECK(constant_time_equal("", ""));
+  CHECK_FALSE(constant_time_equal("abc", "abd"));
+  CHECK_FALSE(constant_time_equal("abc", "abcd"));
+  CHECK_FALSE(constant_time_equal("abcd", "abc"));
+  CHECK_FALSE(constant_time_equal("", "a"));
+  CHECK_FALSE(constant_time_equal(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
