@@ -25,7 +25,8 @@ TEST_CASE("a worker is refused with a reason it can act on") {
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
       {{"h", 1, kProtocolVersion, ""},
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
-      {{"h", 1, kProtocolVersion, "t\0x"}, "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
+      {{"h", 1, kProtocolVersion, std::string("t\0x", 3)},
+       "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
       {{"h", 0, kProtocolVersion, "t"}, "slots must be 1 to 1024, not 0"},
       {{"", 1, kProtocolVersion, "t"}, "a worker needs a name of 1 to 200 characters"},
   };
