@@ -61,7 +61,10 @@ nlohmann::json task_list_json(const RunState& state, std::optional<TaskStatus> o
                      {"attempt", t.attempt},
                      {"worker", t.worker},
                      {"reason", t.reason},
-                     {"files", t.files}});
+                     {"files", t.files},
+                     {"dispatched_ms", t.dispatched_ms},
+                     {"started_ms", t.started_ms},
+                     {"finished_ms", t.finished_ms}});
   }
   return {{"version", kJsonVersion}, {"run_id", state.run_id()}, {"tasks", tasks}};
 }

@@ -7,7 +7,8 @@
 #
 # Environment: BR_COORDINATOR and BR_WORKER (the binaries, default build/coordinator/
 # br-coordinator and build/worker/br-worker), BR_TOKEN (default: a random one), BR_NET_ID
-# (names and subnet, default this shell's pid, so parallel runs do not collide).
+# (names and subnet, default this shell's pid, so parallel runs do not collide), BR_SLOTS
+# (agents per worker, default 1).
 set -euo pipefail
 
 id="${BR_NET_ID:-$$}"
@@ -61,7 +62,7 @@ run() {
   [ -n "$port" ] || { cat "$state.coordinator.log" >&2; echo "netns-cluster: coordinator did not listen" >&2; exit 3; }
   for i in $(seq 1 "$k"); do
     ip netns exec "${prefix}w$i" "$worker_bin" --connect "$net.1:$port" --config "$config" \
-      --name "host$i" --workspace "$state.ws$i" --state-dir "$state.w$i" \
+      --name "host$i" --slots "${BR_SLOTS:-1}" --workspace "$state.ws$i" --state-dir "$state.w$i" \
       > "$state.worker$i.log" 2>&1 &
   done
   local code=0
