@@ -18,19 +18,15 @@
 #include <thread>
 
 #include "storage/journal.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
+using test::read_file;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A child process with its output in a file; killed when the object goes away.
 class Child {

@@ -18,9 +18,11 @@
 
 #include "actors/worker/agent_runner.hpp"
 #include "storage/journal.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
+using test::read_file;
 using namespace std::chrono_literals;
 
 namespace {
@@ -32,12 +34,6 @@ void write_file(const std::string& path, const std::string& text, bool executabl
   if (executable) std::filesystem::permissions(path, std::filesystem::perms::owner_all);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Run {
   int exit_code = -1;
