@@ -183,7 +183,12 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<Journal> journal;
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", 2);
-  if (!settings->listen_host.empty()) caf_config.load<caf::io::middleman>();
+  if (!settings->listen_host.empty()) {
+    caf_config.load<caf::io::middleman>();
+    // A worker host that goes silent (cut off, not closed) is dropped within 3 s.
+    caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+    caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
+  }
   caf::actor_system system{caf_config};
   caf::scoped_actor self{system};
 

@@ -12,7 +12,7 @@
 set -euo pipefail
 
 id="${BR_NET_ID:-$$}"
-prefix="b${id: -6}"                      # interface and namespace names stay under 15 chars
+prefix="b$(printf %06d $((id % 1000000)))"  # interface and namespace names stay under 15 chars
 subnet="10.$((100 + id % 100)).$(( (id / 100) % 250 )).0"
 net="${subnet%.0}"
 bridge="${prefix}br"

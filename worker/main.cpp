@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_config;
   caf_config.load<caf::io::middleman>();
+  // Heartbeats both ways, so either side notices within 3 s when the other goes silent.
+  caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+  caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
   caf::actor_system system{caf_config};
   auto front = system.middleman().remote_actor(host, port);
   if (!front) {

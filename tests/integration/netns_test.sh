@@ -43,5 +43,5 @@ for i in 1 2 3; do
 done
 succeeded=$("$br" --state-dir state task list --status succeeded --json | grep -c '"status": "succeeded"')
 [ "$succeeded" -eq 27 ] || { echo "FAIL: $succeeded of 27 tasks succeeded"; status=1; }
-if ip netns list | grep -q "^b${BR_NET_ID: -6}w"; then echo "FAIL: namespaces left behind"; status=1; fi
+if ip netns list | grep -q "^b$(printf %06d $((BR_NET_ID % 1000000)))w"; then echo "FAIL: namespaces left behind"; status=1; fi
 exit $status
