@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_option("--spec", options.spec, "The project spec; omit to resume the state dir's run");
   app.add_option("--config", options.config_path, "br.toml")->required();
-  app.add_option("--listen", options.listen, "HOST:PORT to serve workers on")
-      ->default_val("127.0.0.1:7420");
+  app.add_option("--listen", options.listen,
+                 "HOST:PORT to serve workers on (default: [network] listen, 127.0.0.1:7420)");
   app.add_option("--state-dir", options.state_dir.root, "Journal and logs")->capture_default_str();
   app.add_option("--workers", workers, "Local worker slots as well (default 0)");
   app.add_flag("--quiet,-q", quiet, "Print only the final summary");
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     return br::kExitBadInput;
   }
   options.workers = workers;
+  options.serve = true;
   options.output = quiet ? br::OutputMode::quiet : br::OutputMode::plain;
   return br::run_command(options);
 }

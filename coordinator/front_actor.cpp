@@ -14,11 +14,23 @@ using namespace br::atoms;
 struct FrontState {
   caf::actor scheduler, graph, listener;
   std::string token, run_id;
+  DecodeLimits limits;
   std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
   static inline const char* name = "br.front";
 };
 
 using Self = caf::stateful_actor<FrontState>;
+
+// Checks a payload from the network before anyone acts on it: malformed or oversized bytes
+// are dropped with a note naming the worker.
+template <class T>
+bool well_formed(Self* self, const std::string& worker, const std::string& bytes) {
+  auto decoded = decode<T>(bytes, self->state.limits);
+  if (decoded) return true;
+  self->send(self->state.listener, note_atom_v,
+             "dropped a message from " + worker + ": " + decoded.error().str());
+  return false;
+}
 
 // The name of an admitted sender, or nullptr after noting the intruder.
 const std::string* admitted(Self* self, const char* what) {
@@ -32,8 +44,10 @@ const std::string* admitted(Self* self, const char* what) {
 }
 
 caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
-                          caf::actor listener, std::string token, std::string run_id) {
+                          caf::actor listener, std::string token, std::string run_id,
+                          std::size_t max_message_bytes) {
   auto& st = self->state;
+  st.limits.max_bytes = max_message_bytes;
   st.scheduler = scheduler;
   st.graph = graph;
   st.listener = listener;
@@ -53,7 +67,7 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
       // One hello per worker actor (a br-worker with N slots runs N of them).
       [=](hello_atom, const std::string& bytes) -> std::string {
         auto& st = self->state;
-        auto hello = decode<WorkerHello>(bytes);
+        auto hello = decode<WorkerHello>(bytes, st.limits);
         HelloReply reply;
         if (!hello) {
           reply.reason = "malformed hello: " + hello.error().str();
@@ -74,15 +88,18 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
         return encode(reply);
       },
       [=](work_atom, const std::string& bytes) {
-        if (!admitted(self, "work request")) return;
+        const std::string* worker = admitted(self, "work request");
+        if (!worker || !well_formed<WorkRequest>(self, *worker, bytes)) return;
         self->delegate(self->state.scheduler, work_atom_v, bytes);
       },
       [=](started_atom, const std::string& bytes) {
-        if (!admitted(self, "progress report")) return;
+        const std::string* worker = admitted(self, "progress report");
+        if (!worker || !well_formed<TaskProgress>(self, *worker, bytes)) return;
         self->delegate(self->state.graph, started_atom_v, bytes);
       },
       [=](result_atom, const std::string& bytes) {
-        if (!admitted(self, "result")) return;
+        const std::string* worker = admitted(self, "result");
+        if (!worker || !well_formed<TaskResult>(self, *worker, bytes)) return;
         self->delegate(self->state.graph, result_atom_v, bytes);
       },
   };
@@ -91,9 +108,10 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
 }  // namespace
 
 caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
-                             caf::actor listener, std::string token, std::string run_id) {
+                             caf::actor listener, std::string token, std::string run_id,
+                             std::size_t max_message_bytes) {
   return system.spawn(front_actor, scheduler, graph, listener, std::move(token),
-                      std::move(run_id));
+                      std::move(run_id), max_message_bytes);
 }
 
 }  // namespace br

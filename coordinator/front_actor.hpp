@@ -7,11 +7,14 @@
 
 #include <caf/fwd.hpp>
 
+#include <cstddef>
 #include <string>
 
 namespace br {
 
+// Payloads larger than `max_message_bytes` ([limits] message_max_bytes) are refused.
 caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
-                             caf::actor listener, std::string token, std::string run_id);
+                             caf::actor listener, std::string token, std::string run_id,
+                             std::size_t max_message_bytes);
 
 }  // namespace br

@@ -105,23 +105,24 @@ Result<Settings> load_settings(const RunOptions& options) {
   if (options.workers) s.config.run.workers = *options.workers;
   if (!options.strategy.empty()) s.config.run.strategy = options.strategy;
   s.local_workers = options.workers ? *options.workers
-                    : options.listen.empty() ? s.config.run.workers
-                                             : 0;
-  if (!options.listen.empty()) {
-    const auto colon = options.listen.rfind(':');
+                    : options.serve  ? 0
+                                     : s.config.run.workers;
+  if (options.serve) {
+    const std::string listen = options.listen.empty() ? s.config.network.listen : options.listen;
+    const auto colon = listen.rfind(':');
     unsigned long port = 70000;
     try {
-      if (colon != std::string::npos) port = std::stoul(options.listen.substr(colon + 1));
+      if (colon != std::string::npos) port = std::stoul(listen.substr(colon + 1));
     } catch (const std::exception&) {
     }
     if (colon == std::string::npos || colon == 0 || port > 65535) {
-      return Error::of("--listen " + options.listen + ": expected HOST:PORT, e.g. 127.0.0.1:7420");
+      return Error::of("listen address '" + listen + "': expected HOST:PORT, e.g. 127.0.0.1:7420");
     }
-    s.listen_host = options.listen.substr(0, colon);
+    s.listen_host = listen.substr(0, colon);
     s.listen_port = static_cast<std::uint16_t>(port);
     if (const char* token = std::getenv("BR_TOKEN"); token && *token) s.config.network.token = token;
     if (!is_loopback(s.listen_host) && s.config.network.token.empty()) {
-      return Error::of("--listen " + options.listen + ": listening beyond loopback needs a "
+      return Error::of("listen address " + listen + ": listening beyond loopback needs a "
                        "token; set BR_TOKEN or [network] token, and give workers the same");
     }
   }
@@ -320,13 +321,14 @@ int run_command(const RunOptions& options) {
     caf::actor front;
     if (!settings->listen_host.empty()) {
       front = spawn_front_actor(system, scheduler, graph_actor, caf::actor{self},
-                                config.network.token, journal->run_id());
+                                config.network.token, journal->run_id(),
+                                config.limits.message_max_bytes);
       auto port = system.middleman().publish(front, settings->listen_port,
                                              settings->listen_host.c_str(), true);
       if (!port) {
         self->send(graph_actor, stop_atom_v, std::string("cannot listen"));
-        fmt::print(stderr, "br-coordinator: cannot listen on {}: {}\n", options.listen,
-                   system.render(port.error()));
+        fmt::print(stderr, "br-coordinator: cannot listen on {}:{}: {}\n", settings->listen_host,
+                   settings->listen_port, system.render(port.error()));
         broken = true;
       } else {
         fmt::print("listening on {}:{}\n", settings->listen_host, *port);

@@ -23,6 +23,7 @@ struct RunOptions {
   // br-coordinator: publish the front actor here (HOST:PORT; port 0 picks a free one, and the
   // address is printed as "listening on HOST:PORT"). Local workers then default to none.
   std::string listen;
+  bool serve = false;  // br-coordinator: listen on `listen`, or else on [network] listen
 };
 
 int run_command(const RunOptions& options);
