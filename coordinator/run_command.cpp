@@ -1,6 +1,7 @@
 #include "coordinator/run_command.hpp"
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -89,6 +90,7 @@ struct Settings {
   std::string listen_host;
   std::uint16_t listen_port = 0;
   std::uint32_t local_workers = 0;
+  bool tls = false;  // serve workers over TLS ([network] tls_cert and tls_key)
 };
 
 bool is_loopback(const std::string& host) {
@@ -121,6 +123,11 @@ Result<Settings> load_settings(const RunOptions& options) {
     s.listen_host = listen.substr(0, colon);
     s.listen_port = static_cast<std::uint16_t>(port);
     if (const char* token = std::getenv("BR_TOKEN"); token && *token) s.config.network.token = token;
+    const auto& net = s.config.network;
+    if (net.tls_cert.empty() != net.tls_key.empty()) {
+      return Error::of("[network] tls_cert and tls_key go together: set both for TLS, or neither");
+    }
+    s.tls = !net.tls_cert.empty();
     if (!is_loopback(s.listen_host) && s.config.network.token.empty()) {
       return Error::of("listen address " + listen + ": listening beyond loopback needs a "
                        "token; set BR_TOKEN or [network] token, and give workers the same");
@@ -189,6 +196,12 @@ int run_command(const RunOptions& options) {
     // A worker host that goes silent (cut off, not closed) is dropped within 3 s.
     caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
+    if (settings->tls) {
+      caf_config.load<caf::openssl::manager>();
+      caf_config.openssl_certificate = config.network.tls_cert;
+      caf_config.openssl_key = config.network.tls_key;
+      caf_config.openssl_cafile = config.network.tls_ca;
+    }
   }
   caf::actor_system system{caf_config};
   caf::scoped_actor self{system};
@@ -323,15 +336,19 @@ int run_command(const RunOptions& options) {
       front = spawn_front_actor(system, scheduler, graph_actor, caf::actor{self},
                                 config.network.token, journal->run_id(),
                                 config.limits.message_max_bytes);
-      auto port = system.middleman().publish(front, settings->listen_port,
-                                             settings->listen_host.c_str(), true);
+      auto port = settings->tls
+                      ? caf::openssl::publish(front, settings->listen_port,
+                                              settings->listen_host.c_str(), true)
+                      : system.middleman().publish(front, settings->listen_port,
+                                                   settings->listen_host.c_str(), true);
       if (!port) {
         self->send(graph_actor, stop_atom_v, std::string("cannot listen"));
         fmt::print(stderr, "br-coordinator: cannot listen on {}:{}: {}\n", settings->listen_host,
                    settings->listen_port, system.render(port.error()));
         broken = true;
       } else {
-        fmt::print("listening on {}:{}\n", settings->listen_host, *port);
+        fmt::print("listening on {}:{}{}\n", settings->listen_host, *port,
+                   settings->tls ? " (TLS)" : "");
         std::fflush(stdout);
       }
     }

@@ -259,6 +259,12 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   resolve_program(config.agent.command, base_dir);
   resolve_program(config.verify.check_command, base_dir);
   resolve_program(config.verify.test_command, base_dir);
+  for (std::string* file : {&config.network.tls_cert, &config.network.tls_key,
+                            &config.network.tls_ca}) {
+    if (!file->empty() && !base_dir.empty() && std::filesystem::path(*file).is_relative()) {
+      *file = (std::filesystem::path(base_dir) / *file).lexically_normal().string();
+    }
+  }
   if (!base_dir.empty() && std::filesystem::path(config.run.workspace).is_relative()) {
     config.run.workspace =
         (std::filesystem::path(base_dir) / config.run.workspace).lexically_normal().string();

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -63,8 +64,21 @@ int main(int argc, char** argv) {
   // Heartbeats both ways, so either side notices within 3 s when the other goes silent.
   caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
   caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
+  const auto& net = config->network;
+  if (net.tls_cert.empty() != net.tls_key.empty()) {
+    fmt::print(stderr, "{}: [network] tls_cert and tls_key go together\n", config_path);
+    return 2;
+  }
+  const bool tls = !net.tls_cert.empty();
+  if (tls) {
+    caf_config.load<caf::openssl::manager>();
+    caf_config.openssl_certificate = net.tls_cert;
+    caf_config.openssl_key = net.tls_key;
+    caf_config.openssl_cafile = net.tls_ca;
+  }
   caf::actor_system system{caf_config};
-  auto front = system.middleman().remote_actor(host, port);
+  auto front = tls ? caf::openssl::remote_actor<caf::actor>(system, host, port)
+                   : system.middleman().remote_actor(host, port);
   if (!front) {
     fmt::print(stderr, "br-worker: cannot reach the coordinator at {}: {}\n", connect,
                system.render(front.error()));

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# br-coordinator and br-worker over TLS (CAF's openssl module) on 127.0.0.1, with a throwaway
+# CA made here: a TLS worker completes the run; a worker speaking plain TCP gets nowhere.
+set -euo pipefail
+source_dir="$1" br_coordinator="$2" br_worker="$3"
+command -v openssl >/dev/null || { echo "SKIP: openssl command not found"; exit 77; }
+
+work=$(mktemp -d)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$work"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 \
+  -subj "/CN=br test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj "/CN=localhost" 2>/dev/null
+openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem \
+  -days 1 2>/dev/null
+{
+  echo "# TLS"; echo "## Features"
+  for i in 0 1 2; do echo "### Piece $i {#p$i}"; echo "Business logic."; done
+} > spec.md
+agent="[agent]
+command = [\"$source_dir/deploy/demo-agent\"]
+[verify]
+file_wait = 0"
+printf '%s\n[network]\ntls_cert = "node.pem"\ntls_key = "node.key"\ntls_ca = "ca.pem"\n' "$agent" > tls.toml
+printf '%s\n' "$agent" > plain.toml
+
+"$br_coordinator" --config tls.toml --spec spec.md --listen 127.0.0.1:0 --state-dir state \
+  > coordinator.log 2>&1 &
+coordinator=$!
+for _ in $(seq 1 300); do grep -q "listening on" coordinator.log && break; sleep 0.1; done
+grep -q "(TLS)" coordinator.log || { cat coordinator.log; echo "FAIL: not listening with TLS"; exit 1; }
+port=$(grep -o "listening on 127.0.0.1:[0-9]*" coordinator.log | cut -d: -f2)
+
+code=0
+timeout 20 "$br_worker" --connect "127.0.0.1:$port" --config plain.toml --name plain \
+  --workspace ws-plain --state-dir plain > plain.log 2>&1 || code=$?
+if [ "$code" -eq 0 ]; then cat plain.log; echo "FAIL: a plain-TCP worker got in"; exit 1; fi
+
+"$br_worker" --connect "127.0.0.1:$port" --config tls.toml --name secure --workspace ws \
+  --state-dir secure > secure.log 2>&1 || { cat secure.log coordinator.log; exit 1; }
+wait "$coordinator" || { cat coordinator.log; echo "FAIL: coordinator failed"; exit 1; }
+grep -q "succeeded: 9 of 9" coordinator.log || { cat coordinator.log; exit 1; }
+grep -q "on secure/0" coordinator.log || { echo "FAIL: the TLS worker did no work"; exit 1; }
+echo "ok: TLS worker ran the spec; plain worker (exit $code) did not get in"
