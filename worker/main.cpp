@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_config;
   caf_config.load<caf::io::middleman>();
+  caf_config.set("scheduler.max-threads", 2);
+  caf_config.set("scheduler.policy", caf::atom("sharing"));  // see coordinator/run_command.cpp
   // Heartbeats both ways, so either side notices within 3 s when the other goes silent.
   caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
   caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});

@@ -60,6 +60,7 @@ int main() {
     caf::actor_system_config config;
     config.load<caf::io::middleman>();
     config.set("scheduler.max-threads", 2);
+    config.set("scheduler.policy", caf::atom("sharing"));  // as br and br-worker do
     caf::actor_system system{config};
     auto worker = system.spawn(echo_worker);
     auto port = system.middleman().publish(worker, 0, "127.0.0.1");
@@ -74,6 +75,7 @@ int main() {
     caf::actor_system_config config;
     config.load<caf::io::middleman>();
     config.set("scheduler.max-threads", 2);
+    config.set("scheduler.policy", caf::atom("sharing"));  // as br and br-worker do
     caf::actor_system system{config};
     auto worker = system.middleman().remote_actor("127.0.0.1", port);
     if (!worker) return 1;
