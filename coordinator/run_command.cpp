@@ -401,6 +401,17 @@ int run_command(const RunOptions& options) {
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
     if (front) self->send_exit(front, caf::exit_reason::user_shutdown);
   }
+  // Workers go with the run: say so in the journal, so `br status` does not show them as
+  // connected to a run that is over.
+  if (!broken) {
+    std::vector<JournalRecord> gone;
+    for (const auto& [name, worker] : view.state().workers()) {
+      if (worker.alive) {
+        gone.push_back(JournalRecord{0, "", now_ms(), rec::WorkerLost{name, "the run ended"}});
+      }
+    }
+    if (!gone.empty()) (void)journal->append(std::move(gone));
+  }
   if (!quiet || final_status != RunStatus::succeeded) {
     fmt::print("{}", view.summary(now_ms()));
   }

@@ -386,5 +386,11 @@ TEST_CASE("br status and br task list read a run while it is live") {
   }
   runner.join();
   CHECK(seen_running);
-  CHECK(state_of(dir / "state").status() == RunStatus::succeeded);
+  const RunState after = state_of(dir / "state");
+  CHECK(after.status() == RunStatus::succeeded);
+  REQUIRE(after.workers().size() == 4);
+  for (const auto& [name, worker] : after.workers()) {
+    INFO(name);
+    CHECK_FALSE(worker.alive);  // the run is over: nobody is shown as connected
+  }
 }
