@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "protocol/edit_distance.hpp"
+#include "protocol/name_matching.hpp"
 
 namespace br {
 namespace {

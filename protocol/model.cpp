@@ -1,20 +1,10 @@
 #include "protocol/model.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <tuple>
 
+#include "protocol/name_matching.hpp"
+
 namespace br {
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-}  // namespace
 
 std::string_view to_string(Priority p) {
   switch (p) {
@@ -49,7 +39,7 @@ std::string_view to_string(Complexity c) {
 }
 
 std::optional<Priority> parse_priority(std::string_view s) {
-  const std::string v = lower(s);
+  const std::string v = ascii_lower(s);
   if (v == "critical") return Priority::critical;
   if (v == "high") return Priority::high;
   if (v == "medium") return Priority::medium;
@@ -58,7 +48,7 @@ std::optional<Priority> parse_priority(std::string_view s) {
 }
 
 std::optional<Domain> parse_domain(std::string_view s) {
-  const std::string v = lower(s);
+  const std::string v = ascii_lower(s);
   if (v == "database" || v == "db") return Domain::database;
   if (v == "backend") return Domain::backend;
   if (v == "api") return Domain::api;
@@ -70,7 +60,7 @@ std::optional<Domain> parse_domain(std::string_view s) {
 }
 
 std::optional<Complexity> parse_complexity(std::string_view s) {
-  const std::string v = lower(s);
+  const std::string v = ascii_lower(s);
   if (v == "simple" || v == "low") return Complexity::simple;
   if (v == "medium") return Complexity::medium;
   if (v == "complex" || v == "high") return Complexity::complex;

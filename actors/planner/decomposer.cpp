@@ -5,17 +5,11 @@
 #include <unordered_map>
 
 #include "actors/planner/domain_keywords.hpp"
+#include "protocol/name_matching.hpp"
 
 namespace br {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
@@ -27,7 +21,7 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 // Which domain an expected file belongs to, by its path.
 Domain path_domain(const std::string& raw) {
-  const std::string p = lower(raw);
+  const std::string p = ascii_lower(raw);
   const std::string name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
   if (contains(p, "tests/") || contains(p, "test/") || name.rfind("test_", 0) == 0 ||
       contains(name, "_test.") || contains(name, ".test.") || contains(name, ".spec.")) {
@@ -77,7 +71,7 @@ std::string_view label_of(Domain d) {
 std::string criterion_path(const std::string& criterion, bool& is_run) {
   std::string c = criterion;
   c.erase(std::remove(c.begin(), c.end(), '`'), c.end());
-  const std::string l = lower(c);
+  const std::string l = ascii_lower(c);
   is_run = l.rfind("run:", 0) == 0;
   std::string rest;
   if (l.rfind("file:", 0) == 0) rest = c.substr(5);

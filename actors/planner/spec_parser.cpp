@@ -5,7 +5,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "protocol/edit_distance.hpp"
+#include "protocol/name_matching.hpp"
 
 namespace br {
 namespace {
@@ -18,13 +18,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -82,7 +75,7 @@ enum class Field { none, description, priority, depends, domain, complexity, req
                    acceptance, technical, files, other };
 
 Field field_named(std::string_view raw) {
-  std::string name = lower(trim(raw));
+  std::string name = ascii_lower(trim(raw));
   while (!name.empty() && (name.back() == ':' || name.back() == ' ')) name.pop_back();
   static const std::unordered_map<std::string, Field> kNames = {
       {"description", Field::description},
@@ -170,7 +163,7 @@ std::string clean_item(std::string_view item) {
 }
 
 bool to_be_defined(const std::string& item) {
-  const std::string l = lower(item);
+  const std::string l = ascii_lower(item);
   return l.empty() || l == "to be defined" || l == "to be defined." || l == "tbd" || l == "tbd.";
 }
 
@@ -206,7 +199,7 @@ std::optional<Heading> heading(std::string_view line) {
 // "Feature 2: Adaptive Planner", "Feature: Gap Analyzer" → the title after the colon.
 std::optional<std::string_view> feature_heading_title(std::string_view text) {
   text = strip_leading_symbols(text);
-  if (lower(text.substr(0, 7)) != "feature") return std::nullopt;
+  if (ascii_lower(text.substr(0, 7)) != "feature") return std::nullopt;
   std::string_view rest = trim(text.substr(7));
   while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') rest.remove_prefix(1);
   rest = trim(rest);
@@ -420,7 +413,7 @@ class Parser {
         start_feature(h.text, *feature_title, 2, number, std::nullopt);
         return;
       }
-      in_features_section_ = lower(strip_leading_symbols(h.text)) == "features";
+      in_features_section_ = ascii_lower(strip_leading_symbols(h.text)) == "features";
       add_overview(std::string(h.level, '#') + " " + std::string(h.text));
       return;
     }
@@ -561,7 +554,7 @@ class Parser {
       }
       case Field::complexity: {
         if (auto c = parse_complexity(first_word(text))) f.complexity = *c;
-        const std::string l = lower(text);
+        const std::string l = ascii_lower(text);
         const std::size_t min = l.find("min");
         if (min != std::string::npos) {
           std::size_t k = min;
@@ -620,7 +613,7 @@ class Parser {
                           std::to_string(drafts_[it->second].feature.line) +
                           "); give one of them an explicit id such as {#" + f.id.str() + "-2}");
       }
-      by_title.emplace(lower(f.title), i);
+      by_title.emplace(ascii_lower(f.title), i);
     }
     std::vector<std::vector<std::size_t>> edges(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
@@ -631,7 +624,7 @@ class Parser {
         std::string_view v = trim(name);
         if (!v.empty() && v.front() == '#') v.remove_prefix(1);
         const std::string key(trim(v));
-        const std::string lkey = lower(key);
+        const std::string lkey = ascii_lower(key);
         if (lkey.empty() || lkey == "none" || lkey == "n/a" || lkey == "-") continue;
         std::optional<std::size_t> target;
         if (auto it = by_id.find(key); it != by_id.end()) target = it->second;
@@ -672,11 +665,11 @@ class Parser {
     // Only a near miss is worth suggesting: at most half the name (or 2) edited, and never
     // a suggestion that shares nothing with it.
     std::string best;
-    const std::string lkey = lower(key);
+    const std::string lkey = ascii_lower(key);
     std::size_t best_distance = std::min(std::max<std::size_t>(2, lkey.size() / 2), lkey.size() - 1) + 1;
     for (const auto& d : drafts_) {
-      for (const std::string& candidate : {d.feature.id.str(), lower(d.feature.title)}) {
-        const std::size_t dist = edit_distance(lkey, lower(candidate));
+      for (const std::string& candidate : {d.feature.id.str(), ascii_lower(d.feature.title)}) {
+        const std::size_t dist = edit_distance(lkey, ascii_lower(candidate));
         if (dist < best_distance) best_distance = dist, best = d.feature.id.str();
       }
     }

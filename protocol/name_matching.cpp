@@ -1,9 +1,17 @@
-#include "protocol/edit_distance.hpp"
+#include "protocol/name_matching.hpp"
 
 #include <algorithm>
 #include <vector>
 
 namespace br {
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
