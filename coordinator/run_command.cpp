@@ -24,6 +24,7 @@
 #include "coordinator/progress_view.hpp"
 #include "protocol/actor_messages.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/wall_clock.hpp"
 #include "storage/journal.hpp"
 #include "storage/journal_actor.hpp"
 
@@ -35,11 +36,6 @@ using namespace br::atoms;
 std::atomic<int> g_interrupts{0};
 extern "C" void on_interrupt(int) { g_interrupts.fetch_add(1); }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string new_run_id() {
   std::random_device rd;
@@ -239,7 +235,7 @@ int run_command(const RunOptions& options) {
     auto opened = Journal::open(dir.journal(), create);
     if (!opened) return fail(kExitInternal, opened.error().str());
     journal = std::move(opened).value();
-    JournalRecord plan{0, "", now_ms(),
+    JournalRecord plan{0, "", unix_now_ms(),
                        rec::PlanCreated{fresh->plan, fresh->spec_path, fresh->spec_hash}};
     auto seq = journal->append({plan});
     if (!seq) return fail(kExitInternal, seq.error().str());
@@ -256,8 +252,8 @@ int run_command(const RunOptions& options) {
 
   if (state.status() == RunStatus::succeeded || state.status() == RunStatus::failed ||
       state.status() == RunStatus::cancelled) {
-    ProgressView view(state, {}, 1, now_ms());
-    fmt::print("this run is already over; nothing to do.\n{}", view.summary(now_ms()));
+    ProgressView view(state, {}, 1, unix_now_ms());
+    fmt::print("this run is already over; nothing to do.\n{}", view.summary(unix_now_ms()));
     return exit_code_for(state.status());
   }
 
@@ -268,7 +264,7 @@ int run_command(const RunOptions& options) {
   // Local workers join the journal before anything runs, so `br status` can show them.
   std::vector<JournalRecord> joined;
   for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
-    joined.push_back(JournalRecord{0, "", now_ms(),
+    joined.push_back(JournalRecord{0, "", unix_now_ms(),
                                    rec::WorkerJoined{fmt::format("local-{}", i), 1, "in-process"}});
   }
   if (auto seq = journal->append(joined); !seq) return fail(kExitInternal, seq.error().str());
@@ -285,7 +281,7 @@ int run_command(const RunOptions& options) {
   std::filesystem::create_directories(config.run.workspace, ec);
 
   std::vector<std::uint32_t> levels = (*graph)->level_of();
-  ProgressView view(state, levels, std::max<std::uint32_t>(1, settings->local_workers), now_ms());
+  ProgressView view(state, levels, std::max<std::uint32_t>(1, settings->local_workers), unix_now_ms());
   const bool live = options.output == OutputMode::live;
   const bool quiet = options.output == OutputMode::quiet;
   if (!quiet) {
@@ -391,7 +387,7 @@ int run_command(const RunOptions& options) {
               fmt::print(stderr, "br: interrupted; stopping (state is journaled, `br resume` "
                                  "continues)\n");
             }
-            if (live) block.draw(view.live_block(now_ms(), terminal_width()));
+            if (live) block.draw(view.live_block(unix_now_ms(), terminal_width()));
           });
     }
     if (live) block.clear();
@@ -407,13 +403,13 @@ int run_command(const RunOptions& options) {
     std::vector<JournalRecord> gone;
     for (const auto& [name, worker] : view.state().workers()) {
       if (worker.alive) {
-        gone.push_back(JournalRecord{0, "", now_ms(), rec::WorkerLost{name, "the run ended"}});
+        gone.push_back(JournalRecord{0, "", unix_now_ms(), rec::WorkerLost{name, "the run ended"}});
       }
     }
     if (!gone.empty()) (void)journal->append(std::move(gone));
   }
   if (!quiet || final_status != RunStatus::succeeded) {
-    fmt::print("{}", view.summary(now_ms()));
+    fmt::print("{}", view.summary(unix_now_ms()));
   }
   if (final_status == RunStatus::stopped) {
     fmt::print("resume with: br --state-dir {} resume\n", dir.root);

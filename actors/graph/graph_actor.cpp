@@ -8,17 +8,13 @@
 #include "actors/graph/run_tracker.hpp"
 #include "protocol/actor_messages.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/wall_clock.hpp"
 
 namespace br {
 namespace {
 
 using namespace br::atoms;
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Project context sent with every batch; the prompt builder trims it further to its budget.
 constexpr std::size_t kMaxProjectBytes = 8 * 1024;
@@ -63,7 +59,7 @@ void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> th
   }
   std::vector<std::string> encoded;
   std::vector<TaskId> ready;
-  const std::int64_t time = now_ms();
+  const std::int64_t time = unix_now_ms();
   for (auto& body : bodies) {
     JournalRecord record{0, st.state.run_id(), time, std::move(body)};
     if (auto applied = st.state.apply(record); !applied) {
@@ -149,7 +145,7 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
       if (t.status != TaskStatus::dispatched && t.status != TaskStatus::running) continue;
       const TaskId& id = st.state.plan().tasks[i].id;
       commit(self, {rec::TaskFailed{id, t.attempt, "interrupted: the coordinator stopped"},
-                    rec::TaskRetrying{id, t.attempt + 1, now_ms()}});
+                    rec::TaskRetrying{id, t.attempt + 1, unix_now_ms()}});
     }
   }
   commit(self, st.tracker->release_ready(st.state));
@@ -164,9 +160,9 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
         if (!batch) return caf::make_error(caf::sec::invalid_argument, batch.error().str());
         if (st.stopping) return caf::make_error(caf::sec::runtime_error, "run is over");
         rec::BatchDispatched d;
-        d.batch = BatchId("b" + std::to_string(now_ms()) + "-" + std::to_string(st.batches++));
+        d.batch = BatchId("b" + std::to_string(unix_now_ms()) + "-" + std::to_string(st.batches++));
         d.worker = worker;
-        d.lease_until_ms = st.config.lease_ms > 0 ? now_ms() + st.config.lease_ms : 0;
+        d.lease_until_ms = st.config.lease_ms > 0 ? unix_now_ms() + st.config.lease_ms : 0;
         for (const auto& item : batch->tasks) {
           const TaskState* t = st.state.find(item.task.id);
           if (!t || t->status != TaskStatus::ready) {
@@ -200,14 +196,14 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
           return;
         }
         if (st.stopping) return;  // in flight at a stop: resumed later
-        auto outcome = st.tracker->on_result(st.state, *result, now_ms(), st.unit_random());
+        auto outcome = st.tracker->on_result(st.state, *result, unix_now_ms(), st.unit_random());
         if (!outcome.ignored.empty()) self->send(st.listener, note_atom_v, outcome.ignored);
         commit(self, std::move(outcome.records));
       },
       [=](tick_atom) {
         auto& st = self->state;
         if (st.stopping) return;
-        const std::int64_t now = now_ms();
+        const std::int64_t now = unix_now_ms();
         commit(self, st.tracker->release_retries(st.state, now));
         for (const auto& [task, attempt] : st.tracker->expired_leases(st.state, now)) {
           auto outcome = st.tracker->on_attempt_lost(
@@ -234,7 +230,7 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
           if (in_flight && t.worker == worker) {
             auto outcome = st.tracker->on_attempt_lost(st.state, st.state.plan().tasks[i].id,
                                                        t.attempt, "worker " + worker + " lost",
-                                                       now_ms(), st.unit_random());
+                                                       unix_now_ms(), st.unit_random());
             commit(self, std::move(outcome.records));
           }
         }

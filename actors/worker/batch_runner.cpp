@@ -1,19 +1,13 @@
 #include "actors/worker/batch_runner.hpp"
 
-#include <chrono>
 
 #include "actors/worker/file_monitor.hpp"
 #include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/verifier.hpp"
+#include "protocol/wall_clock.hpp"
 
 namespace br {
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Batch ids come from the coordinator; only let safe characters into file names.
 std::string file_stem(const BatchId& id) {
@@ -37,7 +31,7 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
 std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& config,
                                   ContextManager& context, const CancelSource* cancel,
                                   const std::function<void(const TaskProgress&)>& on_started) {
-  const std::int64_t started = now_ms();
+  const std::int64_t started = unix_now_ms();
   const std::string stem =
       file_stem(batch.id) + "-a" + std::to_string(batch.tasks.empty() ? 0 : batch.tasks[0].attempt);
   const std::filesystem::path log_file = config.logs_dir / (stem + ".log");
@@ -65,7 +59,7 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
     for (auto& r : results) {
       r.success = false;
       r.reason = reason;
-      r.finished_ms = now_ms();
+      r.finished_ms = unix_now_ms();
     }
     return results;
   };
@@ -120,7 +114,7 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
     r.success = v.ok();
     r.reason = join(v.failures, "; ");
     r.files = v.produced;
-    r.finished_ms = now_ms();
+    r.finished_ms = unix_now_ms();
     if (r.success) context.record(CompletedWork{task.id, task.title, v.produced});
   }
   return results;
