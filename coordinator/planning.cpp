@@ -2,10 +2,10 @@
 
 #include <openssl/evp.h>
 
-#include <fstream>
 
 #include "actors/planner/decomposer.hpp"
 #include "actors/planner/spec_parser.hpp"
+#include "protocol/bounded_read.hpp"
 
 namespace br {
 
@@ -30,12 +30,10 @@ Result<std::shared_ptr<const DependencyGraph>> graph_of(const Plan& plan) {
 }
 
 Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
-  std::ifstream in(spec_path, std::ios::binary);
-  if (!in) return Error::of(spec_path + ": cannot read the spec (does the file exist?)");
+  auto text = read_at_most(spec_path, limits.spec_max_bytes);
+  if (!text) return Error::of(spec_path + ": cannot read the spec (does the file exist?)");
   SpecFile file;
-  file.text.assign(limits.spec_max_bytes + 1, '\0');
-  in.read(file.text.data(), static_cast<std::streamsize>(file.text.size()));
-  file.text.resize(static_cast<std::size_t>(in.gcount()));
+  file.text = std::move(*text);
   file.hash = sha256_hex(file.text);
   return file;
 }

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
+#include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
 
 namespace br {
@@ -273,17 +273,14 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
 }
 
 Result<Config> load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::of(path + ": cannot read the config file (does it exist?)");
   constexpr std::size_t kMaxConfigBytes = 1 << 20;
-  std::string text(kMaxConfigBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes) {
+  auto text = read_at_most(path, kMaxConfigBytes);
+  if (!text) return Error::of(path + ": cannot read the config file (does it exist?)");
+  if (text->size() > kMaxConfigBytes) {
     return Error::of(path + ": config file larger than 1 MiB; is this the right file?");
   }
   auto base = std::filesystem::absolute(path).parent_path().string();
-  return parse_config(text, path, base);
+  return parse_config(*text, path, base);
 }
 
 }  // namespace br

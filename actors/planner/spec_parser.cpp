@@ -1,10 +1,10 @@
 #include "actors/planner/spec_parser.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 #include <unordered_map>
 
+#include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
 
 namespace br {
@@ -777,12 +777,9 @@ Result<Spec> parse_spec(std::string_view text, const std::string& path, const Pa
 }
 
 Result<Spec> parse_spec_file(const std::string& path, const ParseLimits& limits) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::of(path + ": cannot read the spec (does the file exist?)");
-  std::string text(limits.max_bytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  return parse_spec(text, path, limits);
+  auto text = read_at_most(path, limits.max_bytes);
+  if (!text) return Error::of(path + ": cannot read the spec (does the file exist?)");
+  return parse_spec(*text, path, limits);
 }
 
 }  // namespace br
