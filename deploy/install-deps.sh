@@ -11,8 +11,9 @@ packages=(
   iproute2 procps python3
 )
 
-# One dpkg-query for all packages keeps the no-op case fast.
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null |
+# One dpkg-query for all packages keeps the no-op case fast. It exits 1 when any package is
+# unknown to dpkg (never installed), which is exactly the case to handle, not to stop on.
+installed=$( (dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true) |
   awk '$NF == "installed" { print $1 }')
 missing=()
 for p in "${packages[@]}"; do
