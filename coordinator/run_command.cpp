@@ -381,8 +381,11 @@ int run_command(const RunOptions& options) {
           caf::after(std::chrono::milliseconds(200)) >> [&] {
             if (g_interrupts.load() > 0 && !stop_sent) {
               stop_sent = true;
-              cancel.cancel();  // kill running agents now; their tasks resume later
+              // Stop first, then kill the agents: results of the killed attempts then reach a
+              // graph that is stopping and ignores them, instead of being journaled as failed
+              // attempts that count against max_attempts. Those tasks resume later.
               self->send(graph_actor, stop_atom_v, std::string("interrupted (Ctrl-C)"));
+              cancel.cancel();
               if (live) block.clear();
               fmt::print(stderr, "br: interrupted; stopping (state is journaled, `br resume` "
                                  "continues)\n");

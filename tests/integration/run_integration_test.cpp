@@ -304,8 +304,17 @@ TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing w
   INFO(read_file(dir / "interrupted.log"));
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 130);
-  CHECK(state_of(dir / "state").status() == RunStatus::stopped);
-  const std::size_t done_before = state_of(dir / "state").counts().succeeded;
+  const RunState stopped = state_of(dir / "state");
+  CHECK(stopped.status() == RunStatus::stopped);
+  const std::size_t done_before = stopped.counts().succeeded;
+  std::set<std::string> finished_before;  // succeeded in the journal when the run stopped
+  for (std::size_t i = 0; i < stopped.tasks().size(); ++i) {
+    if (stopped.tasks()[i].status == TaskStatus::succeeded) {
+      finished_before.insert(stopped.plan().tasks[i].id.str());
+    }
+  }
+  // Interrupted attempts were not charged as failures.
+  for (const auto& t : stopped.tasks()) CHECK(t.status != TaskStatus::retrying);
 
   const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml", "--plain"},
                          {{"BR_DEMO_LEDGER", ledger}});
@@ -315,15 +324,22 @@ TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing w
   CHECK(state.status() == RunStatus::succeeded);
   CHECK(state.counts().succeeded == 24);
   CHECK(done_before < 24);
-  // Every task was completed by an agent exactly once: nothing finished was redone.
+  // Every task was done by an agent; a task that had succeeded before the stop was never done
+  // again. (A task whose agent was killed mid-batch may have been done twice: work in flight
+  // is at-least-once, and its interrupted attempt never counted.)
   std::map<std::string, int> completions;
   std::istringstream lines(read_file(ledger));
   std::string task, attempt;
   while (lines >> task >> attempt) ++completions[task];
   CHECK(completions.size() == 24);
+  CHECK(finished_before.size() == done_before);
+  for (const auto& id : finished_before) {
+    INFO(id);
+    CHECK(completions[id] == 1);
+  }
   for (const auto& [id, n] : completions) {
     INFO(id);
-    CHECK(n == 1);
+    CHECK(n <= 2);
   }
 }
 
