@@ -78,8 +78,9 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
         if (reply.accepted && sender) {
           st.admitted[sender.address()] = hello->name;
           self->monitor(sender);
-          self->send(st.graph, hello_atom_v, hello->name, hello->slots,
-                     caf::to_string(sender.node()));
+          WorkerHello joined = *hello;
+          joined.token.clear();  // checked; nobody past this point needs it
+          self->send(st.graph, hello_atom_v, encode(joined), caf::to_string(sender.node()));
         } else {
           self->send(st.listener, note_atom_v,
                      "refused a worker" + (hello ? " '" + hello->name + "'" : std::string()) +

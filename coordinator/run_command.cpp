@@ -265,7 +265,8 @@ int run_command(const RunOptions& options) {
   std::vector<JournalRecord> joined;
   for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
     joined.push_back(JournalRecord{0, "", unix_now_ms(),
-                                   rec::WorkerJoined{fmt::format("local-{}", i), 1, "in-process"}});
+                                   rec::WorkerJoined{fmt::format("local-{}", i), 1,
+                                                    std::string(kInProcessAddress)}});
   }
   if (auto seq = journal->append(joined); !seq) return fail(kExitInternal, seq.error().str());
   for (auto& r : joined) {
@@ -310,6 +311,7 @@ int run_command(const RunOptions& options) {
     graph_config.retry = RetryPolicy{config.run.max_attempts, config.run.backoff_base_ms,
                                      config.run.backoff_max_ms, config.run.backoff_jitter};
     graph_config.lease_ms = config.run.lease_ms;
+    graph_config.keep_remote_inflight = options.serve;
     graph_config.seed = std::random_device{}();
     auto graph_actor = spawn_graph_actor(system, state, *graph, graph_config, journal_actor,
                                          scheduler, caf::actor{self});

@@ -26,6 +26,11 @@ HelloReply admit(const WorkerHello& hello, const std::string& token, const std::
     reply.reason = "slots must be 1 to 1024, not " + std::to_string(hello.slots);
     return reply;
   }
+  if (hello.held_tasks.size() > kMaxHeldAttempts) {
+    reply.reason = "a worker may hold at most " + std::to_string(kMaxHeldAttempts) +
+                   " attempts, not " + std::to_string(hello.held_tasks.size());
+    return reply;
+  }
   if (hello.name.empty() || hello.name.size() > 200) {
     reply.reason = "a worker needs a name of 1 to 200 characters";
     return reply;

@@ -11,6 +11,9 @@ namespace br {
 // Compares in time independent of where the strings differ (only their lengths leak).
 bool constant_time_equal(const std::string& a, const std::string& b);
 
+// A slot holds one batch (at most a few tasks) at a time; anything far beyond is not a worker.
+inline constexpr std::size_t kMaxHeldAttempts = 64;
+
 // accepted, or refused with a reason the worker can act on. An empty `token` accepts any.
 HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id);
 

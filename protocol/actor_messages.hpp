@@ -15,7 +15,8 @@ CAF_ADD_ATOM(br, br::atoms, work_atom, "work")          // worker → scheduler:
 CAF_ADD_ATOM(br, br::atoms, dispatch_atom, "dispatch")  // scheduler → graph: proposed Batch
 CAF_ADD_ATOM(br, br::atoms, batch_atom, "batch")        // scheduler → worker: Batch
 CAF_ADD_ATOM(br, br::atoms, started_atom, "started")    // worker → graph: TaskProgress
-CAF_ADD_ATOM(br, br::atoms, result_atom, "result")      // worker → graph: TaskResult
+CAF_ADD_ATOM(br, br::atoms, result_atom, "result")      // worker → graph: TaskResult → ack
+CAF_ADD_ATOM(br, br::atoms, ack_atom, "ack")            // graph → worker: result settled
 CAF_ADD_ATOM(br, br::atoms, tick_atom, "tick")          // graph → itself: retries, leases
 CAF_ADD_ATOM(br, br::atoms, stop_atom, "stop")          // main → graph: interrupt the run
 CAF_ADD_ATOM(br, br::atoms, run_over_atom, "run_over")  // graph → main/workers: run ended
@@ -24,5 +25,6 @@ CAF_ADD_ATOM(br, br::atoms, progress_atom, "progress")  // graph → listener: d
 CAF_ADD_ATOM(br, br::atoms, attach_atom, "attach")      // graph → scheduler: "I am the graph"
 CAF_ADD_ATOM(br, br::atoms, note_atom, "note")          // any → listener: a line for the log
 CAF_ADD_ATOM(br, br::atoms, lost_atom, "lost")          // front → graph, scheduler: worker gone
+CAF_ADD_ATOM(br, br::atoms, connect_atom, "connect")    // br-worker → its slots: new front
 
 CAF_END_TYPE_ID_BLOCK(br)

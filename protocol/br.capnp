@@ -89,6 +89,10 @@ struct WorkerHello {
   slots @1 :UInt32;
   protocolVersion @2 :UInt32;
   token @3 :Text;
+  # Attempts this worker holds from an earlier connection (running, or finished with results
+  # not yet acknowledged): after a coordinator restart, its other in-flight attempts are lost.
+  heldTasks @4 :List(Text);
+  heldAttempts @5 :List(UInt32);
 }
 
 enum RunOutcome { succeeded @0; failed @1; cancelled @2; }

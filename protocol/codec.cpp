@@ -113,6 +113,9 @@ void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
   b.setSlots(h.slots);
   b.setProtocolVersion(h.protocol_version);
   b.setToken(h.token);
+  set_ids(b.initHeldTasks(count(h.held_tasks.size())), h.held_tasks);
+  auto attempts = b.initHeldAttempts(count(h.held_attempts.size()));
+  for (unsigned i = 0; i < h.held_attempts.size(); ++i) attempts.set(i, h.held_attempts[i]);
 }
 
 void put(wire::WorkRequest::Builder b, const WorkRequest& v) {
@@ -365,6 +368,14 @@ WorkerHello get(wire::WorkerHello::Reader r, Budget& budget) {
   h.slots = r.getSlots();
   h.protocol_version = r.getProtocolVersion();
   h.token = text(r.getToken(), budget);
+  h.held_tasks = ids<TaskId>(r.getHeldTasks(), budget);
+  auto attempts = r.getHeldAttempts();
+  budget.charge(attempts.size() * sizeof(std::uint32_t));
+  h.held_attempts.reserve(attempts.size());
+  for (auto a : attempts) h.held_attempts.push_back(a);
+  if (h.held_tasks.size() != h.held_attempts.size()) {
+    throw Invalid("held tasks and attempts differ in length");
+  }
   return h;
 }
 

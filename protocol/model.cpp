@@ -97,7 +97,7 @@ static auto fields(const TaskResult& r) {
                   r.started_ms, r.finished_ms, r.log_path);
 }
 static auto fields(const WorkerHello& h) {
-  return std::tie(h.name, h.slots, h.protocol_version, h.token);
+  return std::tie(h.name, h.slots, h.protocol_version, h.token, h.held_tasks, h.held_attempts);
 }
 static auto fields(const WorkRequest& v) { return std::tie(v.worker, v.free_slots); }
 static auto fields(const TaskProgress& v) {

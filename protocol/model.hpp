@@ -15,7 +15,8 @@
 namespace br {
 
 // Bumped when a wire message or journal record changes incompatibly.
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// 2: results are acknowledged and a hello lists the attempts a reconnecting worker holds.
+inline constexpr std::uint32_t kProtocolVersion = 2;
 inline constexpr std::uint32_t kJournalSchemaVersion = 1;
 
 enum class Priority : std::uint8_t { critical, high, medium, low };
@@ -125,6 +126,9 @@ struct WorkerHello {
   std::uint32_t slots = 1;
   std::uint32_t protocol_version = kProtocolVersion;
   std::string token;
+  // Attempts held from an earlier connection: tasks and their attempt numbers, in parallel.
+  std::vector<TaskId> held_tasks;
+  std::vector<std::uint32_t> held_attempts;
 };
 
 struct WorkRequest {

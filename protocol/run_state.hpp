@@ -53,6 +53,9 @@ struct TaskState {
   std::int64_t not_before_ms = 0;  // retry backoff end
 };
 
+// The address journaled for worker slots that run inside the coordinator's process.
+inline constexpr std::string_view kInProcessAddress = "in-process";
+
 struct WorkerState {
   std::string name;
   std::uint32_t slots = 0;

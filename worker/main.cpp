@@ -1,6 +1,8 @@
 // br-worker: connects to a br-coordinator, says hello (name, slots, protocol version, token),
-// and runs agents for the batches it pulls, one worker actor per slot. Exits 0 when the
-// coordinator says the run is over, 2 when it refuses this worker, 3 when it cannot connect.
+// and runs agents for the batches it pulls, one worker actor per slot. When the coordinator
+// goes away (crash, restart, network) the slots finish their batches and br-worker reconnects
+// with backoff; the slots then hand over the results they hold. Exits 0 when the coordinator
+// says the run is over, 2 when it refuses this worker, 3 when it cannot (re)connect in time.
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -8,12 +10,40 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "actors/worker/worker_actor.hpp"
+#include "protocol/actor_messages.hpp"
 #include "protocol/config.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connects to the coordinator's front actor, retrying with capped exponential backoff until
+// `deadline`. A coordinator that restarts (systemd, a crash) is back within seconds.
+caf::expected<caf::actor> connect_until(caf::actor_system& system, const std::string& host,
+                                        std::uint16_t port, bool tls, Clock::time_point deadline) {
+  auto delay = std::chrono::milliseconds(50);
+  for (;;) {
+    auto front = tls ? caf::openssl::remote_actor<caf::actor>(system, host, port)
+                     : system.middleman().remote_actor(host, port);
+    if (front || Clock::now() + delay > deadline) return front;
+    if (delay == std::chrono::milliseconds(50)) {
+      fmt::print(stderr, "br-worker: cannot reach the coordinator at {}:{} yet ({}); retrying\n",
+                 host, port, system.render(front.error()));
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"br-worker: runs coding agents for a br-coordinator.\n\nExample:\n"
@@ -22,12 +52,17 @@ int main(int argc, char** argv) {
                "br-worker"};
   std::string connect, workspace = ".", config_path, name, state_dir = ".br-worker";
   std::uint32_t slots = 1;
+  double reconnect_seconds = 60;
   app.add_option("--connect", connect, "The coordinator's HOST:PORT")->required();
   app.add_option("--workspace", workspace, "Where the agents work")->capture_default_str();
   app.add_option("--slots", slots, "Agents to run at once")->check(CLI::Range(1, 64));
   app.add_option("--config", config_path, "br.toml with [agent] and [verify]")->required();
   app.add_option("--name", name, "This worker's name (default: host name and pid)");
   app.add_option("--state-dir", state_dir, "Logs, prompts and context")->capture_default_str();
+  app.add_option("--reconnect-for", reconnect_seconds,
+                 "Seconds to keep trying to reach the coordinator, at start and after losing it")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -79,8 +114,8 @@ int main(int argc, char** argv) {
     caf_config.openssl_cafile = net.tls_ca;
   }
   caf::actor_system system{caf_config};
-  auto front = tls ? caf::openssl::remote_actor<caf::actor>(system, host, port)
-                   : system.middleman().remote_actor(host, port);
+  const auto reconnect_window = std::chrono::milliseconds(static_cast<long>(reconnect_seconds * 1000));
+  auto front = connect_until(system, host, port, tls, Clock::now() + reconnect_window);
   if (!front) {
     fmt::print(stderr, "br-worker: cannot reach the coordinator at {}: {}\n", connect,
                system.render(front.error()));
@@ -94,6 +129,7 @@ int main(int argc, char** argv) {
   br::CancelSource cancel;
   std::atomic<bool> refused{false};
   caf::scoped_actor self{system};
+  std::vector<caf::actor> workers;
   for (std::uint32_t i = 0; i < slots; ++i) {
     br::WorkerActorConfig w;
     w.runner.worker = fmt::format("{}/{}", name, i);
@@ -111,20 +147,50 @@ int main(int argc, char** argv) {
     w.on_refused = [&refused, name](const std::string& reason) {
       if (!refused.exchange(true)) fmt::print(stderr, "br-worker {}: refused: {}\n", name, reason);
     };
-    self->monitor(br::spawn_worker_actor(system, w, *front, *front));
+    workers.push_back(br::spawn_worker_actor(system, w, *front, *front));
+    self->monitor(workers.back());
   }
+  caf::actor coordinator = *front;
+  self->monitor(coordinator);
   fmt::print("br-worker {}: connected to {} with {} slot(s)\n", name, connect, slots);
   std::fflush(stdout);
-  // Done when every worker actor is: the run is over, this worker was refused, or the
-  // coordinator went away.
-  for (std::uint32_t down = 0; down < slots;) {
-    self->receive([&](caf::down_msg&) { ++down; });
+  // Done when every worker actor is: the run is over, or this worker was refused. A lost
+  // coordinator is reconnected to; the slots say hello again and hand over their results.
+  bool gave_up = false;
+  std::string lost;  // why the coordinator went away; empty while connected
+  for (std::uint32_t down = 0; down < slots && !gave_up;) {
+    // A coordinator whose run is over says so (run_over) and then closes the connection; the
+    // slots may see the one after main sees the other. A short quiet period tells them apart.
+    const auto quiet = lost.empty() ? std::chrono::milliseconds(24 * 3600 * 1000)
+                                    : std::chrono::milliseconds(300);
+    self->receive(
+        [&](caf::down_msg& msg) {
+          if (msg.source == coordinator.address()) lost = system.render(msg.reason);
+          else ++down;
+        },
+        caf::after(quiet) >> [&] {
+      fmt::print(stderr, "br-worker {}: lost the coordinator ({}); reconnecting\n", name, lost);
+      auto again = connect_until(system, host, port, tls, Clock::now() + reconnect_window);
+      if (!again) {
+        fmt::print(stderr, "br-worker {}: gave up reaching the coordinator at {} after {} s: {}\n",
+                   name, connect, reconnect_seconds, system.render(again.error()));
+        gave_up = true;
+        return;
+      }
+      lost.clear();
+      coordinator = *again;
+      self->monitor(coordinator);
+      for (const auto& worker : workers) self->send(worker, br::atoms::connect_atom_v, coordinator);
+      fmt::print("br-worker {}: reconnected to {}\n", name, connect);
+      std::fflush(stdout);
+        });
   }
+  if (gave_up) cancel.cancel();  // results could not be delivered: stop the agents
   std::fflush(stdout);
   std::fflush(stderr);
   // Not `return`: ~actor_system would wait for the detached worker threads, and in CAF 0.17
   // an actor that was sent to a remote node stays referenced by the middleman until that
   // connection's state is torn down, which can be never (seen as a hang in the refusal test).
   // Everything the workers wrote (logs, context) is on disk already; nothing is left to flush.
-  std::_Exit(refused ? 2 : 0);
+  std::_Exit(gave_up ? 3 : refused ? 2 : 0);
 }

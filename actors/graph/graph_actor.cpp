@@ -96,6 +96,27 @@ void check_completion(Self* self) {
   commit(self, std::move(records), [self] { finish(self, self->state.state.status()); });
 }
 
+bool is_remote(const RunState& state, const std::string& worker) {
+  auto it = state.workers().find(worker);
+  return it != state.workers().end() && it->second.address != kInProcessAddress;
+}
+
+// Fails every in-flight attempt of `worker` that `keep` does not hold.
+void lose_attempts_of(Self* self, const std::string& worker,
+                      const std::set<std::pair<TaskId, std::uint32_t>>& keep,
+                      const std::string& reason) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
+    const TaskState& t = st.state.tasks()[i];
+    const bool in_flight = t.status == TaskStatus::dispatched || t.status == TaskStatus::running;
+    const TaskId& id = st.state.plan().tasks[i].id;
+    if (!in_flight || t.worker != worker || keep.count({id, t.attempt})) continue;
+    auto outcome =
+        st.tracker->on_attempt_lost(st.state, id, t.attempt, reason, unix_now_ms(), st.unit_random());
+    commit(self, std::move(outcome.records));
+  }
+}
+
 Batch full_batch(const GraphActorState& st, const rec::BatchDispatched& d) {
   const Plan& plan = st.state.plan();
   Batch batch;
@@ -139,14 +160,14 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
   }
   if (!already_ready.empty()) self->send(scheduler, ready_atom_v, encode(ReadyTasks{already_ready}));
   if (st.state.status() == RunStatus::stopped) commit(self, {rec::RunResumed{}});
-  if (config.retry_inflight_on_start) {
-    for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
-      const TaskState& t = st.state.tasks()[i];
-      if (t.status != TaskStatus::dispatched && t.status != TaskStatus::running) continue;
-      const TaskId& id = st.state.plan().tasks[i].id;
-      commit(self, {rec::TaskFailed{id, t.attempt, "interrupted: the coordinator stopped"},
-                    rec::TaskRetrying{id, t.attempt + 1, unix_now_ms()}});
-    }
+  for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
+    const TaskState& t = st.state.tasks()[i];
+    if (t.status != TaskStatus::dispatched && t.status != TaskStatus::running) continue;
+    if (config.keep_remote_inflight && is_remote(st.state, t.worker)) continue;
+    const TaskId& id = st.state.plan().tasks[i].id;
+    // Not charged against max_attempts: the attempt did not fail, its process went away.
+    commit(self, {rec::TaskFailed{id, t.attempt, "interrupted: the coordinator stopped"},
+                  rec::TaskRetrying{id, t.attempt + 1, unix_now_ms()}});
   }
   commit(self, st.tracker->release_ready(st.state));
   check_completion(self);
@@ -188,17 +209,24 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
           commit(self, {rec::TaskStarted{progress->task, progress->attempt, progress->worker}});
         }
       },
-      [=](result_atom, const std::string& bytes) {
+      // Answered once settled, so the worker can forget it; a result that arrives while the
+      // run is stopping gets an error and the worker keeps it for the next coordinator.
+      [=](result_atom, const std::string& bytes) -> caf::result<ack_atom> {
         auto& st = self->state;
         auto result = decode<TaskResult>(bytes);
         if (!result) {
           self->send(st.listener, note_atom_v, "ignored a malformed result: " + result.error().str());
-          return;
+          return ack_atom_v;
         }
-        if (st.stopping) return;  // in flight at a stop: resumed later
+        if (st.stopping) return caf::make_error(caf::sec::runtime_error, "the run is stopping");
         auto outcome = st.tracker->on_result(st.state, *result, unix_now_ms(), st.unit_random());
-        if (!outcome.ignored.empty()) self->send(st.listener, note_atom_v, outcome.ignored);
-        commit(self, std::move(outcome.records));
+        if (!outcome.ignored.empty()) {
+          self->send(st.listener, note_atom_v, "ignored a " + outcome.ignored);
+          return ack_atom_v;
+        }
+        auto promise = self->make_response_promise<ack_atom>();
+        commit(self, std::move(outcome.records), [promise]() mutable { promise.deliver(ack_atom_v); });
+        return promise;
       },
       [=](tick_atom) {
         auto& st = self->state;
@@ -213,28 +241,27 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
         }
         self->delayed_send(self, std::chrono::milliseconds(st.config.tick_ms), tick_atom_v);
       },
-      // A remote worker was admitted (from the front actor).
-      [=](hello_atom, const std::string& worker, std::uint32_t slots, const std::string& address) {
-        if (self->state.stopping) return;
-        commit(self, {rec::WorkerJoined{worker, slots, address}});
+      // A remote worker was admitted (from the front actor). If it worked for this run before
+      // (this coordinator restarted, or its connection dropped), the in-flight attempts its
+      // hello does not hold will never report.
+      [=](hello_atom, const std::string& bytes, const std::string& address) {
+        auto& st = self->state;
+        auto hello = decode<WorkerHello>(bytes);
+        if (!hello || st.stopping) return;
+        commit(self, {rec::WorkerJoined{hello->name, hello->slots, address}});
+        std::set<std::pair<TaskId, std::uint32_t>> held;
+        for (std::size_t i = 0; i < hello->held_tasks.size(); ++i) {
+          held.emplace(hello->held_tasks[i], hello->held_attempts[i]);
+        }
+        lose_attempts_of(self, hello->name, held,
+                         "worker " + hello->name + " came back without this attempt");
       },
       // A worker's connection dropped: its attempts in flight will never report.
       [=](lost_atom, const std::string& worker) {
         auto& st = self->state;
         if (st.stopping) return;
-        std::vector<RecordBody> records = {rec::WorkerLost{worker, "connection lost"}};
-        for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
-          const TaskState& t = st.state.tasks()[i];
-          const bool in_flight =
-              t.status == TaskStatus::dispatched || t.status == TaskStatus::running;
-          if (in_flight && t.worker == worker) {
-            auto outcome = st.tracker->on_attempt_lost(st.state, st.state.plan().tasks[i].id,
-                                                       t.attempt, "worker " + worker + " lost",
-                                                       unix_now_ms(), st.unit_random());
-            commit(self, std::move(outcome.records));
-          }
-        }
-        commit(self, std::move(records));
+        lose_attempts_of(self, worker, {}, "worker " + worker + " lost");
+        commit(self, {rec::WorkerLost{worker, "connection lost"}});
       },
       [=](stop_atom, const std::string& reason) {
         auto& st = self->state;

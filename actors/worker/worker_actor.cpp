@@ -1,5 +1,9 @@
 #include "actors/worker/worker_actor.hpp"
 
+#include <map>
+#include <set>
+#include <utility>
+
 #include "protocol/actor_messages.hpp"
 #include "protocol/codec.hpp"
 
@@ -8,53 +12,119 @@ namespace {
 
 using namespace br::atoms;
 
+using AttemptKey = std::pair<TaskId, std::uint32_t>;
+
+// How long a result delivery may wait for its acknowledgement before it is sent again (after
+// the next batch or reconnect). The graph answers once the result is durable.
+constexpr auto kAckTimeout = std::chrono::seconds(30);
+
 struct WorkerState {
   WorkerActorConfig config;
   ContextManager context;
-  caf::actor scheduler, graph;
+  caf::actor scheduler, graph;  // empty while disconnected from a remote coordinator
+  std::string run_id;           // run of the first coordinator that admitted this worker
+  // Results not yet acknowledged, by (task, attempt). They survive a lost coordinator and are
+  // delivered again once it is back; it accepts each attempt's result once.
+  std::map<AttemptKey, std::string> unacked;
+  std::set<AttemptKey> delivering;  // unacked results with a delivery in flight
+  std::uint64_t connection = 0;     // bumped per connection: replies of older ones are void
   static inline const char* name = "br.worker";
+
+  bool connected() const { return static_cast<bool>(graph); }
 };
 
 using Self = caf::stateful_actor<WorkerState>;
 
 void ask_for_work(Self* self) {
   auto& st = self->state;
+  if (!st.connected() || (st.config.cancel && st.config.cancel->cancelled())) return;
   self->send(st.scheduler, work_atom_v, encode(WorkRequest{st.config.runner.worker, 1}));
+}
+
+void deliver_results(Self* self) {
+  auto& st = self->state;
+  if (!st.connected()) return;
+  for (const auto& [key, bytes] : st.unacked) {
+    if (!st.delivering.insert(key).second) continue;
+    const std::uint64_t connection = st.connection;
+    self->request(st.graph, kAckTimeout, result_atom_v, bytes)
+        .then(
+            [self, key](ack_atom) {
+              self->state.unacked.erase(key);
+              self->state.delivering.erase(key);
+            },
+            [self, key, connection](caf::error&) {
+              // Kept: delivered again on the next batch or connection.
+              if (self->state.connection == connection) self->state.delivering.erase(key);
+            });
+  }
+}
+
+// Says hello to a (new) coordinator front, listing the attempts this worker still holds, and
+// once admitted delivers their results and asks for work.
+void say_hello(Self* self, caf::actor front) {
+  auto& st = self->state;
+  ++st.connection;
+  st.delivering.clear();
+  st.scheduler = st.graph = caf::actor{};
+  self->monitor(front);
+  WorkerHello hello{st.config.runner.worker, 1, kProtocolVersion, st.config.token, {}, {}};
+  for (const auto& [key, bytes] : st.unacked) {
+    hello.held_tasks.push_back(key.first);
+    hello.held_attempts.push_back(key.second);
+  }
+  const std::uint64_t connection = st.connection;
+  self->request(front, std::chrono::seconds(30), hello_atom_v, encode(hello))
+      .then(
+          [=](const std::string& bytes) {
+            auto& st = self->state;
+            if (st.connection != connection) return;
+            auto reply = decode<HelloReply>(bytes);
+            if (!reply || !reply->accepted) {
+              if (st.config.on_refused) {
+                st.config.on_refused(reply ? reply->reason : reply.error().str());
+              }
+              self->quit();
+              return;
+            }
+            if (st.run_id.empty()) st.run_id = reply->run_id;
+            if (reply->run_id != st.run_id) {
+              // Another run: what this worker holds means nothing to it.
+              st.unacked.clear();
+              st.run_id = reply->run_id;
+            }
+            st.scheduler = st.graph = front;
+            deliver_results(self);
+            ask_for_work(self);
+          },
+          [=](caf::error& error) {
+            auto& st = self->state;
+            if (st.connection != connection) return;
+            // A coordinator that died mid-hello is reconnected to by br-worker; one that is up
+            // but does not answer will not start answering.
+            if (error == caf::sec::request_timeout) {
+              if (st.config.on_refused) st.config.on_refused("no answer to hello");
+              self->quit();
+            }
+          });
 }
 
 caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor scheduler,
                            caf::actor graph) {
   auto& st = self->state;
   st.config = std::move(config);
-  st.scheduler = scheduler;
-  st.graph = graph;
   // A context that cannot be read is started afresh: it only improves prompts.
   if (auto loaded = ContextManager::load(st.config.context_dir)) st.context = std::move(*loaded);
   if (st.config.say_hello) {
-    WorkerHello hello{st.config.runner.worker, 1, kProtocolVersion, st.config.token};
-    // Without the coordinator there is nothing to do: stop with it.
-    self->monitor(scheduler);
-    self->set_down_handler([=](caf::down_msg&) { self->quit(); });
-    self->request(scheduler, std::chrono::seconds(30), hello_atom_v, encode(hello))
-        .then(
-            [=](const std::string& bytes) {
-              auto reply = decode<HelloReply>(bytes);
-              if (reply && reply->accepted) {
-                ask_for_work(self);
-                return;
-              }
-              if (self->state.config.on_refused) {
-                self->state.config.on_refused(reply ? reply->reason : reply.error().str());
-              }
-              self->quit();
-            },
-            [=](caf::error& error) {
-              if (self->state.config.on_refused) {
-                self->state.config.on_refused("no answer to hello: " + caf::to_string(error));
-              }
-              self->quit();
-            });
+    // A lost coordinator is not the end: br-worker reconnects and sends connect_atom.
+    self->set_down_handler([=](caf::down_msg& down) {
+      auto& st = self->state;
+      if (st.graph && down.source == st.graph.address()) st.scheduler = st.graph = caf::actor{};
+    });
+    say_hello(self, scheduler);
   } else {
+    st.scheduler = scheduler;
+    st.graph = graph;
     ask_for_work(self);
   }
   return {
@@ -62,14 +132,20 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
         auto& st = self->state;
         auto batch = decode<Batch>(bytes);
         if (!batch) return;  // not from our scheduler; nothing to report against
+        // Captured now: if the coordinator goes away mid-batch, progress has nowhere to go.
+        caf::actor graph = st.graph;
         auto results = run_batch(*batch, st.config.runner, st.context, st.config.cancel,
                                  [&](const TaskProgress& progress) {
-                                   self->send(st.graph, started_atom_v, encode(progress));
+                                   if (graph) self->send(graph, started_atom_v, encode(progress));
                                  });
         (void)st.context.save(st.config.context_dir);
-        for (const auto& result : results) self->send(st.graph, result_atom_v, encode(result));
-        if (!st.config.cancel || !st.config.cancel->cancelled()) ask_for_work(self);
+        for (const auto& result : results) {
+          st.unacked[{result.task, result.attempt}] = encode(result);
+        }
+        deliver_results(self);
+        ask_for_work(self);
       },
+      [=](connect_atom, caf::actor front) { say_hello(self, std::move(front)); },
       [=](run_over_atom) { self->quit(); },
   };
 }

@@ -18,68 +18,17 @@
 #include <thread>
 
 #include "storage/journal.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
+using test::Child;
 using test::read_file;
 using namespace std::chrono_literals;
 
 namespace {
 
-
-// A child process with its output in a file; killed when the object goes away.
-class Child {
- public:
-  Child(const std::string& dir, const std::string& log, std::vector<std::string> argv,
-        std::vector<std::pair<std::string, std::string>> env = {})
-      : log_(dir + "/" + log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::chdir(dir.c_str()) != 0) ::_exit(97);
-      const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(98);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  std::string output() const { return read_file(log_); }
-  // Exit code, or -1 if it did not exit within the deadline.
-  int wait(std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-  void kill_now() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    exited_ = true;
-  }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
 
 std::string wait_for_port(const Child& coordinator) {
   const auto deadline = std::chrono::steady_clock::now() + 30s;

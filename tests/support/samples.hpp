@@ -81,7 +81,9 @@ inline TaskResult sample_result() {
   return r;
 }
 
-inline WorkerHello sample_hello() { return WorkerHello{"host-1", 4, kProtocolVersion, "s3cret"}; }
+inline WorkerHello sample_hello() {
+  return WorkerHello{"host-1", 4, kProtocolVersion, "s3cret", {TaskId("auth/01-database")}, {2}};
+}
 
 // One record of every kind, in the order they appear in RecordBody.
 inline std::vector<RecordBody> every_record_body() {

@@ -4,8 +4,21 @@
 
 using namespace br;
 
+namespace {
+
+WorkerHello hello(std::string name, std::uint32_t slots, std::uint32_t version, std::string token) {
+  WorkerHello h;
+  h.name = std::move(name);
+  h.slots = slots;
+  h.protocol_version = version;
+  h.token = std::move(token);
+  return h;
+}
+
+}  // namespace
+
 TEST_CASE("a worker with our protocol version and the right token is admitted") {
-  const HelloReply reply = admit(WorkerHello{"host-1", 2, kProtocolVersion, "s3cret"}, "s3cret", "r1");
+  const HelloReply reply = admit(hello("host-1", 2, kProtocolVersion, "s3cret"), "s3cret", "r1");
   CHECK(reply.accepted);
   CHECK(reply.reason.empty());
   CHECK(reply.run_id == "r1");
@@ -17,18 +30,25 @@ TEST_CASE("a worker is refused with a reason it can act on") {
     std::string reason;
   };
   const std::vector<Case> cases = {
-      {{"h", 1, kProtocolVersion + 1, "t"},
+      {hello("h", 1, kProtocolVersion + 1, "t"),
        "protocol version " + std::to_string(kProtocolVersion + 1) +
            " is not this coordinator's " + std::to_string(kProtocolVersion) +
            "; run the same br version on coordinator and workers"},
-      {{"h", 1, kProtocolVersion, "wrong"},
+      {hello("h", 1, kProtocolVersion, "wrong"),
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
-      {{"h", 1, kProtocolVersion, ""},
+      {hello("h", 1, kProtocolVersion, ""),
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
-      {{"h", 1, kProtocolVersion, std::string("t\0x", 3)},
+      {hello("h", 1, kProtocolVersion, std::string("t\0x", 3)),
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
-      {{"h", 0, kProtocolVersion, "t"}, "slots must be 1 to 1024, not 0"},
-      {{"", 1, kProtocolVersion, "t"}, "a worker needs a name of 1 to 200 characters"},
+      {hello("h", 0, kProtocolVersion, "t"), "slots must be 1 to 1024, not 0"},
+      {hello("", 1, kProtocolVersion, "t"), "a worker needs a name of 1 to 200 characters"},
+      {[] {
+         WorkerHello h = hello("h", 1, kProtocolVersion, "t");
+         h.held_tasks.assign(kMaxHeldAttempts + 1, TaskId("x/01-api"));
+         h.held_attempts.assign(kMaxHeldAttempts + 1, 1);
+         return h;
+       }(),
+       "a worker may hold at most 64 attempts, not 65"},
   };
   for (const auto& c : cases) {
     INFO(c.hello.name << " " << c.hello.token);
@@ -39,7 +59,7 @@ TEST_CASE("a worker is refused with a reason it can act on") {
 }
 
 TEST_CASE("without a token, any worker of our version is admitted") {
-  CHECK(admit(WorkerHello{"h", 1, kProtocolVersion, "anything"}, "", "r").accepted);
+  CHECK(admit(hello("h", 1, kProtocolVersion, "anything"), "", "r").accepted);
 }
 
 TEST_CASE("token comparison is exact, whatever the lengths") {
