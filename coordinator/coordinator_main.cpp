@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", options.state_dir.root, "Journal and logs")->capture_default_str();
   app.add_option("--workers", workers, "Local worker slots as well (default 0)");
   app.add_flag("--quiet,-q", quiet, "Print only the final summary");
+  app.add_flag("--replan", options.replan,
+               "The spec changed since the state dir's run began: plan again, keeping finished "
+               "tasks that still exist");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
   run->add_option("--strategy", strategy_name, "critical-path, priority or shortest");
   run->add_flag("--quiet,-q", quiet, "Print only the final summary");
   run->add_flag("--plain", plain, "One line per transition even on a terminal");
+  bool replan = false;
+  run->add_flag("--replan", replan,
+                "The spec changed since this state dir's run began: plan again, keeping "
+                "finished tasks that still exist");
 
   auto* resume = app.add_subcommand("resume", "Continue the run in the state dir after a stop");
   resume->footer("Example:\n  br --state-dir .br resume --config br.toml");
@@ -133,6 +137,7 @@ int main(int argc, char** argv) {
     options.workers = workers;
     options.strategy = *run && strategy_name != "critical-path" ? strategy_name : std::string();
     options.state_dir = state_dir;
+    options.replan = replan;
     options.output = quiet ? OutputMode::quiet
                      : (!plain && ::isatty(STDOUT_FILENO)) ? OutputMode::live
                                                            : OutputMode::plain;

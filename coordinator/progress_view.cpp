@@ -51,6 +51,7 @@ std::string ProgressView::describe(const JournalRecord& r) const {
     const ProgressView& view;
     const std::string& done;
     std::string operator()(const rec::PlanCreated&) const { return ""; }
+    std::string operator()(const rec::PlanRevised&) const { return ""; }
     std::string operator()(const rec::TaskReady&) const { return ""; }
     std::string operator()(const rec::BatchDispatched& v) const {
       std::string ids;

@@ -149,9 +149,8 @@ Result<Settings> load_settings(const RunOptions& options) {
 
 // Asks the planner actor for the plan of the spec, then checks it (limits, graph).
 Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& planner,
-                                    const std::string& spec_path, const LimitsConfig& limits) {
-  auto file = read_spec_file(spec_path, limits);
-  if (!file) return file.error();
+                                    const std::string& spec_path, const SpecFile* file,
+                                    const LimitsConfig& limits) {
   std::optional<Result<CheckedPlan>> out;
   self->request(planner, caf::infinite, plan_atom_v, spec_path, file->text,
                 static_cast<std::uint64_t>(limits.spec_max_bytes))
@@ -205,27 +204,55 @@ int run_command(const RunOptions& options) {
   caf::actor_system system{caf_config};
   caf::scoped_actor self{system};
 
-  // Plan before touching the state dir, so bad input leaves nothing behind.
+  // Plan before touching the state dir, so bad input leaves nothing behind. A spec that has
+  // not changed since its run began needs no planning: the journal holds its plan.
+  const bool resuming = journal_exists(dir.journal());
   std::optional<CheckedPlan> fresh;
+  std::optional<SpecFile> spec_file;
   if (!options.spec.empty()) {
-    auto planned = plan_with_actor(self, spawn_planner_actor(system), options.spec, config.limits);
-    if (!planned) return fail(kExitBadInput, planned.error().str());
+    auto file = read_spec_file(options.spec, config.limits);
+    if (!file) return fail(kExitBadInput, file.error().str());
+    spec_file = std::move(file).value();
+  }
+  const auto plan_spec = [&]() -> Status {
+    auto planned = plan_with_actor(self, spawn_planner_actor(system), options.spec, &*spec_file,
+                                   config.limits);
+    if (!planned) return planned.error();
     fresh = std::move(planned).value();
+    return Ok{};
+  };
+  if (spec_file && (!resuming || options.replan)) {
+    if (auto planned = plan_spec(); !planned) return fail(kExitBadInput, planned.error().str());
   }
 
   RunState state;
-  if (journal_exists(dir.journal())) {
+  if (resuming) {
     auto opened = Journal::open(dir.journal(), JournalOptions{});
     if (!opened) return fail(kExitInternal, opened.error().str());
     journal = std::move(opened).value();
     auto replayed = journal->replay();
     if (!replayed) return fail(kExitInternal, replayed.error().str());
     state = std::move(replayed).value();
-    if (fresh && state.spec_hash() != fresh->spec_hash) {
-      return fail(kExitBadInput,
-                  fmt::format("{}: the spec changed since the run in {} began; run `br resume` "
-                              "to finish that run as planned, or use another --state-dir",
-                              options.spec, dir.root));
+    if (spec_file && state.spec_hash() != spec_file->hash) {
+      if (!options.replan) {
+        return fail(kExitBadInput,
+                    fmt::format("{}: the spec changed since the run in {} began; run `br resume` "
+                                "to finish that run as planned, pass --replan to plan it again "
+                                "(tasks that succeeded and still exist are kept), or use another "
+                                "--state-dir",
+                                options.spec, dir.root));
+      }
+      JournalRecord revised{0, "", unix_now_ms(),
+                            rec::PlanRevised{fresh->plan, fresh->spec_path, fresh->spec_hash}};
+      auto seq = journal->append({revised});
+      if (!seq) return fail(kExitInternal, seq.error().str());
+      revised.seq = *seq;
+      revised.run_id = journal->run_id();
+      if (auto applied = state.apply(revised); !applied) {
+        return fail(kExitInternal, applied.error().str());
+      }
+    } else {
+      fresh.reset();  // same spec: the journal's plan is the plan
     }
   } else if (fresh) {
     std::error_code ec;

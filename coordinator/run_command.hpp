@@ -24,6 +24,9 @@ struct RunOptions {
   // address is printed as "listening on HOST:PORT"). Local workers then default to none.
   std::string listen;
   bool serve = false;  // br-coordinator: listen on `listen`, or else on [network] listen
+  // The state dir's run began from another version of `spec`: plan it again, keeping the
+  // tasks that succeeded and still exist, instead of refusing.
+  bool replan = false;
 };
 
 int run_command(const RunOptions& options);

@@ -162,6 +162,13 @@ struct JournalRecord {
     runCompleted :group {
       outcome @36 :RunOutcome;
     }
+    # The spec changed and the run was planned again (`--replan`): tasks that succeeded and
+    # still exist stay succeeded; every other task starts over, its attempt count kept.
+    planRevised :group {
+      plan @37 :Plan;
+      specPath @38 :Text;
+      specHash @39 :Text;
+    }
   }
 }
 

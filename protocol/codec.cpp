@@ -212,6 +212,12 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
     }
     void operator()(const rec::RunStopped& v) { body.initRunStopped().setReason(v.reason); }
     void operator()(const rec::RunResumed&) { body.setRunResumed(); }
+    void operator()(const rec::PlanRevised& v) {
+      auto g = body.initPlanRevised();
+      put(g.initPlan(), v.plan);
+      g.setSpecPath(v.spec_path);
+      g.setSpecHash(v.spec_hash);
+    }
     void operator()(const rec::RunCompleted& v) {
       body.initRunCompleted().setOutcome(static_cast<wire::RunOutcome>(v.outcome));
     }
@@ -488,6 +494,12 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
       out.body = rec::RunCompleted{enum_value<rec::RunOutcome>(
           body.getRunCompleted().getOutcome(), 2, "run outcome")};
       break;
+    case W::PLAN_REVISED: {
+      auto g = body.getPlanRevised();
+      out.body = rec::PlanRevised{get(g.getPlan(), budget), text(g.getSpecPath(), budget),
+                                  text(g.getSpecHash(), budget)};
+      break;
+    }
     default:
       throw Invalid("unknown journal record kind " + std::to_string(static_cast<int>(body.which())) +
                     "; written by a newer br?");

@@ -71,7 +71,7 @@ std::string_view kind_name(const RecordBody& body) {
   static constexpr std::string_view kNames[] = {
       "planCreated",  "taskReady",     "batchDispatched", "taskStarted", "taskSucceeded",
       "taskFailed",   "taskRetrying",  "taskBlocked",     "taskCancelled", "workerJoined",
-      "workerLost",   "runStopped",    "runResumed",      "runCompleted"};
+      "workerLost",   "runStopped",    "runResumed",      "runCompleted",  "planRevised"};
   static_assert(std::size(kNames) == std::variant_size_v<RecordBody>);
   return kNames[body.index()];
 }
@@ -106,6 +106,7 @@ static auto fields(const TaskProgress& v) {
 static auto fields(const HelloReply& v) { return std::tie(v.accepted, v.reason, v.run_id); }
 static auto fields(const ReadyTasks& v) { return std::tie(v.tasks); }
 static auto fields(const rec::PlanCreated& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
+static auto fields(const rec::PlanRevised& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
 static auto fields(const rec::TaskReady& v) { return std::tie(v.task); }
 static auto fields(const rec::BatchDispatched& v) {
   return std::tie(v.batch, v.worker, v.tasks, v.attempts, v.lease_until_ms);
@@ -143,6 +144,7 @@ BR_DEFINE_EQUALITY(HelloReply)
 BR_DEFINE_EQUALITY(ReadyTasks)
 namespace rec {
 BR_DEFINE_EQUALITY(PlanCreated)
+BR_DEFINE_EQUALITY(PlanRevised)
 BR_DEFINE_EQUALITY(TaskReady)
 BR_DEFINE_EQUALITY(BatchDispatched)
 BR_DEFINE_EQUALITY(TaskStarted)

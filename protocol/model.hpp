@@ -186,13 +186,19 @@ struct RunStopped { std::string reason; };   // interrupted (Ctrl-C); resumable
 struct RunResumed {};
 enum class RunOutcome : std::uint8_t { succeeded, failed, cancelled };
 struct RunCompleted { RunOutcome outcome = RunOutcome::succeeded; };
+// `--replan`: the spec changed; succeeded tasks whose ids remain keep their result.
+struct PlanRevised {
+  Plan plan;
+  std::string spec_path;
+  std::string spec_hash;
+};
 }  // namespace rec
 
 using RecordBody =
     std::variant<rec::PlanCreated, rec::TaskReady, rec::BatchDispatched, rec::TaskStarted,
                  rec::TaskSucceeded, rec::TaskFailed, rec::TaskRetrying, rec::TaskBlocked,
                  rec::TaskCancelled, rec::WorkerJoined, rec::WorkerLost, rec::RunStopped,
-                 rec::RunResumed, rec::RunCompleted>;
+                 rec::RunResumed, rec::RunCompleted, rec::PlanRevised>;
 
 struct JournalRecord {
   std::uint64_t seq = 0;     // assigned by the journal on append; the RocksDB key
@@ -219,6 +225,7 @@ BR_DECLARE_EQUALITY(HelloReply)
 BR_DECLARE_EQUALITY(ReadyTasks)
 namespace rec {
 BR_DECLARE_EQUALITY(PlanCreated)
+BR_DECLARE_EQUALITY(PlanRevised)
 BR_DECLARE_EQUALITY(TaskReady)
 BR_DECLARE_EQUALITY(BatchDispatched)
 BR_DECLARE_EQUALITY(TaskStarted)

@@ -130,24 +130,55 @@ Status RunState::apply_body(const JournalRecord& record) {
     RunState& s;
     std::int64_t now;
 
-    Status operator()(const rec::PlanCreated& v) {
-      if (s.has_plan_) return Error::of("planCreated: the run already has a plan");
+    static Result<std::unordered_map<TaskId, std::size_t>> index_plan(const Plan& plan,
+                                                                       std::string_view kind) {
       std::unordered_map<TaskId, std::size_t> index;
-      index.reserve(v.plan.tasks.size());
-      for (std::size_t i = 0; i < v.plan.tasks.size(); ++i) {
-        if (!index.emplace(v.plan.tasks[i].id, i).second) {
-          return Error::of("planCreated: duplicate task id " + quoted(v.plan.tasks[i].id));
+      index.reserve(plan.tasks.size());
+      for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+        if (!index.emplace(plan.tasks[i].id, i).second) {
+          return Error::of(std::string(kind) + ": duplicate task id " + quoted(plan.tasks[i].id));
         }
       }
-      s.plan_ = v.plan;
-      s.spec_path_ = v.spec_path;
-      s.spec_hash_ = v.spec_hash;
+      return index;
+    }
+    void adopt(const Plan& plan, const std::string& spec_path, const std::string& spec_hash,
+               std::unordered_map<TaskId, std::size_t> index, std::vector<TaskState> tasks) {
+      s.plan_ = plan;
+      s.spec_path_ = spec_path;
+      s.spec_hash_ = spec_hash;
       s.index_ = std::move(index);
-      s.tasks_.assign(v.plan.tasks.size(), TaskState{});
+      s.tasks_ = std::move(tasks);
       s.counts_ = ProgressCounts{};
-      s.counts_.total = s.counts_.pending = v.plan.tasks.size();
+      s.counts_.total = s.tasks_.size();
+      for (const TaskState& t : s.tasks_) ++slot(s.counts_, t.status);
       s.has_plan_ = true;
       s.status_ = RunStatus::running;
+    }
+    Status operator()(const rec::PlanCreated& v) {
+      if (s.has_plan_) return Error::of("planCreated: the run already has a plan");
+      auto index = index_plan(v.plan, "planCreated");
+      if (!index) return index.error();
+      adopt(v.plan, v.spec_path, v.spec_hash, std::move(index).value(),
+            std::vector<TaskState>(v.plan.tasks.size()));
+      return Ok{};
+    }
+    Status operator()(const rec::PlanRevised& v) {
+      if (!s.has_plan_) return Error::of("planRevised: the run has no plan to revise");
+      auto index = index_plan(v.plan, "planRevised");
+      if (!index) return index.error();
+      std::vector<TaskState> tasks(v.plan.tasks.size());
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        const TaskState* old = s.find(v.plan.tasks[i].id);
+        if (!old) continue;
+        if (old->status == TaskStatus::succeeded) {
+          tasks[i] = *old;
+        } else {
+          // Starts over, but attempt numbers only grow: an attempt still out on a worker
+          // must never match a new one.
+          tasks[i].attempt = old->attempt;
+        }
+      }
+      adopt(v.plan, v.spec_path, v.spec_hash, std::move(index).value(), std::move(tasks));
       return Ok{};
     }
     Status operator()(const rec::TaskReady& v) {

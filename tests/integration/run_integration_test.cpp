@@ -265,6 +265,52 @@ TEST_CASE("a config error or a spec error exits 2 with the message and leaves no
   CHECK_FALSE(std::filesystem::exists(dir / ".br"));
 }
 
+TEST_CASE("a changed spec is refused unless --replan, which keeps what succeeded") {
+  test::TempDir dir("br-it");
+  const std::string ledger = dir / "ledger";
+  write_file(dir / "spec.md", wide_spec());
+  write_file(dir / "br.toml", config(kDemoAgent));
+  const std::vector<std::string> args = {"--state-dir", "state", "run",   "--auto",
+                                         "spec.md",     "--config", "br.toml", "--plain"};
+  Run run = run_br(dir, args, {{"BR_DEMO_LEDGER", ledger}});
+  REQUIRE(run.exit_code == 0);
+  REQUIRE(state_of(dir / "state").counts().succeeded == 24);
+
+  // One more feature, and piece 0 says something else (its task keeps its id).
+  std::string changed = wide_spec();
+  changed.replace(changed.find("Business logic number 0."), 24, "Business logic, revised.");
+  changed += "### Piece 8 {#p8}\n**Description:** Business logic number 8.\n"
+             "**Files:**\n- src/p8.py\n";
+  write_file(dir / "spec.md", changed);
+  const std::uint64_t seq_before = journal_of(dir / "state").size();
+  run = run_br(dir, args, {{"BR_DEMO_LEDGER", ledger}});
+  CHECK(run.exit_code == 2);
+  CHECK(run.output ==
+        "spec.md: the spec changed since the run in state began; run `br resume` to finish that "
+        "run as planned, pass --replan to plan it again (tasks that succeeded and still exist are "
+        "kept), or use another --state-dir\n");
+  CHECK(journal_of(dir / "state").size() == seq_before);  // refused before writing anything
+
+  std::vector<std::string> replan = args;
+  replan.push_back("--replan");
+  run = run_br(dir, replan, {{"BR_DEMO_LEDGER", ledger}});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const RunState state = state_of(dir / "state");
+  CHECK(state.status() == RunStatus::succeeded);
+  CHECK(state.counts().succeeded == 27);  // 9 features × (backend, tests, docs)
+  // The 24 finished tasks were not run again; only the new feature's three ran.
+  std::map<std::string, int> completions;
+  std::istringstream lines(read_file(ledger));
+  std::string task, attempt;
+  while (lines >> task >> attempt) ++completions[task];
+  CHECK(completions.size() == 27);
+  for (const auto& [id, n] : completions) {
+    INFO(id);
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing work") {
   test::TempDir dir("br-it");
   write_file(dir / "spec.md", wide_spec());

@@ -103,6 +103,7 @@ inline std::vector<RecordBody> every_record_body() {
       rec::RunStopped{"interrupted (SIGINT)"},
       rec::RunResumed{},
       rec::RunCompleted{rec::RunOutcome::failed},
+      rec::PlanRevised{sample_plan(), "PROJECT_SPEC.md", "ef34ab"},
   };
 }
 

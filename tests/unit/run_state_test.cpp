@@ -204,3 +204,58 @@ TEST_CASE("progress counts kept on the way always equal a recount") {
   CHECK(run.state.counts().succeeded == 1);
   CHECK(run.state.counts().cancelled == 1);
 }
+
+TEST_CASE("a revised plan keeps succeeded tasks and restarts the rest with their attempts") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h1"});
+  run.must(rec::TaskReady{a});
+  run.must(rec::BatchDispatched{BatchId("b1"), "w1", {a}, {1}, 0});
+  run.must(rec::TaskSucceeded{a, 1, "w1", {"x.py"}});
+  run.must(rec::TaskReady{b});
+  run.must(rec::BatchDispatched{BatchId("b2"), "w1", {b}, {1}, 0});
+  run.must(rec::TaskFailed{b, 1, "tests failed"});
+  run.must(rec::TaskRetrying{b, 2, 0});
+  run.must(rec::TaskReady{b});
+  run.must(rec::BatchDispatched{BatchId("b3"), "w1", {b}, {2}, 0});  // still out on w1
+  run.must(rec::RunCompleted{rec::RunOutcome::failed});
+
+  Plan revised = two_task_plan();
+  revised.tasks.push_back(test::sample_task("c/01"));
+  revised.tasks.back().depends_on.clear();
+  revised.tasks.erase(revised.tasks.begin());  // a/01 is gone from the spec
+  revised.tasks.insert(revised.tasks.begin(), test::sample_task("a/01"));  // ...and back
+  revised.tasks[0].depends_on.clear();
+  revised.tasks[0].title = "Changed title, same id";
+  run.must(rec::PlanRevised{revised, "spec.md", "h2"});
+
+  const RunState& s = run.state;
+  CHECK(s.status() == RunStatus::running);
+  CHECK(s.spec_hash() == "h2");
+  CHECK(s.plan().tasks.size() == 3);
+  CHECK(s.find(a)->status == TaskStatus::succeeded);
+  CHECK(s.find(a)->files == std::vector<std::string>{"x.py"});
+  CHECK(s.find(b)->status == TaskStatus::pending);
+  CHECK(s.find(b)->attempt == 2);  // a late result of attempt 2 can never match attempt 3
+  CHECK(s.find(TaskId("c/01"))->status == TaskStatus::pending);
+  CHECK(s.find(TaskId("c/01"))->attempt == 0);
+  CHECK(s.counts().total == 3);
+  CHECK(s.counts().succeeded == 1);
+  CHECK(s.counts().pending == 2);
+  CHECK_FALSE(run.apply(rec::TaskSucceeded{b, 2, "w1", {}}).ok());  // stale now
+  run.must(rec::TaskReady{b});
+  CHECK_FALSE(run.apply(rec::BatchDispatched{BatchId("b4"), "w1", {b}, {2}, 0}).ok());
+  run.must(rec::BatchDispatched{BatchId("b4"), "w1", {b}, {3}, 0});
+}
+
+TEST_CASE("a revised plan needs a plan to revise and unique task ids") {
+  Run run;
+  CHECK(run.apply(rec::PlanRevised{two_task_plan(), "spec.md", "h"}).error().str() ==
+        "planRevised: the run has no plan to revise");
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h1"});
+  Plan twice = two_task_plan();
+  twice.tasks.push_back(twice.tasks[0]);
+  CHECK(run.apply(rec::PlanRevised{twice, "spec.md", "h2"}).error().str() ==
+        "planRevised: duplicate task id 'a/01'");
+  CHECK(run.state.spec_hash() == "h1");
+  CHECK(run.state.plan().tasks.size() == 2);
+}
