@@ -161,17 +161,48 @@ Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& p
                        : Result<CheckedPlan>(plan.error());
           },
           [&](caf::error& error) {
-            // The planner's diagnostics travel as the error's context: a message of strings.
-            std::string text;
-            if (error.context().match_elements<std::string>()) {
-              text = error.context().get_as<std::string>(0);
-            } else {
-              text = caf::to_string(error);
-            }
-            out = Result<CheckedPlan>(Error::of(text));
+            out = Result<CheckedPlan>(Error::of(error_text(error)));
           });
   self->send_exit(planner, caf::exit_reason::user_shutdown);
   return std::move(*out);
+}
+
+// Creates the state dir and its journal and journals the plan. All or nothing: whatever this
+// created is removed again if any step fails (a full disk, a read-only directory), so a failed
+// start leaves no half-made run behind to confuse the next one.
+Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPlan& fresh,
+                                            RunState& state) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool root_existed = fs::exists(dir.root, ec);
+  const bool journal_existed = fs::exists(dir.journal(), ec);
+  fs::create_directories(dir.root, ec);
+  if (ec) {
+    return Error::of(fmt::format("{}: cannot create the state dir: {}; make its parent "
+                                 "writable or use another --state-dir",
+                                 dir.root, ec.message()));
+  }
+  std::unique_ptr<Journal> journal;
+  auto undo = [&](Error error) -> Result<std::unique_ptr<Journal>> {
+    journal.reset();  // closes RocksDB before its files go
+    std::error_code ignored;
+    if (!root_existed) fs::remove_all(dir.root, ignored);
+    else if (!journal_existed) fs::remove_all(dir.journal(), ignored);
+    return error;
+  };
+  JournalOptions create;
+  create.run_id = new_run_id();
+  auto opened = Journal::open(dir.journal(), create);
+  if (!opened) return undo(opened.error());
+  journal = std::move(opened).value();
+  JournalRecord plan{0, "", unix_now_ms(),
+                     rec::PlanCreated{fresh.plan, fresh.spec_path, fresh.spec_hash}};
+  auto seq = journal->append({plan});
+  if (!seq) return undo(seq.error());
+  plan.seq = *seq;
+  plan.run_id = journal->run_id();
+  if (auto applied = state.apply(plan); !applied) return undo(applied.error());
+  return journal;
 }
 
 }  // namespace
@@ -255,22 +286,9 @@ int run_command(const RunOptions& options) {
       fresh.reset();  // same spec: the journal's plan is the plan
     }
   } else if (fresh) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir.root, ec);
-    JournalOptions create;
-    create.run_id = new_run_id();
-    auto opened = Journal::open(dir.journal(), create);
-    if (!opened) return fail(kExitInternal, opened.error().str());
-    journal = std::move(opened).value();
-    JournalRecord plan{0, "", unix_now_ms(),
-                       rec::PlanCreated{fresh->plan, fresh->spec_path, fresh->spec_hash}};
-    auto seq = journal->append({plan});
-    if (!seq) return fail(kExitInternal, seq.error().str());
-    plan.seq = *seq;
-    plan.run_id = journal->run_id();
-    if (auto applied = state.apply(plan); !applied) {
-      return fail(kExitInternal, applied.error().str());
-    }
+    auto created = create_run(dir, *fresh, state);
+    if (!created) return fail(kExitInternal, created.error().str());
+    journal = std::move(created).value();
   } else {
     return fail(kExitBadInput, fmt::format("{}: no run to resume here; start one with "
                                            "`br run --auto SPEC`",

@@ -28,3 +28,16 @@ CAF_ADD_ATOM(br, br::atoms, lost_atom, "lost")          // front → graph, sche
 CAF_ADD_ATOM(br, br::atoms, connect_atom, "connect")    // br-worker → its slots: new front
 
 CAF_END_TYPE_ID_BLOCK(br)
+
+namespace br {
+
+// br's actors put their message for people in an error's context (make_error(code, text));
+// that text is what to show, not CAF's rendering of the whole error.
+inline std::string error_text(const caf::error& error) {
+  if (error.context().match_elements<std::string>()) {
+    return error.context().get_as<std::string>(0);
+  }
+  return caf::to_string(error);
+}
+
+}  // namespace br

@@ -39,6 +39,15 @@ std::optional<std::uint64_t> key_seq(const rocksdb::Slice& key) {
   return seq;
 }
 
+// RocksDB's informational LOG file is not kept: it is one more file to fill a disk with, and
+// Debian's RocksDB (built with assertions) aborts when writing it after a failed write, where
+// br should report the error and stop cleanly. Journal failures reach br as Status values.
+class DiscardLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*args*/) override {}
+};
+
 Error journal_error(const std::string& dir, const std::string& message) {
   return Error::of("journal " + dir + ": " + message);
 }
@@ -46,14 +55,16 @@ Error journal_error(const std::string& dir, const std::string& message) {
 // Turns RocksDB's open failures into messages that say what to do.
 Error open_error(const std::string& dir, const rocksdb::Status& s) {
   const std::string what = s.ToString();
-  if (s.IsIOError() && what.find("lock") != std::string::npos) {
-    return journal_error(dir, "in use by another br process (its RocksDB lock is held); stop "
-                              "that process or use another --state-dir");
-  }
+  // Checked before the lock: on a read-only directory, taking the lock is what fails first.
   if (what.find("Permission denied") != std::string::npos ||
       what.find("Read-only file system") != std::string::npos) {
     return journal_error(dir, "cannot write the state directory (" + what +
-                                  "); make it writable or use another --state-dir");
+                                  "); make it writable or use another --state-dir (br status "
+                                  "and br task list read it as it is)");
+  }
+  if (s.IsIOError() && what.find("lock") != std::string::npos) {
+    return journal_error(dir, "in use by another br process (its RocksDB lock is held); stop "
+                              "that process or use another --state-dir");
   }
   if (what.find("No space left") != std::string::npos) {
     return journal_error(dir, "the disk is full (" + what + "); free space and retry");
@@ -180,7 +191,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   // A record torn by a crash is dropped with everything after it; earlier records stay.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.max_open_files = 64;
-  db_options.keep_log_file_num = 4;
+  db_options.info_log = std::make_shared<DiscardLogger>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},

@@ -82,7 +82,7 @@ void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> th
           },
           [=](caf::error& error) {
             self->send(self->state.listener, note_atom_v,
-                       "the journal failed, stopping: " + caf::to_string(error));
+                       "the journal failed, stopping: " + error_text(error));
             finish(self, kRunBroken);
           });
 }
