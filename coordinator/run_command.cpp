@@ -2,6 +2,7 @@
 
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fmt/core.h>
 #include <random>
@@ -167,9 +169,22 @@ Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& p
   return std::move(*out);
 }
 
-// Creates the state dir and its journal and journals the plan. All or nothing: whatever this
-// created is removed again if any step fails (a full disk, a read-only directory), so a failed
-// start leaves no half-made run behind to confuse the next one.
+// Makes a rename in `dir` durable (fsync of the directory itself).
+Status sync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return Error::of(fmt::format("{}: cannot sync the state dir: {}", dir, why));
+  }
+  ::close(fd);
+  return Ok{};
+}
+
+// Creates the state dir and its journal and journals the plan. All or nothing: the journal is
+// made under another name and renamed into place once it holds the plan, so a crash at any
+// point leaves either no run or a run with its plan; and whatever this created is removed
+// again if a step fails (a full disk, a read-only directory).
 Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPlan& fresh,
                                             RunState& state) {
   namespace fs = std::filesystem;
@@ -182,26 +197,38 @@ Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPl
                                  "writable or use another --state-dir",
                                  dir.root, ec.message()));
   }
+  // Left by a br killed while creating a run: that run never began.
+  const std::string staging = dir.root + "/journal.new";
+  fs::remove_all(staging, ec);
   std::unique_ptr<Journal> journal;
   auto undo = [&](Error error) -> Result<std::unique_ptr<Journal>> {
     journal.reset();  // closes RocksDB before its files go
     std::error_code ignored;
+    fs::remove_all(staging, ignored);
     if (!root_existed) fs::remove_all(dir.root, ignored);
     else if (!journal_existed) fs::remove_all(dir.journal(), ignored);
     return error;
   };
   JournalOptions create;
   create.run_id = new_run_id();
-  auto opened = Journal::open(dir.journal(), create);
+  auto opened = Journal::open(staging, create);
   if (!opened) return undo(opened.error());
   journal = std::move(opened).value();
   JournalRecord plan{0, "", unix_now_ms(),
                      rec::PlanCreated{fresh.plan, fresh.spec_path, fresh.spec_hash}};
-  auto seq = journal->append({plan});
-  if (!seq) return undo(seq.error());
-  plan.seq = *seq;
-  plan.run_id = journal->run_id();
-  if (auto applied = state.apply(plan); !applied) return undo(applied.error());
+  if (auto seq = journal->append({plan}); !seq) return undo(seq.error());
+  journal.reset();
+  if (journal_existed) fs::remove_all(dir.journal(), ec);  // a directory without a journal
+  fs::rename(staging, dir.journal(), ec);
+  if (ec) return undo(Error::of(fmt::format("{}: cannot create the journal: {}", dir.root,
+                                            ec.message())));
+  if (auto synced = sync_directory(dir.root); !synced) return undo(synced.error());
+  opened = Journal::open(dir.journal(), create);
+  if (!opened) return undo(opened.error());
+  journal = std::move(opened).value();
+  auto replayed = journal->replay();  // also gives the journal its state to snapshot from
+  if (!replayed) return undo(replayed.error());
+  state = std::move(replayed).value();
   return journal;
 }
 

@@ -200,3 +200,39 @@ struct HelloReply {
 struct ReadyTasks {
   tasks @0 :List(Text);
 }
+
+# ---- snapshots of the run state (a cache of the journal's fold, kept in the journal) -----------
+
+struct TaskSnapshot {
+  status @0 :UInt8;          # TaskStatus
+  attempt @1 :UInt32;
+  worker @2 :Text;
+  batch @3 :Text;
+  reason @4 :Text;
+  files @5 :List(Text);
+  readyMs @6 :Int64;
+  dispatchedMs @7 :Int64;
+  startedMs @8 :Int64;
+  finishedMs @9 :Int64;
+  leaseUntilMs @10 :Int64;
+  notBeforeMs @11 :Int64;
+}
+
+struct WorkerSnapshot {
+  name @0 :Text;
+  slots @1 :UInt32;
+  address @2 :Text;
+  alive @3 :Bool;
+}
+
+struct RunSnapshot {
+  schemaVersion @0 :UInt32;
+  runId @1 :Text;
+  lastSeq @2 :UInt64;        # the state after applying records 1..lastSeq
+  status @3 :UInt8;          # RunStatus
+  plan @4 :Plan;
+  specPath @5 :Text;
+  specHash @6 :Text;
+  tasks @7 :List(TaskSnapshot);   # in plan order
+  workers @8 :List(WorkerSnapshot);
+}

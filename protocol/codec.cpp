@@ -225,6 +225,43 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
   std::visit(Visitor{body}, r.body);
 }
 
+void put(wire::RunSnapshot::Builder b, const RunState& s) {
+  b.setSchemaVersion(kJournalSchemaVersion);
+  b.setRunId(s.run_id());
+  b.setLastSeq(s.last_seq());
+  b.setStatus(static_cast<std::uint8_t>(s.status()));
+  if (s.has_plan()) put(b.initPlan(), s.plan());
+  b.setSpecPath(s.spec_path());
+  b.setSpecHash(s.spec_hash());
+  auto tasks = b.initTasks(count(s.tasks().size()));
+  for (unsigned i = 0; i < s.tasks().size(); ++i) {
+    const TaskState& t = s.tasks()[i];
+    auto w = tasks[i];
+    w.setStatus(static_cast<std::uint8_t>(t.status));
+    w.setAttempt(t.attempt);
+    w.setWorker(t.worker);
+    w.setBatch(t.batch.str());
+    w.setReason(t.reason);
+    auto files = w.initFiles(count(t.files.size()));
+    for (unsigned k = 0; k < t.files.size(); ++k) files.set(k, t.files[k]);
+    w.setReadyMs(t.ready_ms);
+    w.setDispatchedMs(t.dispatched_ms);
+    w.setStartedMs(t.started_ms);
+    w.setFinishedMs(t.finished_ms);
+    w.setLeaseUntilMs(t.lease_until_ms);
+    w.setNotBeforeMs(t.not_before_ms);
+  }
+  auto workers = b.initWorkers(count(s.workers().size()));
+  unsigned i = 0;
+  for (const auto& [name, worker] : s.workers()) {
+    auto w = workers[i++];
+    w.setName(name);
+    w.setSlots(worker.slots);
+    w.setAddress(worker.address);
+    w.setAlive(worker.alive);
+  }
+}
+
 template <class Wire, class T>
 std::string encode_as(const T& value) {
   capnp::MallocMessageBuilder message;
@@ -507,6 +544,50 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
   return out;
 }
 
+RunState::Parts get(wire::RunSnapshot::Reader r, Budget& budget) {
+  if (r.getSchemaVersion() == 0 || r.getSchemaVersion() > kJournalSchemaVersion) {
+    throw Invalid("snapshot schema " + std::to_string(r.getSchemaVersion()) +
+                  " is not one this br reads (up to " + std::to_string(kJournalSchemaVersion) +
+                  ")");
+  }
+  RunState::Parts p;
+  p.run_id = text(r.getRunId(), budget);
+  p.last_seq = r.getLastSeq();
+  p.status = enum_value<RunStatus>(r.getStatus(), static_cast<unsigned>(RunStatus::cancelled),
+                                   "run status");
+  p.has_plan = r.hasPlan();
+  if (p.has_plan) p.plan = get(r.getPlan(), budget);
+  p.spec_path = text(r.getSpecPath(), budget);
+  p.spec_hash = text(r.getSpecHash(), budget);
+  auto tasks = r.getTasks();
+  budget.charge(tasks.size() * sizeof(TaskState));
+  p.tasks.reserve(tasks.size());
+  for (auto w : tasks) {
+    TaskState t;
+    t.status = enum_value<TaskStatus>(w.getStatus(), static_cast<unsigned>(TaskStatus::cancelled),
+                                      "task status");
+    t.attempt = w.getAttempt();
+    t.worker = text(w.getWorker(), budget);
+    t.batch = BatchId(text(w.getBatch(), budget));
+    t.reason = text(w.getReason(), budget);
+    t.files = texts(w.getFiles(), budget);
+    t.ready_ms = w.getReadyMs();
+    t.dispatched_ms = w.getDispatchedMs();
+    t.started_ms = w.getStartedMs();
+    t.finished_ms = w.getFinishedMs();
+    t.lease_until_ms = w.getLeaseUntilMs();
+    t.not_before_ms = w.getNotBeforeMs();
+    p.tasks.push_back(std::move(t));
+  }
+  auto workers = r.getWorkers();
+  budget.charge(workers.size() * sizeof(WorkerState));
+  for (auto w : workers) {
+    p.workers.push_back(WorkerState{text(w.getName(), budget), w.getSlots(),
+                                    text(w.getAddress(), budget), w.getAlive()});
+  }
+  return p;
+}
+
 template <class Wire, class T>
 Result<T> decode_as(std::string_view bytes, const DecodeLimits& limits, const char* what) {
   const auto fail = [&](const std::string& why) {
@@ -597,6 +678,18 @@ Result<ReadyTasks> decode(std::string_view b, const DecodeLimits& l) {
 template <>
 Result<JournalRecord> decode(std::string_view b, const DecodeLimits& l) {
   return decode_as<wire::JournalRecord, JournalRecord>(b, l, "JournalRecord");
+}
+
+std::string encode_snapshot(const RunState& state) {
+  return encode_as<wire::RunSnapshot>(state);
+}
+
+Result<RunState> decode_snapshot(std::string_view bytes, const DecodeLimits& limits) {
+  auto parts = decode_as<wire::RunSnapshot, RunState::Parts>(bytes, limits, "RunSnapshot");
+  if (!parts) return parts.error();
+  auto state = RunState::restore(std::move(parts).value());
+  if (!state) return Error::of("RunSnapshot: " + state.error().str());
+  return state;
 }
 
 }  // namespace br

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "protocol/model.hpp"
+#include "protocol/run_state.hpp"
 #include "protocol/result.hpp"
 
 namespace br {
@@ -59,5 +60,11 @@ template <> Result<TaskProgress> decode(std::string_view, const DecodeLimits&);
 template <> Result<HelloReply> decode(std::string_view, const DecodeLimits&);
 template <> Result<ReadyTasks> decode(std::string_view, const DecodeLimits&);
 template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
+
+// A snapshot of a run's state (a cache of the fold of its journal up to state.last_seq()).
+// Decoding checks it as untrusted input (bounds, enum values, task count, duplicate ids) and
+// recounts the progress counts rather than trusting them.
+std::string encode_snapshot(const RunState& state);
+Result<RunState> decode_snapshot(std::string_view bytes, const DecodeLimits& limits);
 
 }  // namespace br

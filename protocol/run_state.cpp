@@ -89,6 +89,33 @@ std::size_t& slot(ProgressCounts& c, TaskStatus s) {
 
 }  // namespace
 
+Result<RunState> RunState::restore(Parts parts) {
+  if (parts.tasks.size() != parts.plan.tasks.size()) {
+    return Error::of("snapshot has " + std::to_string(parts.tasks.size()) + " task states for " +
+                     std::to_string(parts.plan.tasks.size()) + " tasks");
+  }
+  if (!parts.has_plan && !parts.tasks.empty()) return Error::of("snapshot has tasks but no plan");
+  RunState s;
+  s.index_.reserve(parts.plan.tasks.size());
+  for (std::size_t i = 0; i < parts.plan.tasks.size(); ++i) {
+    if (!s.index_.emplace(parts.plan.tasks[i].id, i).second) {
+      return Error::of("snapshot has duplicate task id " + quoted(parts.plan.tasks[i].id));
+    }
+  }
+  s.run_id_ = std::move(parts.run_id);
+  s.status_ = parts.status;
+  s.last_seq_ = parts.last_seq;
+  s.has_plan_ = parts.has_plan;
+  s.plan_ = std::move(parts.plan);
+  s.spec_path_ = std::move(parts.spec_path);
+  s.spec_hash_ = std::move(parts.spec_hash);
+  s.tasks_ = std::move(parts.tasks);
+  for (auto& w : parts.workers) s.workers_[w.name] = std::move(w);
+  s.counts_.total = s.tasks_.size();
+  for (const TaskState& t : s.tasks_) ++slot(s.counts_, t.status);  // recounted, not trusted
+  return s;
+}
+
 void RunState::set_status(TaskState& task, TaskStatus status) {
   --slot(counts_, task.status);
   ++slot(counts_, status);

@@ -74,6 +74,20 @@ struct ProgressCounts {
 
 class RunState {
  public:
+  // Everything a RunState holds, for snapshots: restore() rebuilds the state from it (checking
+  // it, since a snapshot is read back from disk) so that replay can start after last_seq.
+  struct Parts {
+    std::string run_id;
+    RunStatus status = RunStatus::empty;
+    std::uint64_t last_seq = 0;
+    bool has_plan = false;
+    Plan plan;
+    std::string spec_path, spec_hash;
+    std::vector<TaskState> tasks;  // in plan order
+    std::vector<WorkerState> workers;
+  };
+  static Result<RunState> restore(Parts parts);
+
   // Applies one record. An illegal transition, an unknown task or a record of another run
   // is an error and leaves the state unchanged.
   Status apply(const JournalRecord& record);

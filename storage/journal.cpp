@@ -20,6 +20,8 @@ namespace br {
 namespace {
 
 constexpr const char* kMetaFamily = "meta";
+constexpr const char* kSnapshotFamily = "snapshots";
+constexpr std::size_t kSnapshotsKept = 2;  // the newest, and one to fall back on
 constexpr const char* kRunIdKey = "run_id";
 constexpr const char* kSchemaKey = "schema_version";
 
@@ -78,6 +80,7 @@ class Journal::Impl {
  public:
   struct Pending {
     std::vector<std::string> encoded;
+    std::vector<JournalRecord> records;  // the same, for the snapshot fold
     Done done;
   };
 
@@ -88,6 +91,15 @@ class Journal::Impl {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::ColumnFamilyHandle* records_cf = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots_cf = nullptr;  // null: an old read-only journal
+  std::uint64_t snapshot_every = 0;
+  bool compact = false;
+
+  // The durable state, folded by the writer thread; empty until replay() (or a new journal)
+  // gives it a starting point, and dropped for good if a record does not apply.
+  std::mutex track_mu;
+  std::optional<RunState> tracked;  // guarded by track_mu
+  std::uint64_t since_snapshot = 0;  // writer thread only
 
   std::atomic<std::uint64_t> durable_seq{0};
   std::atomic<std::uint64_t> stat_records{0};
@@ -110,8 +122,57 @@ class Journal::Impl {
     if (db) {
       if (records_cf) db->DestroyColumnFamilyHandle(records_cf);
       if (meta_cf) db->DestroyColumnFamilyHandle(meta_cf);
+      if (snapshots_cf) db->DestroyColumnFamilyHandle(snapshots_cf);
       db.reset();
     }
+  }
+
+  // Folds a durable group (records from first_seq + 1 on) into the tracked state and writes
+  // a snapshot when one is due. Never fails the append: a snapshot is only a cache.
+  void track(std::vector<Pending>& group, std::uint64_t first_seq) {
+    if (!snapshots_cf || snapshot_every == 0) return;
+    std::lock_guard<std::mutex> lock(track_mu);
+    if (!tracked) return;
+    std::uint64_t seq = first_seq;
+    for (auto& pending : group) {
+      for (auto& record : pending.records) {
+        record.seq = ++seq;
+        if (!tracked->apply(record)) {
+          tracked.reset();  // never snapshot a state that differs from replay's
+          return;
+        }
+      }
+    }
+    since_snapshot += seq - first_seq;
+    if (since_snapshot < snapshot_every) return;
+    since_snapshot = 0;
+    write_snapshot(*tracked);
+  }
+
+  void write_snapshot(const RunState& state) {
+    rocksdb::WriteBatch batch;
+    batch.Put(snapshots_cf, seq_key(state.last_seq()), encode_snapshot(state));
+    std::vector<std::uint64_t> kept = snapshot_seqs();
+    kept.push_back(state.last_seq());
+    if (kept.size() > kSnapshotsKept) {
+      const std::uint64_t oldest_kept = kept[kept.size() - kSnapshotsKept];
+      batch.DeleteRange(snapshots_cf, seq_key(0), seq_key(oldest_kept));
+      // Records up to the older kept snapshot are covered twice over.
+      if (compact) batch.DeleteRange(records_cf, seq_key(1), seq_key(oldest_kept + 1));
+    }
+    // Not synced on its own: the next synced append carries it to disk, and until then the
+    // records it covers are all there.
+    (void)db->Write(rocksdb::WriteOptions(), &batch);
+  }
+
+  std::vector<std::uint64_t> snapshot_seqs() const {
+    std::vector<std::uint64_t> out;
+    if (!snapshots_cf) return out;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, snapshots_cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (auto seq = key_seq(it->key())) out.push_back(*seq);
+    }
+    return out;
   }
 
   void write_loop() {
@@ -146,6 +207,7 @@ class Journal::Impl {
         if (s.ok()) {
           stat_records.fetch_add(seq - next_seq);
           stat_groups.fetch_add(1);
+          track(group, next_seq);
           next_seq = seq;
           durable_seq.store(seq);
         } else {
@@ -196,6 +258,15 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+  // Journals from before snapshots have no such family; a read-only open cannot add it.
+  bool with_snapshots = !options.read_only;
+  if (options.read_only) {
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(db_options, dir, &names).ok()) {
+      with_snapshots = std::find(names.begin(), names.end(), kSnapshotFamily) != names.end();
+    }
+  }
+  if (with_snapshots) families.push_back({kSnapshotFamily, rocksdb::ColumnFamilyOptions()});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
@@ -217,6 +288,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   impl->db.reset(raw);
   impl->records_cf = handles[0];
   impl->meta_cf = handles[1];
+  if (with_snapshots) impl->snapshots_cf = handles[2];
+  impl->snapshot_every = options.snapshot_every;
+  impl->compact = options.compact;
+  if (!existed) impl->tracked.emplace();  // a new journal folds from the empty state
 
   std::string stored_run, stored_schema;
   const bool has_run = impl->db->Get({}, impl->meta_cf, kRunIdKey, &stored_run).ok();
@@ -281,6 +356,7 @@ void Journal::append_async(std::vector<JournalRecord> records, Done done) {
   }
   Impl::Pending pending;
   pending.encoded.reserve(records.size());
+  const bool tracking = impl_->snapshots_cf && impl_->snapshot_every > 0;
   for (auto& record : records) {
     if (record.run_id.empty()) {
       record.run_id = impl_->run_id;
@@ -294,6 +370,7 @@ void Journal::append_async(std::vector<JournalRecord> records, Done done) {
     // Encoding happens on the caller's thread, so appenders encode in parallel.
     pending.encoded.push_back(encode(record));
   }
+  if (tracking) pending.records = std::move(records);
   if (pending.encoded.empty()) {
     if (done) done(impl_->durable_seq.load());
     return;
@@ -347,11 +424,36 @@ Status Journal::scan(std::uint64_t from_seq,
   return Ok{};
 }
 
+std::vector<std::uint64_t> Journal::snapshots() const { return impl_->snapshot_seqs(); }
+
 Result<RunState> Journal::replay() const {
   RunState state;
-  std::optional<Error> failure;
   std::uint64_t expected = 1;
-  auto scanned = scan(1, [&](const JournalRecord& record) {
+  // The newest snapshot that reads back and fits this journal; older ones are fallbacks.
+  std::optional<Error> unreadable;
+  const std::uint64_t durable = impl_->durable_seq.load();
+  const auto snapshot_seqs = impl_->snapshot_seqs();
+  for (auto at = snapshot_seqs.rbegin(); at != snapshot_seqs.rend(); ++at) {
+    std::string bytes;
+    if (!impl_->db->Get({}, impl_->snapshots_cf, seq_key(*at), &bytes).ok()) continue;
+    auto snapshot = decode_snapshot(bytes, journal_decode_limits());
+    if (snapshot && (snapshot->last_seq() != *at || snapshot->last_seq() > durable ||
+                     snapshot->run_id() != impl_->run_id)) {
+      snapshot = Error::of("it does not belong to this journal at record " + std::to_string(*at));
+    }
+    if (!snapshot) {
+      if (!unreadable) {
+        unreadable = journal_error(impl_->dir, "snapshot at record " + std::to_string(*at) +
+                                                   ": " + snapshot.error().str());
+      }
+      continue;
+    }
+    state = std::move(snapshot).value();
+    expected = state.last_seq() + 1;
+    break;
+  }
+  std::optional<Error> failure;
+  auto scanned = scan(expected, [&](const JournalRecord& record) {
     if (record.seq != expected) {
       failure = journal_error(impl_->dir, "gap: record " + std::to_string(record.seq) +
                                               " where " + std::to_string(expected) +
@@ -369,7 +471,15 @@ Result<RunState> Journal::replay() const {
     return true;
   });
   if (!scanned) return scanned.error();
-  if (failure) return *failure;
+  if (failure) {
+    // Records before the first one left were compacted into snapshots none of which reads.
+    if (unreadable && expected == 1) return *unreadable;
+    return *failure;
+  }
+  if (!impl_->read_only) {
+    std::lock_guard<std::mutex> lock(impl_->track_mu);
+    if (!impl_->tracked && state.last_seq() == impl_->durable_seq.load()) impl_->tracked = state;
+  }
   return state;
 }
 

@@ -4,7 +4,10 @@
 // the cost of an fsync is shared by everything that arrived during it.
 //
 // Layout: column family "default" maps an 8-byte big-endian sequence number (from 1, no gaps)
-// to a Cap'n Proto JournalRecord; column family "meta" holds the run id and schema version.
+// to a Cap'n Proto JournalRecord; column family "meta" holds the run id and schema version;
+// column family "snapshots" maps the sequence number a snapshot covers up to to a Cap'n Proto
+// RunSnapshot. The writer thread folds every durable record into a RunState (once replay()
+// has given it a starting point) and writes a snapshot every `snapshot_every` records.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,12 @@ struct JournalOptions {
   bool read_only = false;
   // Upper bound on one group commit; a longer queue is split over several synced writes.
   std::size_t max_group_records = 65536;
+  // A snapshot of the run state is written after this many records (0: never), so that
+  // replay() reads the newest snapshot and only the records after it.
+  std::uint64_t snapshot_every = 10000;
+  // Deletes records that two snapshots cover. Off by default: the full history is what
+  // `br report` draws its timeline from, and a run's journal is small.
+  bool compact = false;
 };
 
 class Journal {
@@ -61,8 +70,12 @@ class Journal {
   Status scan(std::uint64_t from_seq,
               const std::function<bool(const JournalRecord&)>& visit) const;
 
-  // Folds the whole journal into a RunState; a gap or an illegal transition is an error.
+  // Folds the journal into a RunState: the newest readable snapshot, then the records after
+  // it (all of them without one). A gap or an illegal transition is an error.
   Result<RunState> replay() const;
+
+  // Sequence numbers of the stored snapshots, oldest first (for tests and `br status`).
+  std::vector<std::uint64_t> snapshots() const;
 
   // Statistics of group commit since open, for benchmarks and `br status --verbose`.
   struct Stats {

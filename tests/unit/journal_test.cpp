@@ -210,7 +210,7 @@ TEST_CASE("a journal of a newer schema version is refused") {
   must_open(dir.str(), "run-a");
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}, {"snapshots", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     REQUIRE(rocksdb::DB::Open({}, dir.str(), families, &handles, &db).ok());
@@ -234,7 +234,7 @@ TEST_CASE("a corrupt record is reported with its sequence number") {
   }
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}, {"snapshots", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     REQUIRE(rocksdb::DB::Open({}, dir.str(), families, &handles, &db).ok());
