@@ -85,6 +85,18 @@ inline WorkerHello sample_hello() {
   return WorkerHello{"host-1", 4, kProtocolVersion, "s3cret", {TaskId("auth/01-database")}, {2}};
 }
 
+// A plan of `tasks` independent tasks named t/0, t/1, ...
+inline Plan independent_plan(int tasks) {
+  Plan p;
+  p.title = "Independent tasks";
+  for (int i = 0; i < tasks; ++i) {
+    Task t = sample_task("t/" + std::to_string(i));
+    t.depends_on.clear();
+    p.tasks.push_back(t);
+  }
+  return p;
+}
+
 // One record of every kind, in the order they appear in RecordBody.
 inline std::vector<RecordBody> every_record_body() {
   return {

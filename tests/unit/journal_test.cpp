@@ -33,17 +33,6 @@ JournalRecord record(RecordBody body, std::int64_t time_ms = 1000) {
   return JournalRecord{0, "", time_ms, std::move(body)};
 }
 
-Plan plan_of(int tasks) {
-  Plan p;
-  p.title = "Journal test";
-  for (int i = 0; i < tasks; ++i) {
-    Task t = test::sample_task("t/" + std::to_string(i));
-    t.depends_on.clear();
-    p.tasks.push_back(t);
-  }
-  return p;
-}
-
 // The record the crash-test child writes at sequence number `seq` (> 1): always a legal
 // transition, and its content names its own sequence number so the parent can check it.
 JournalRecord crash_record(std::uint64_t seq) {
@@ -61,7 +50,7 @@ TEST_CASE("append, close, reopen and replay gives the same state") {
   {
     auto journal = must_open(dir.str(), "run-1");
     std::vector<JournalRecord> records = {
-        record(rec::PlanCreated{plan_of(3), "spec.md", "hash"}),
+        record(rec::PlanCreated{test::independent_plan(3), "spec.md", "hash"}),
         record(rec::TaskReady{TaskId("t/0")}),
         record(rec::TaskReady{TaskId("t/1")}),
         record(rec::BatchDispatched{BatchId("b1"), "w1", {TaskId("t/0"), TaskId("t/1")}, {1, 1},
@@ -283,7 +272,7 @@ TEST_CASE("a writer killed with SIGKILL leaves a journal that replays to a prefi
   const std::string path = dir / "state";
   {
     auto journal = must_open(path, "crash-run");
-    REQUIRE(journal->append({record(rec::PlanCreated{plan_of(2), "spec.md", "h"})}).ok());
+    REQUIRE(journal->append({record(rec::PlanCreated{test::independent_plan(2), "spec.md", "h"})}).ok());
   }
   for (int round = 0; round < 3; ++round) {
     int fds[2];

@@ -15,22 +15,11 @@ using namespace br;
 
 namespace {
 
-Plan plan_of(int tasks) {
-  Plan p;
-  p.title = "Snapshot test";
-  for (int i = 0; i < tasks; ++i) {
-    Task t = test::sample_task("t/" + std::to_string(i));
-    t.depends_on.clear();
-    p.tasks.push_back(t);
-  }
-  return p;
-}
-
 // A legal history of `tasks` independent tasks: some succeed, some fail and retry, workers
 // come and go. Deterministic for a seed.
 std::vector<RecordBody> history(int tasks, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<RecordBody> out = {rec::PlanCreated{plan_of(tasks), "spec.md", "h"},
+  std::vector<RecordBody> out = {rec::PlanCreated{test::independent_plan(tasks), "spec.md", "h"},
                                  rec::WorkerJoined{"w1", 2, "10.0.0.2"}};
   for (int i = 0; i < tasks; ++i) {
     const TaskId id("t/" + std::to_string(i));
