@@ -186,7 +186,7 @@ Status sync_directory(const std::string& dir) {
 // point leaves either no run or a run with its plan; and whatever this created is removed
 // again if a step fails (a full disk, a read-only directory).
 Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPlan& fresh,
-                                            RunState& state) {
+                                            const JournalOptions& options, RunState& state) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool root_existed = fs::exists(dir.root, ec);
@@ -209,7 +209,7 @@ Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPl
     else if (!journal_existed) fs::remove_all(dir.journal(), ignored);
     return error;
   };
-  JournalOptions create;
+  JournalOptions create = options;
   create.run_id = new_run_id();
   auto opened = Journal::open(staging, create);
   if (!opened) return undo(opened.error());
@@ -283,9 +283,12 @@ int run_command(const RunOptions& options) {
     if (auto planned = plan_spec(); !planned) return fail(kExitBadInput, planned.error().str());
   }
 
+  JournalOptions journal_options;
+  journal_options.snapshot_every = config.journal.snapshot_every;
+  journal_options.compact = config.journal.compact;
   RunState state;
   if (resuming) {
-    auto opened = Journal::open(dir.journal(), JournalOptions{});
+    auto opened = Journal::open(dir.journal(), journal_options);
     if (!opened) return fail(kExitInternal, opened.error().str());
     journal = std::move(opened).value();
     auto replayed = journal->replay();
@@ -313,7 +316,7 @@ int run_command(const RunOptions& options) {
       fresh.reset();  // same spec: the journal's plan is the plan
     }
   } else if (fresh) {
-    auto created = create_run(dir, *fresh, state);
+    auto created = create_run(dir, *fresh, journal_options, state);
     if (!created) return fail(kExitInternal, created.error().str());
     journal = std::move(created).value();
   } else {

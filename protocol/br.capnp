@@ -225,12 +225,14 @@ struct WorkerSnapshot {
   alive @3 :Bool;
 }
 
+# A RunState (protocol/run_state.hpp), field for field. Decoding checks it like any untrusted
+# input and rebuilds what follows from it (the task index, the progress counts).
 struct RunSnapshot {
-  schemaVersion @0 :UInt32;
+  schemaVersion @0 :UInt32;  # kJournalSchemaVersion of the writer; a newer one is not read
   runId @1 :Text;
   lastSeq @2 :UInt64;        # the state after applying records 1..lastSeq
   status @3 :UInt8;          # RunStatus
-  plan @4 :Plan;
+  plan @4 :Plan;             # unset until planCreated: its presence is RunState::has_plan()
   specPath @5 :Text;
   specHash @6 :Text;
   tasks @7 :List(TaskSnapshot);   # in plan order

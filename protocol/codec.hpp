@@ -62,8 +62,10 @@ template <> Result<ReadyTasks> decode(std::string_view, const DecodeLimits&);
 template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
 
 // A snapshot of a run's state (a cache of the fold of its journal up to state.last_seq()).
-// Decoding checks it as untrusted input (bounds, enum values, task count, duplicate ids) and
-// recounts the progress counts rather than trusting them.
+// Decoding checks it as untrusted input (the limits above, schema version, enum values, one
+// task state per plan task, no duplicate task or worker ids, attempts that fit the statuses)
+// and rebuilds the task index and progress counts rather than trusting them. Errors start
+// with "RunSnapshot: ". Use journal_decode_limits(): a snapshot holds the whole plan.
 std::string encode_snapshot(const RunState& state);
 Result<RunState> decode_snapshot(std::string_view bytes, const DecodeLimits& limits);
 

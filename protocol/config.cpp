@@ -55,6 +55,16 @@ class Section {
     out = static_cast<Int>(*v);
   }
 
+  void boolean(const char* key, bool& out) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    if (!node->is_boolean()) {
+      error(*node, full(key) + ": expected true or false");
+      return;
+    }
+    out = *node->value<bool>();
+  }
+
   void fraction(const char* key, double& out) {
     const toml::node* node = find(key);
     if (!node) return;
@@ -186,14 +196,14 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   config.path = path;
   std::vector<Diagnostic> errors;
   const std::vector<std::string> sections = {"run", "agent", "verify", "context", "network",
-                                             "limits"};
+                                             "limits", "journal"};
   for (const auto& [key, node] : root) {
     const std::string k(key.str());
     if (std::find(sections.begin(), sections.end(), k) == sections.end()) {
       errors.push_back(Diagnostic{path, static_cast<std::uint32_t>(node.source().begin.line),
                                   "unknown section '" + k +
                                       "'; known sections: run, agent, verify, context, network, "
-                                      "limits"});
+                                      "limits, journal"});
     }
   }
 
@@ -247,6 +257,11 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
                  std::int64_t{1} << 40);
   limits.reject_unknown({"spec_max_bytes", "max_tasks", "message_max_bytes",
                          "agent_output_max_bytes"});
+
+  Section journal(root, "journal", path, errors);
+  journal.integer("snapshot_every", config.journal.snapshot_every, 0, 1'000'000'000);
+  journal.boolean("compact", config.journal.compact);
+  journal.reject_unknown({"snapshot_every", "compact"});
 
   if (config.run.backoff_max_ms < config.run.backoff_base_ms) {
     errors.push_back(Diagnostic{path, 0, "run.backoff_max must not be below run.backoff_base"});

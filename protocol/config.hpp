@@ -55,6 +55,12 @@ struct LimitsConfig {
   std::uint64_t agent_output_max_bytes = std::uint64_t{64} << 20;
 };
 
+// The run's journal (storage/journal.hpp); snapshots make a restart replay only the tail.
+struct JournalConfig {
+  std::uint64_t snapshot_every = 10000;  // records between run-state snapshots; 0: none
+  bool compact = false;                  // delete records two snapshots cover (loses history)
+};
+
 struct Config {
   RunConfig run;
   AgentConfig agent;
@@ -62,6 +68,7 @@ struct Config {
   ContextConfig context;
   NetworkConfig network;
   LimitsConfig limits;
+  JournalConfig journal;
   std::string path;  // file it came from; empty for defaults
 };
 

@@ -1,6 +1,9 @@
+// The fold of journal records into a RunState, the task state machine, and the checks a
+// state restored from a snapshot must pass.
 #include "protocol/run_state.hpp"
 
 #include <array>
+#include <tuple>
 
 namespace br {
 namespace {
@@ -89,6 +92,33 @@ std::size_t& slot(ProgressCounts& c, TaskStatus s) {
 
 }  // namespace
 
+bool operator==(const TaskState& a, const TaskState& b) {
+  return std::tie(a.status, a.attempt, a.worker, a.batch, a.reason, a.files, a.ready_ms,
+                  a.dispatched_ms, a.started_ms, a.finished_ms, a.lease_until_ms,
+                  a.not_before_ms) == std::tie(b.status, b.attempt, b.worker, b.batch, b.reason,
+                                               b.files, b.ready_ms, b.dispatched_ms, b.started_ms,
+                                               b.finished_ms, b.lease_until_ms, b.not_before_ms);
+}
+
+bool operator==(const WorkerState& a, const WorkerState& b) {
+  return std::tie(a.name, a.slots, a.address, a.alive) ==
+         std::tie(b.name, b.slots, b.address, b.alive);
+}
+
+bool operator==(const ProgressCounts& a, const ProgressCounts& b) {
+  return std::tie(a.total, a.pending, a.ready, a.dispatched, a.running, a.succeeded, a.failed,
+                  a.retrying, a.blocked, a.cancelled) ==
+         std::tie(b.total, b.pending, b.ready, b.dispatched, b.running, b.succeeded, b.failed,
+                  b.retrying, b.blocked, b.cancelled);
+}
+
+bool operator==(const RunState& a, const RunState& b) {
+  return std::tie(a.run_id_, a.status_, a.last_seq_, a.has_plan_, a.plan_, a.spec_path_,
+                  a.spec_hash_, a.tasks_, a.index_, a.workers_, a.counts_) ==
+         std::tie(b.run_id_, b.status_, b.last_seq_, b.has_plan_, b.plan_, b.spec_path_,
+                  b.spec_hash_, b.tasks_, b.index_, b.workers_, b.counts_);
+}
+
 Result<RunState> RunState::restore(Parts parts) {
   if (parts.tasks.size() != parts.plan.tasks.size()) {
     return Error::of("snapshot has " + std::to_string(parts.tasks.size()) + " task states for " +
@@ -101,6 +131,22 @@ Result<RunState> RunState::restore(Parts parts) {
     if (!s.index_.emplace(parts.plan.tasks[i].id, i).second) {
       return Error::of("snapshot has duplicate task id " + quoted(parts.plan.tasks[i].id));
     }
+    // Only a batchDispatched gives a task an attempt, and every status below follows one.
+    const TaskState& t = parts.tasks[i];
+    const bool dispatched_once = t.status == TaskStatus::dispatched ||
+                                 t.status == TaskStatus::running ||
+                                 t.status == TaskStatus::succeeded ||
+                                 t.status == TaskStatus::failed || t.status == TaskStatus::retrying;
+    if (dispatched_once && t.attempt == 0) {
+      return Error::of("snapshot has task " + quoted(parts.plan.tasks[i].id) + " " +
+                       std::string(to_string(t.status)) + " without an attempt");
+    }
+  }
+  for (auto& w : parts.workers) {
+    const std::string name = w.name;
+    if (!s.workers_.emplace(name, std::move(w)).second) {
+      return Error::of("snapshot has duplicate worker '" + name + "'");
+    }
   }
   s.run_id_ = std::move(parts.run_id);
   s.status_ = parts.status;
@@ -110,7 +156,6 @@ Result<RunState> RunState::restore(Parts parts) {
   s.spec_path_ = std::move(parts.spec_path);
   s.spec_hash_ = std::move(parts.spec_hash);
   s.tasks_ = std::move(parts.tasks);
-  for (auto& w : parts.workers) s.workers_[w.name] = std::move(w);
   s.counts_.total = s.tasks_.size();
   for (const TaskState& t : s.tasks_) ++slot(s.counts_, t.status);  // recounted, not trusted
   return s;

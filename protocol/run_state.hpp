@@ -63,6 +63,13 @@ struct WorkerState {
   bool alive = false;
 };
 
+// Field-by-field equality, for tests that compare a state restored from a snapshot (or
+// replayed from one) with the fold of every record.
+bool operator==(const TaskState& a, const TaskState& b);
+bool operator==(const WorkerState& a, const WorkerState& b);
+inline bool operator!=(const TaskState& a, const TaskState& b) { return !(a == b); }
+inline bool operator!=(const WorkerState& a, const WorkerState& b) { return !(a == b); }
+
 enum class RunStatus : std::uint8_t { empty, running, stopped, succeeded, failed, cancelled };
 std::string_view to_string(RunStatus s);
 
@@ -71,11 +78,15 @@ struct ProgressCounts {
   std::size_t pending = 0, ready = 0, dispatched = 0, running = 0, succeeded = 0, failed = 0,
               retrying = 0, blocked = 0, cancelled = 0;
 };
+bool operator==(const ProgressCounts& a, const ProgressCounts& b);
+inline bool operator!=(const ProgressCounts& a, const ProgressCounts& b) { return !(a == b); }
 
 class RunState {
  public:
-  // Everything a RunState holds, for snapshots: restore() rebuilds the state from it (checking
-  // it, since a snapshot is read back from disk) so that replay can start after last_seq.
+  // Everything a RunState holds, for snapshots: restore() rebuilds the state from it so that
+  // replay can start after last_seq. A snapshot is read back from disk, so restore() checks
+  // what it can (one task state per plan task, no duplicate task or worker ids, attempts
+  // consistent with statuses), rebuilds the index and recounts the progress counts.
   struct Parts {
     std::string run_id;
     RunStatus status = RunStatus::empty;
@@ -108,6 +119,10 @@ class RunState {
 
   // Kept up to date by apply(): O(1).
   const ProgressCounts& counts() const { return counts_; }
+
+  // Every field equal (the index and counts follow from the rest, and are compared too).
+  friend bool operator==(const RunState& a, const RunState& b);
+  friend bool operator!=(const RunState& a, const RunState& b) { return !(a == b); }
 
  private:
   void set_status(TaskState& task, TaskStatus status);

@@ -1,17 +1,21 @@
+// The RocksDB journal: group commit on a writer thread, run-state snapshots on a snapshot
+// thread, and replay from the newest readable snapshot.
 #include "storage/journal.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <optional>
-#include <algorithm>
 #include <thread>
 
 #include "protocol/codec.hpp"
@@ -80,8 +84,19 @@ class Journal::Impl {
  public:
   struct Pending {
     std::vector<std::string> encoded;
-    std::vector<JournalRecord> records;  // the same, for the snapshot fold
+    std::vector<JournalRecord> records;  // the same, for the snapshot fold (when tracking)
     Done done;
+  };
+  // Durable records for the snapshot thread: they got sequence numbers first_seq + 1, ….
+  struct Durable {
+    std::uint64_t first_seq = 0;
+    std::vector<JournalRecord> records;
+  };
+  // The fold of the stored journal, and what it started from.
+  struct Folded {
+    RunState state;
+    std::uint64_t snapshot_seq = 0;            // the snapshot it started from; 0: none
+    std::vector<std::uint64_t> bad_snapshots;  // skipped because they did not decode or fit
   };
 
   std::string dir;
@@ -95,22 +110,33 @@ class Journal::Impl {
   std::uint64_t snapshot_every = 0;
   bool compact = false;
 
-  // The durable state, folded by the writer thread; empty until replay() (or a new journal)
-  // gives it a starting point, and dropped for good if a record does not apply.
-  std::mutex track_mu;
-  std::optional<RunState> tracked;  // guarded by track_mu
-  std::uint64_t since_snapshot = 0;  // writer thread only
+  // The durable state, folded by the snapshot thread. Seeded at open; dropped for good (and
+  // `tracking` cleared) if a record does not apply, since a snapshot must equal replay's fold.
+  std::atomic<bool> tracking{false};
+  mutable std::mutex track_mu;
+  std::optional<RunState> tracked;      // guarded by track_mu
+  std::uint64_t last_snapshot_seq = 0;  // guarded by track_mu
+  std::vector<std::uint64_t> stored;    // guarded by track_mu: snapshot seqs, oldest first
 
   std::atomic<std::uint64_t> durable_seq{0};
   std::atomic<std::uint64_t> stat_records{0};
   std::atomic<std::uint64_t> stat_groups{0};
+  std::atomic<std::uint64_t> stat_snapshots{0};
 
   std::mutex mu;
   std::condition_variable wake;
-  std::deque<Pending> queue;   // guarded by mu
-  bool stopping = false;       // guarded by mu
-  std::optional<Error> broken; // guarded by mu: after a failed write, every append fails
+  std::deque<Pending> queue;    // guarded by mu
+  bool stopping = false;        // guarded by mu
+  std::optional<Error> broken;  // guarded by mu: after a failed write, every append fails
   std::thread writer;
+
+  mutable std::mutex fold_mu;
+  std::condition_variable fold_wake;
+  mutable std::condition_variable fold_idle;
+  std::deque<Durable> fold_queue;  // guarded by fold_mu
+  bool fold_busy = false;          // guarded by fold_mu
+  bool fold_stopping = false;      // guarded by fold_mu
+  std::thread snapshotter;
 
   ~Impl() {
     {
@@ -119,6 +145,13 @@ class Journal::Impl {
     }
     wake.notify_one();
     if (writer.joinable()) writer.join();
+    // After the writer: it hands the snapshot thread its last groups before it ends.
+    {
+      std::lock_guard<std::mutex> lock(fold_mu);
+      fold_stopping = true;
+    }
+    fold_wake.notify_one();
+    if (snapshotter.joinable()) snapshotter.join();
     if (db) {
       if (records_cf) db->DestroyColumnFamilyHandle(records_cf);
       if (meta_cf) db->DestroyColumnFamilyHandle(meta_cf);
@@ -127,52 +160,231 @@ class Journal::Impl {
     }
   }
 
-  // Folds a durable group (records from first_seq + 1 on) into the tracked state and writes
-  // a snapshot when one is due. Never fails the append: a snapshot is only a cache.
-  void track(std::vector<Pending>& group, std::uint64_t first_seq) {
-    if (!snapshots_cf || snapshot_every == 0) return;
+  // Folds durable groups into the tracked state and writes a snapshot when one is due. Runs
+  // on the snapshot thread, so neither folding nor encoding delays a group commit; a backlog
+  // is folded whole and then snapshotted once. Never fails an append: a snapshot is a cache.
+  void fold(std::deque<Durable>& work) {
     std::lock_guard<std::mutex> lock(track_mu);
     if (!tracked) return;
-    std::uint64_t seq = first_seq;
-    for (auto& pending : group) {
-      for (auto& record : pending.records) {
+    for (auto& group : work) {
+      std::uint64_t seq = group.first_seq;
+      for (auto& record : group.records) {
         record.seq = ++seq;
         if (!tracked->apply(record)) {
           tracked.reset();  // never snapshot a state that differs from replay's
+          tracking = false;
           return;
         }
       }
     }
-    since_snapshot += seq - first_seq;
-    if (since_snapshot < snapshot_every) return;
-    since_snapshot = 0;
-    write_snapshot(*tracked);
+    if (tracked->last_seq() - last_snapshot_seq >= snapshot_every) write_snapshot(*tracked);
   }
 
+  // A snapshot is one Put, so never torn. It does not go through the WAL: megabytes there
+  // would lengthen the fsync of the next group commit. It is flushed to its own table file
+  // instead (by RocksDB, off the write path), and only then are the snapshots no longer kept
+  // and, with compaction, the records the older kept snapshot covers deleted: a crash before
+  // the flush loses the snapshot (a cache) but never anything it stands for.
   void write_snapshot(const RunState& state) {
-    rocksdb::WriteBatch batch;
-    batch.Put(snapshots_cf, seq_key(state.last_seq()), encode_snapshot(state));
-    std::vector<std::uint64_t> kept = snapshot_seqs();
-    kept.push_back(state.last_seq());
-    if (kept.size() > kSnapshotsKept) {
-      const std::uint64_t oldest_kept = kept[kept.size() - kSnapshotsKept];
-      batch.DeleteRange(snapshots_cf, seq_key(0), seq_key(oldest_kept));
-      // Records up to the older kept snapshot are covered twice over.
-      if (compact) batch.DeleteRange(records_cf, seq_key(1), seq_key(oldest_kept + 1));
-    }
-    // Not synced on its own: the next synced append carries it to disk, and until then the
-    // records it covers are all there.
-    (void)db->Write(rocksdb::WriteOptions(), &batch);
+    // Tried once per `snapshot_every` records, whether or not it works: a cache is not worth
+    // retrying on every group while the disk is full.
+    last_snapshot_seq = state.last_seq();
+    std::string bytes = encode_snapshot(state);
+    if (bytes.size() > journal_decode_limits().max_bytes) return;  // would never be read back
+    rocksdb::WriteOptions no_wal;
+    no_wal.disableWAL = true;
+    rocksdb::WriteBatch put;
+    put.Put(snapshots_cf, seq_key(state.last_seq()), bytes);
+    bytes.clear();
+    if (!db->Write(no_wal, &put).ok()) return;
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    if (!db->Flush(flush, snapshots_cf).ok()) return;
+    stat_snapshots.fetch_add(1);
+    stored.push_back(state.last_seq());
+    if (stored.size() <= kSnapshotsKept) return;
+    stored.erase(stored.begin(), stored.end() - static_cast<std::ptrdiff_t>(kSnapshotsKept));
+    rocksdb::WriteBatch drop;
+    drop.DeleteRange(snapshots_cf, seq_key(0), seq_key(stored.front()));
+    // Records up to the older kept snapshot are covered twice over.
+    if (compact) drop.DeleteRange(records_cf, seq_key(1), seq_key(stored.front() + 1));
+    // Not synced on its own: the next synced append carries it to disk.
+    (void)db->Write(rocksdb::WriteOptions(), &drop);
   }
 
-  std::vector<std::uint64_t> snapshot_seqs() const {
+  void snapshot_loop() {
+    for (;;) {
+      std::deque<Durable> work;
+      {
+        std::unique_lock<std::mutex> lock(fold_mu);
+        fold_wake.wait(lock, [&] { return !fold_queue.empty() || fold_stopping; });
+        if (fold_queue.empty()) return;  // stopping, and everything handed over is folded
+        work.swap(fold_queue);
+        fold_busy = true;
+      }
+      fold(work);
+      {
+        std::lock_guard<std::mutex> lock(fold_mu);
+        fold_busy = false;
+      }
+      fold_idle.notify_all();
+    }
+  }
+
+  void wait_for_snapshots() const {
+    std::unique_lock<std::mutex> lock(fold_mu);
+    fold_idle.wait(lock, [&] { return fold_queue.empty() && !fold_busy; });
+  }
+
+  // `view` (a RocksDB snapshot, or null for the latest) makes several reads agree with each
+  // other while the snapshot thread writes and compacts.
+  Status scan(std::uint64_t from_seq, const std::function<bool(const JournalRecord&)>& visit,
+              const rocksdb::Snapshot* view) const {
+    rocksdb::ReadOptions read;
+    read.fill_cache = false;  // a scan reads everything once
+    read.readahead_size = 2 << 20;
+    read.snapshot = view;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, records_cf));
+    const auto limits = journal_decode_limits();
+    for (it->Seek(seq_key(from_seq)); it->Valid(); it->Next()) {
+      auto seq = key_seq(it->key());
+      if (!seq) return journal_error(dir, "record with a malformed key");
+      auto record =
+          decode<JournalRecord>(std::string_view(it->value().data(), it->value().size()), limits);
+      if (!record) {
+        return journal_error(dir, "record " + std::to_string(*seq) + ": " + record.error().str());
+      }
+      record->seq = *seq;
+      if (!visit(*record)) return Ok{};
+    }
+    if (!it->status().ok()) return journal_error(dir, "read failed: " + it->status().ToString());
+    return Ok{};
+  }
+
+  std::vector<std::uint64_t> snapshot_seqs(const rocksdb::Snapshot* view = nullptr) const {
     std::vector<std::uint64_t> out;
     if (!snapshots_cf) return out;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, snapshots_cf));
+    rocksdb::ReadOptions read;
+    read.snapshot = view;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, snapshots_cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (auto seq = key_seq(it->key())) out.push_back(*seq);
     }
     return out;
+  }
+
+  // Sequence number of the first record still stored (durable + 1 when there is none): after
+  // compaction, the records before it live on only in snapshots.
+  std::uint64_t first_stored_seq(const rocksdb::Snapshot* view) const {
+    rocksdb::ReadOptions read;
+    read.snapshot = view;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, records_cf));
+    it->SeekToFirst();
+    if (it->Valid()) {
+      if (auto seq = key_seq(it->key())) return *seq;
+    }
+    return durable_seq.load() + 1;
+  }
+
+  // The fold of what is stored: the newest snapshot that decodes and fits this journal, then
+  // the records after it, all read from one consistent view.
+  Result<Folded> fold_stored() const {
+    Folded out;
+    rocksdb::ManagedSnapshot view(db.get());
+    rocksdb::ReadOptions read;
+    read.snapshot = view.snapshot();
+    // After taking the view: every snapshot in it covers records durable by now.
+    const std::uint64_t durable = durable_seq.load();
+    const std::uint64_t first = first_stored_seq(read.snapshot);
+    std::optional<std::string> newest_rejection;
+    const auto seqs = snapshot_seqs(read.snapshot);
+    for (auto at = seqs.rbegin(); at != seqs.rend(); ++at) {
+      std::string bytes;
+      Result<RunState> snapshot = Error::of("it cannot be read");
+      if (db->Get(read, snapshots_cf, seq_key(*at), &bytes).ok()) {
+        snapshot = decode_snapshot(bytes, journal_decode_limits());
+      }
+      if (snapshot && (snapshot->last_seq() != *at || snapshot->run_id() != run_id)) {
+        snapshot = Error::of("it is the state of run '" + snapshot->run_id() + "' at record " +
+                             std::to_string(snapshot->last_seq()) + ", not of this journal");
+      }
+      if (snapshot && snapshot->last_seq() > durable) {
+        snapshot = Error::of("the journal ends at record " + std::to_string(durable));
+      }
+      if (!snapshot) {
+        out.bad_snapshots.push_back(*at);
+        if (!newest_rejection) {
+          newest_rejection =
+              "snapshot at record " + std::to_string(*at) + ": " + snapshot.error().str();
+        }
+        continue;
+      }
+      if (snapshot->last_seq() + 1 < first) continue;  // older than what was compacted
+      out.state = std::move(snapshot).value();
+      out.snapshot_seq = *at;
+      break;
+    }
+    if (first > 1 && out.snapshot_seq == 0) {
+      return journal_error(
+          dir, (newest_rejection ? *newest_rejection + "; records" : std::string("records")) +
+                   " 1 to " + std::to_string(first - 1) +
+                   " were compacted into snapshots and no snapshot that covers them reads "
+                   "back, so the run cannot be replayed; restore the state directory from a "
+                   "backup or start the run again");
+    }
+    std::uint64_t expected = out.state.last_seq() + 1;
+    std::optional<Error> failure;
+    auto scanned = scan(
+        expected,
+        [&](const JournalRecord& record) {
+          if (record.seq != expected) {
+            failure = journal_error(dir, "gap: record " + std::to_string(record.seq) + " where " +
+                                             std::to_string(expected) + " was expected");
+            return false;
+          }
+          ++expected;
+          auto applied = out.state.apply(record);
+          if (!applied) {
+            failure = journal_error(dir, "record " + std::to_string(record.seq) + " (" +
+                                             std::string(kind_name(record.body)) +
+                                             "): " + applied.error().str());
+            return false;
+          }
+          return true;
+        },
+        read.snapshot);
+    if (!scanned) return scanned.error();
+    if (failure) return *failure;
+    return out;
+  }
+
+  // Gives the snapshot thread its starting point: the empty state of a new journal, or the
+  // fold of a stored one. Snapshots that were skipped are removed, so that the ones kept (and
+  // the records compaction deletes) always rest on readable snapshots. A journal that does not
+  // fold is left to replay() to report; it is appended to without snapshots.
+  void seed(bool created) {
+    if (read_only || !snapshots_cf || snapshot_every == 0) return;
+    std::lock_guard<std::mutex> lock(track_mu);
+    if (created) {
+      tracked.emplace();
+    } else {
+      auto folded = fold_stored();
+      if (!folded) return;
+      if (!folded->bad_snapshots.empty()) {
+        rocksdb::WriteBatch batch;
+        for (std::uint64_t seq : folded->bad_snapshots) batch.Delete(snapshots_cf, seq_key(seq));
+        (void)db->Write(rocksdb::WriteOptions(), &batch);
+      }
+      tracked = std::move(folded->state);
+      last_snapshot_seq = folded->snapshot_seq;
+      for (std::uint64_t seq : snapshot_seqs()) {
+        if (std::find(folded->bad_snapshots.begin(), folded->bad_snapshots.end(), seq) ==
+            folded->bad_snapshots.end()) {
+          stored.push_back(seq);
+        }
+      }
+    }
+    tracking = true;
   }
 
   void write_loop() {
@@ -207,12 +419,12 @@ class Journal::Impl {
         if (s.ok()) {
           stat_records.fetch_add(seq - next_seq);
           stat_groups.fetch_add(1);
-          track(group, next_seq);
-          next_seq = seq;
           durable_seq.store(seq);
+          hand_over(group, next_seq);
+          next_seq = seq;
         } else {
-          failed = journal_error(dir, "write failed: " + s.ToString() +
-                                          "; the run stops here and can be resumed");
+          failed = journal_error(
+              dir, "write failed: " + s.ToString() + "; the run stops here and can be resumed");
           std::lock_guard<std::mutex> lock(mu);
           broken = failed;
         }
@@ -226,6 +438,26 @@ class Journal::Impl {
         }
       }
     }
+  }
+
+  // Passes a durable group to the snapshot thread: a move and a notify, all the write path
+  // pays for snapshots.
+  void hand_over(std::vector<Pending>& group, std::uint64_t first_seq) {
+    if (!tracking.load()) return;
+    Durable durable{first_seq, {}};
+    for (auto& pending : group) {
+      if (durable.records.empty()) {
+        durable.records = std::move(pending.records);
+      } else {
+        std::move(pending.records.begin(), pending.records.end(),
+                  std::back_inserter(durable.records));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(fold_mu);
+      fold_queue.push_back(std::move(durable));
+    }
+    fold_wake.notify_one();
   }
 };
 
@@ -291,7 +523,6 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   if (with_snapshots) impl->snapshots_cf = handles[2];
   impl->snapshot_every = options.snapshot_every;
   impl->compact = options.compact;
-  if (!existed) impl->tracked.emplace();  // a new journal folds from the empty state
 
   std::string stored_run, stored_schema;
   const bool has_run = impl->db->Get({}, impl->meta_cf, kRunIdKey, &stored_run).ok();
@@ -342,11 +573,14 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   if (!it->status().ok()) return open_error(dir, it->status());
   it.reset();
 
-  if (!impl->read_only) {
-    Impl* self = impl.get();
-    impl->writer = std::thread([self] { self->write_loop(); });
+  std::unique_ptr<Journal> journal(new Journal(std::move(impl)));
+  Impl* self = journal->impl_.get();
+  self->seed(!existed);
+  if (!self->read_only) {
+    self->writer = std::thread([self] { self->write_loop(); });
+    if (self->tracking) self->snapshotter = std::thread([self] { self->snapshot_loop(); });
   }
-  return std::unique_ptr<Journal>(new Journal(std::move(impl)));
+  return journal;
 }
 
 void Journal::append_async(std::vector<JournalRecord> records, Done done) {
@@ -356,7 +590,6 @@ void Journal::append_async(std::vector<JournalRecord> records, Done done) {
   }
   Impl::Pending pending;
   pending.encoded.reserve(records.size());
-  const bool tracking = impl_->snapshots_cf && impl_->snapshot_every > 0;
   for (auto& record : records) {
     if (record.run_id.empty()) {
       record.run_id = impl_->run_id;
@@ -370,7 +603,7 @@ void Journal::append_async(std::vector<JournalRecord> records, Done done) {
     // Encoding happens on the caller's thread, so appenders encode in parallel.
     pending.encoded.push_back(encode(record));
   }
-  if (tracking) pending.records = std::move(records);
+  if (impl_->tracking.load()) pending.records = std::move(records);
   if (pending.encoded.empty()) {
     if (done) done(impl_->durable_seq.load());
     return;
@@ -396,91 +629,30 @@ const std::string& Journal::run_id() const { return impl_->run_id; }
 const std::string& Journal::dir() const { return impl_->dir; }
 
 Journal::Stats Journal::stats() const {
-  return Stats{impl_->stat_records.load(), impl_->stat_groups.load()};
+  return Stats{impl_->stat_records.load(), impl_->stat_groups.load(), impl_->stat_snapshots.load(),
+               impl_->tracking.load()};
 }
 
 Status Journal::scan(std::uint64_t from_seq,
                      const std::function<bool(const JournalRecord&)>& visit) const {
-  rocksdb::ReadOptions read;
-  read.fill_cache = false;  // a scan reads everything once
-  read.readahead_size = 2 << 20;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->records_cf));
-  const auto limits = journal_decode_limits();
-  for (it->Seek(seq_key(from_seq)); it->Valid(); it->Next()) {
-    auto seq = key_seq(it->key());
-    if (!seq) return journal_error(impl_->dir, "record with a malformed key");
-    auto record = decode<JournalRecord>(
-        std::string_view(it->value().data(), it->value().size()), limits);
-    if (!record) {
-      return journal_error(impl_->dir,
-                           "record " + std::to_string(*seq) + ": " + record.error().str());
-    }
-    record->seq = *seq;
-    if (!visit(*record)) return Ok{};
-  }
-  if (!it->status().ok()) {
-    return journal_error(impl_->dir, "read failed: " + it->status().ToString());
-  }
-  return Ok{};
+  return impl_->scan(from_seq, visit, nullptr);
 }
 
 std::vector<std::uint64_t> Journal::snapshots() const { return impl_->snapshot_seqs(); }
 
+void Journal::wait_for_snapshots() const { impl_->wait_for_snapshots(); }
+
 Result<RunState> Journal::replay() const {
-  RunState state;
-  std::uint64_t expected = 1;
-  // The newest snapshot that reads back and fits this journal; older ones are fallbacks.
-  std::optional<Error> unreadable;
-  const std::uint64_t durable = impl_->durable_seq.load();
-  const auto snapshot_seqs = impl_->snapshot_seqs();
-  for (auto at = snapshot_seqs.rbegin(); at != snapshot_seqs.rend(); ++at) {
-    std::string bytes;
-    if (!impl_->db->Get({}, impl_->snapshots_cf, seq_key(*at), &bytes).ok()) continue;
-    auto snapshot = decode_snapshot(bytes, journal_decode_limits());
-    if (snapshot && (snapshot->last_seq() != *at || snapshot->last_seq() > durable ||
-                     snapshot->run_id() != impl_->run_id)) {
-      snapshot = Error::of("it does not belong to this journal at record " + std::to_string(*at));
-    }
-    if (!snapshot) {
-      if (!unreadable) {
-        unreadable = journal_error(impl_->dir, "snapshot at record " + std::to_string(*at) +
-                                                   ": " + snapshot.error().str());
-      }
-      continue;
-    }
-    state = std::move(snapshot).value();
-    expected = state.last_seq() + 1;
-    break;
-  }
-  std::optional<Error> failure;
-  auto scanned = scan(expected, [&](const JournalRecord& record) {
-    if (record.seq != expected) {
-      failure = journal_error(impl_->dir, "gap: record " + std::to_string(record.seq) +
-                                              " where " + std::to_string(expected) +
-                                              " was expected");
-      return false;
-    }
-    ++expected;
-    auto applied = state.apply(record);
-    if (!applied) {
-      failure = journal_error(impl_->dir, "record " + std::to_string(record.seq) + " (" +
-                                              std::string(kind_name(record.body)) +
-                                              "): " + applied.error().str());
-      return false;
-    }
-    return true;
-  });
-  if (!scanned) return scanned.error();
-  if (failure) {
-    // Records before the first one left were compacted into snapshots none of which reads.
-    if (unreadable && expected == 1) return *unreadable;
-    return *failure;
-  }
-  if (!impl_->read_only) {
+  if (impl_->tracking.load()) {
+    // The state folded at open and kept up to date costs a copy, not a second replay.
     std::lock_guard<std::mutex> lock(impl_->track_mu);
-    if (!impl_->tracked && state.last_seq() == impl_->durable_seq.load()) impl_->tracked = state;
+    if (impl_->tracked && impl_->tracked->last_seq() == impl_->durable_seq.load()) {
+      return *impl_->tracked;
+    }
   }
-  return state;
+  auto folded = impl_->fold_stored();
+  if (!folded) return folded.error();
+  return std::move(folded->state);
 }
 
 }  // namespace br

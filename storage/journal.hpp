@@ -6,8 +6,12 @@
 // Layout: column family "default" maps an 8-byte big-endian sequence number (from 1, no gaps)
 // to a Cap'n Proto JournalRecord; column family "meta" holds the run id and schema version;
 // column family "snapshots" maps the sequence number a snapshot covers up to to a Cap'n Proto
-// RunSnapshot. The writer thread folds every durable record into a RunState (once replay()
-// has given it a starting point) and writes a snapshot every `snapshot_every` records.
+// RunSnapshot (a cache of the fold of records 1..seq, so a restart replays only the tail).
+//
+// Snapshots are taken off the write path: the writer thread hands each durable group to a
+// snapshot thread, which folds it into the journal's RunState (seeded at open from the newest
+// snapshot and the tail) and writes a snapshot, in one WriteBatch, once `snapshot_every`
+// records have passed since the last one.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +36,12 @@ struct JournalOptions {
   // Upper bound on one group commit; a longer queue is split over several synced writes.
   std::size_t max_group_records = 65536;
   // A snapshot of the run state is written after this many records (0: never), so that
-  // replay() reads the newest snapshot and only the records after it.
+  // replay() reads the newest snapshot and only the records after it. Not synced on its own:
+  // the next synced append carries it to disk. Ignored by read-only opens (they only read).
   std::uint64_t snapshot_every = 10000;
-  // Deletes records that two snapshots cover. Off by default: the full history is what
-  // `br report` draws its timeline from, and a run's journal is small.
+  // Deletes the records that the older of the two kept snapshots covers, once a newer one is
+  // written. Off by default: the full history is what `br report` draws its timeline from,
+  // and a run's journal is small. scan() then starts at the first record still there.
   bool compact = false;
 };
 
@@ -70,17 +76,28 @@ class Journal {
   Status scan(std::uint64_t from_seq,
               const std::function<bool(const JournalRecord&)>& visit) const;
 
-  // Folds the journal into a RunState: the newest readable snapshot, then the records after
-  // it (all of them without one). A gap or an illegal transition is an error.
+  // Folds the journal into a RunState: the newest snapshot that decodes and fits, then the
+  // records after it (all of them without one). A damaged snapshot is skipped for an older one
+  // or the full history; when the records it covered were compacted away, that is an error
+  // naming the journal and the snapshot. A gap or an illegal transition is an error.
+  // On a journal opened for writing this is the state folded at open plus what was appended
+  // since (a copy), when the snapshot thread has caught up; otherwise it reads the journal.
   Result<RunState> replay() const;
 
   // Sequence numbers of the stored snapshots, oldest first (for tests and `br status`).
   std::vector<std::uint64_t> snapshots() const;
+  // Waits until every durable record is folded and any snapshot due is written. Appends never
+  // wait for snapshots; tests and benchmarks call this to look at them deterministically.
+  void wait_for_snapshots() const;
 
-  // Statistics of group commit since open, for benchmarks and `br status --verbose`.
+  // Statistics since open, for benchmarks, tests and `br status --verbose`.
   struct Stats {
     std::uint64_t records = 0;
-    std::uint64_t groups = 0;  // synced writes
+    std::uint64_t groups = 0;     // synced writes
+    std::uint64_t snapshots = 0;  // snapshots written
+    // False once a record failed to fold into the tracked state (or the state could not be
+    // seeded at open): no more snapshots are written by this Journal, appends go on.
+    bool snapshotting = false;
   };
   Stats stats() const;
 

@@ -1,7 +1,9 @@
 // Journal benchmark: fsync latency of the disk, durable transitions per second with group
-// commit from 1, 4 and 16 concurrent appenders, and replay speed over 1,000,000 records.
+// commit from 1, 4 and 16 concurrent appenders, what run-state snapshots cost those appends,
+// and replay speed over 1,000,000 records.
 //
 //   journal_bench [--dir DIR] [--seconds S] [--replay-records N]
+//                 [--only snapshots|throughput|replay]
 //
 // DIR must be on the disk under test (default: ./journal-bench.tmp, removed afterwards).
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/codec.hpp"
 #include "storage/journal.hpp"
 
 using namespace br;
@@ -34,7 +37,9 @@ double seconds_since(Clock::time_point start) {
 JournalRecord transition(std::uint64_t i) {
   return JournalRecord{0, "", static_cast<std::int64_t>(i),
                        rec::TaskSucceeded{TaskId("feature-" + std::to_string(i % 1000) + "/03-api"),
-                                          1, "worker-3", {"src/api/handler.py"}}};
+                                          1,
+                                          "worker-3",
+                                          {"src/api/handler.py"}}};
 }
 
 void fsync_latency(const std::string& dir) {
@@ -53,9 +58,10 @@ void fsync_latency(const std::string& dir) {
   ::close(fd);
   std::filesystem::remove(path);
   std::sort(us.begin(), us.end());
-  fmt::print("fdatasync latency (256-byte appends, n={}): p50 {:.0f} us, p99 {:.0f} us "
-             "=> at most {:.0f} synced writes/s\n\n",
-             us.size(), us[us.size() / 2], us[us.size() * 99 / 100], 1e6 / us[us.size() / 2]);
+  fmt::print(
+      "fdatasync latency (256-byte appends, n={}): p50 {:.0f} us, p99 {:.0f} us "
+      "=> at most {:.0f} synced writes/s\n\n",
+      us.size(), us[us.size() / 2], us[us.size() * 99 / 100], 1e6 / us[us.size() / 2]);
 }
 
 // `appenders` threads each keep up to `window` appends in flight (window 1 = wait for each
@@ -101,18 +107,173 @@ void throughput(const std::string& dir, int appenders, int window, double second
   const auto stats = journal->stats();
   fmt::print("| {:>9} | {:>6} | {:>12.0f} | {:>10.1f} | {:>9.0f} |\n", appenders, window,
              static_cast<double>(durable.load()) / elapsed,
-             static_cast<double>(stats.records) / static_cast<double>(std::max<std::uint64_t>(1, stats.groups)),
+             static_cast<double>(stats.records) /
+                 static_cast<double>(std::max<std::uint64_t>(1, stats.groups)),
              static_cast<double>(stats.groups) / elapsed);
   journal.reset();
   std::filesystem::remove_all(dir + "/tp");
 }
 
+// A plan of `n` tasks shaped like the planner's (ids, prose, criteria, files), so snapshots
+// are as large as a real run's.
+Plan bench_plan(std::uint64_t n) {
+  Plan plan;
+  plan.title = "snapshot bench";
+  plan.overview = std::string(400, 'o');
+  for (std::uint64_t i = 0; i < n; ++i) {
+    Task t;
+    t.id = TaskId("feature-" + std::to_string(i / 5) + "/0" + std::to_string(i % 5) + "-api");
+    t.feature = FeatureId("feature-" + std::to_string(i / 5));
+    t.title = "Implement the handlers of feature " + std::to_string(i / 5);
+    t.description = std::string(300, 'd');
+    if (i % 5 != 0) t.depends_on = {plan.tasks.back().id};
+    t.acceptance = {"GET /items returns the stored items", "file: src/api/items.py"};
+    t.files = {"src/api/items_" + std::to_string(i) + ".py"};
+    plan.tasks.push_back(std::move(t));
+  }
+  return plan;
+}
+
+// Size, encode and decode time of the snapshot of a 10,000-task run with every task finished.
+void snapshot_size() {
+  Plan plan = bench_plan(10000);
+  RunState state;
+  std::uint64_t seq = 0;
+  const auto apply = [&](RecordBody body) {
+    (void)state.apply(JournalRecord{++seq, "bench", 0, std::move(body)});
+  };
+  std::vector<TaskId> ids;
+  for (const auto& t : plan.tasks) ids.push_back(t.id);
+  apply(rec::PlanCreated{std::move(plan), "s", "h"});
+  for (const TaskId& id : ids) {
+    apply(rec::TaskReady{id});
+    apply(rec::BatchDispatched{BatchId("b-" + id.str()), "w1", {id}, {1}, 0});
+    apply(rec::TaskStarted{id, 1, "w1"});
+    apply(rec::TaskSucceeded{id, 1, "w1", {"src/api/items.py"}});
+  }
+  double best_encode = 1e9, best_decode = 1e9;
+  std::string bytes;
+  for (int i = 0; i < 5; ++i) {
+    auto start = Clock::now();
+    bytes = encode_snapshot(state);
+    best_encode = std::min(best_encode, seconds_since(start));
+    start = Clock::now();
+    auto back = decode_snapshot(bytes, journal_decode_limits());
+    best_decode = std::min(best_decode, seconds_since(start));
+    if (!back.ok()) fmt::print("snapshot does not decode: {}\n", back.error().str());
+  }
+  fmt::print("snapshot of a 10,000-task run: {:.1f} MiB, encode {:.1f} ms, decode + checks "
+             "{:.1f} ms [best of 5]\n",
+             static_cast<double>(bytes.size()) / (1 << 20), best_encode * 1e3, best_decode * 1e3);
+}
+
+// Group commit with the run state folded and snapshotted as it goes: appenders cycle disjoint
+// tasks of a 10,000-task plan through ready → dispatched → started → failed → retrying (legal
+// transitions, so the journal keeps folding). Prints throughput and append latency (append
+// call → durable callback), whose tail is where a snapshot taken in the write path shows.
+void snapshot_cost(const std::string& dir, int appenders, int window, double seconds,
+                   std::uint64_t snapshot_every) {
+  constexpr std::uint64_t kTasks = 10000;
+  std::filesystem::remove_all(dir + "/snap");
+  JournalOptions options;
+  options.run_id = "bench";
+  options.snapshot_every = snapshot_every;
+  auto journal = std::move(Journal::open(dir + "/snap", options)).value();
+  Plan plan = bench_plan(kTasks);
+  std::vector<TaskId> ids;
+  for (const auto& t : plan.tasks) ids.push_back(t.id);
+  (void)journal->append({JournalRecord{0, "", 0, rec::PlanCreated{std::move(plan), "s", "h"}}});
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> durable{0};
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(appenders));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < appenders; ++t) {
+    threads.emplace_back([&, t] {
+      std::mutex mu;
+      std::condition_variable cv;
+      int in_flight = 0;
+      auto& us = latencies[static_cast<std::size_t>(t)];
+      // Task k of this appender is ids[t + k * appenders]; step s of its cycle is s % 5.
+      const std::uint64_t mine =
+          (kTasks - static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(appenders) - 1) /
+          static_cast<std::uint64_t>(appenders);
+      for (std::uint64_t step = 0; !stop.load(std::memory_order_relaxed); ++step) {
+        const std::uint64_t k = step % mine, round = step / mine;
+        const TaskId& id =
+            ids[static_cast<std::size_t>(t) + k * static_cast<std::size_t>(appenders)];
+        const auto attempt = static_cast<std::uint32_t>(round / 5 + 1);
+        RecordBody body;
+        switch (round % 5) {
+          case 0:
+            body = rec::TaskReady{id};
+            break;
+          case 1:
+            body =
+                rec::BatchDispatched{BatchId("b" + std::to_string(step)), "w1", {id}, {attempt}, 0};
+            break;
+          case 2:
+            body = rec::TaskStarted{id, attempt, "w1"};
+            break;
+          case 3:
+            body = rec::TaskFailed{id, attempt, "check_command exited 1"};
+            break;
+          default:
+            body = rec::TaskRetrying{id, attempt + 1, 0};
+            break;
+        }
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return in_flight < window; });
+          ++in_flight;
+        }
+        const auto sent = Clock::now();
+        journal->append_async({JournalRecord{0, "", 0, std::move(body)}},
+                              [&, sent](Result<std::uint64_t> r) {
+                                const double waited = seconds_since(sent) * 1e6;
+                                if (r.ok()) durable.fetch_add(1, std::memory_order_relaxed);
+                                std::lock_guard<std::mutex> lock(mu);
+                                us.push_back(waited);
+                                --in_flight;
+                                cv.notify_one();
+                              });
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measuring window
+  stop = true;
+  for (auto& th : threads) th.join();
+  const double elapsed = seconds_since(start);
+  std::vector<double> all;
+  for (const auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  const auto at = [&](double q) {
+    return all.empty()
+               ? 0.0
+               : all[std::min(all.size() - 1,
+                              static_cast<std::size_t>(q * static_cast<double>(all.size())))];
+  };
+  journal->wait_for_snapshots();
+  const std::size_t snapshots = journal->snapshots().size();
+  fmt::print("| {:>14} | {:>9} | {:>6} | {:>10.0f} | {:>8.0f} | {:>8.0f} | {:>9.0f} | {:>9} |\n",
+             snapshot_every == 0 ? std::string("off") : std::to_string(snapshot_every), appenders,
+             window, static_cast<double>(durable.load()) / elapsed, at(0.5), at(0.99),
+             all.empty() ? 0.0 : all.back(), snapshots);
+  journal.reset();
+  std::filesystem::remove_all(dir + "/snap");
+}
+
 // Replays a journal of `n` records: a plan of n/10 tasks, then each task cycles through
 // ready → dispatched → started → failed → retrying, the mix a long run with retries writes.
-void replay(const std::string& dir, std::uint64_t n) {
+// With `snapshot_every` > 0 the journal holds snapshots and replay reads only the tail.
+void replay(const std::string& dir, std::uint64_t n, std::uint64_t snapshot_every) {
   std::filesystem::remove_all(dir + "/replay");
   JournalOptions options;
   options.run_id = "bench";
+  options.snapshot_every = snapshot_every;
   auto journal = std::move(Journal::open(dir + "/replay", options)).value();
   const std::uint64_t tasks = std::max<std::uint64_t>(1, n / 10);
   Plan plan;
@@ -151,18 +312,18 @@ void replay(const std::string& dir, std::uint64_t n) {
     }
   }
   if (!chunk.empty()) (void)journal->append(std::move(chunk));
+  journal->wait_for_snapshots();
   const double write_s = seconds_since(write_start);
+  const std::size_t snapshots = journal->snapshots().size();
   journal.reset();
 
   double best_scan = 1e9, best_replay = 1e9;
   std::uint64_t replayed = 0;
+  JournalOptions read;
+  read.read_only = true;  // as br status; a write open would fold at open instead
   for (int run = 0; run < 3; ++run) {
-    auto reopened = std::move(Journal::open(dir + "/replay", {})).value();
     auto start = Clock::now();
-    std::uint64_t count = 0;
-    (void)reopened->scan(1, [&](const JournalRecord&) { return ++count, true; });
-    best_scan = std::min(best_scan, seconds_since(start));
-    start = Clock::now();
+    auto reopened = std::move(Journal::open(dir + "/replay", read)).value();
     auto state = reopened->replay();
     best_replay = std::min(best_replay, seconds_since(start));
     if (!state.ok()) {
@@ -170,11 +331,14 @@ void replay(const std::string& dir, std::uint64_t n) {
       return;
     }
     replayed = state->last_seq();
+    start = Clock::now();
+    std::uint64_t count = 0;
+    (void)reopened->scan(1, [&](const JournalRecord&) { return ++count, true; });
+    best_scan = std::min(best_scan, seconds_since(start));
   }
-  fmt::print("replay of {} records ({} tasks): write {:.2f} s, scan+decode {:.3f} s, "
-             "replay into RunState {:.3f} s ({:.2f} M records/s) [best of 3]\n",
-             replayed, tasks, write_s, best_scan, best_replay,
-             static_cast<double>(replayed) / best_replay / 1e6);
+  fmt::print("| {:>9} | {:>7} | {:>14} | {:>9} | {:>7.2f} | {:>14.3f} | {:>14.3f} |\n", replayed,
+             tasks, snapshot_every == 0 ? std::string("off") : std::to_string(snapshot_every),
+             snapshots, write_s, best_scan, best_replay);
   std::filesystem::remove_all(dir + "/replay");
 }
 
@@ -184,22 +348,51 @@ int main(int argc, char** argv) {
   std::string dir = "journal-bench.tmp";
   double seconds = 3;
   std::uint64_t replay_records = 1000000;
+  std::string only;  // "snapshots", "throughput" or "replay": one part only
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--dir") dir = argv[i + 1];
     else if (flag == "--seconds") seconds = std::stod(argv[i + 1]);
     else if (flag == "--replay-records") replay_records = std::stoull(argv[i + 1]);
+    else if (flag == "--only") only = argv[i + 1];
   }
   std::filesystem::create_directories(dir);
   fsync_latency(dir);
-  fmt::print("durable transitions/s (every record synced to the WAL before its callback):\n");
-  fmt::print("| appenders | window | records/s    | per group  | groups/s  |\n");
-  fmt::print("|-----------|--------|--------------|------------|-----------|\n");
-  for (int appenders : {1, 4, 16}) {
-    for (int window : {1, 64, 256}) throughput(dir, appenders, window, seconds);
+  if (only.empty() || only == "snapshots") {
+    snapshot_size();
+    fmt::print("snapshot cost (10,000-task plan, legal transitions; latency = append → "
+               "durable, us; kept = snapshots stored at the end):\n");
+    fmt::print("| snapshot_every | appenders | window | records/s  | p50      | p99      "
+               "| max       | kept      |\n");
+    fmt::print("|----------------|-----------|--------|------------|----------|----------"
+               "|-----------|-----------|\n");
+    for (auto [appenders, window] : {std::pair{1, 1}, std::pair{4, 64}}) {
+      for (std::uint64_t every : {std::uint64_t{0}, std::uint64_t{10000}, std::uint64_t{1000}}) {
+        snapshot_cost(dir, appenders, window, seconds, every);
+      }
+    }
+    fmt::print("\n");
   }
-  fmt::print("\n");
-  replay(dir, replay_records);
+  if (only.empty() || only == "throughput") {
+    fmt::print("durable transitions/s (every record synced to the WAL before its callback):\n");
+    fmt::print("| appenders | window | records/s    | per group  | groups/s  |\n");
+    fmt::print("|-----------|--------|--------------|------------|-----------|\n");
+    for (int appenders : {1, 4, 16}) {
+      for (int window : {1, 64, 256}) throughput(dir, appenders, window, seconds);
+    }
+    fmt::print("\n");
+  }
+  if (only.empty() || only == "replay") {
+    fmt::print("replay (read-only open + replay into RunState, and scan + decode of every "
+               "record; seconds, best of 3):\n");
+    fmt::print("| records   | tasks   | snapshot_every | snapshots | write s | scan+decode s  "
+               "| open+replay s  |\n");
+    fmt::print("|-----------|---------|----------------|-----------|---------|----------------"
+               "|----------------|\n");
+    for (std::uint64_t every : {std::uint64_t{0}, std::uint64_t{10000}}) {
+      replay(dir, replay_records, every);
+    }
+  }
   std::filesystem::remove_all(dir);
   return 0;
 }

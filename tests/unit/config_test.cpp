@@ -25,6 +25,8 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(c.context.token_budget == 4000);
   CHECK(c.network.listen == "127.0.0.1:7420");
   CHECK(c.limits.spec_max_bytes == 16u << 20);
+  CHECK(c.journal.snapshot_every == 10000);
+  CHECK_FALSE(c.journal.compact);
 }
 
 TEST_CASE("every section is read") {
@@ -62,6 +64,10 @@ max_connections = 10
 
 [limits]
 max_tasks = 500
+
+[journal]
+snapshot_every = 2500
+compact = true
 )",
                               "/home/me/project");
   CHECK(c.run.workers == 8);
@@ -80,6 +86,12 @@ max_tasks = 500
   CHECK(c.context.token_budget == 6000);
   CHECK(c.network.token == "t");
   CHECK(c.limits.max_tasks == 500);
+  CHECK(c.journal.snapshot_every == 2500);
+  CHECK(c.journal.compact);
+}
+
+TEST_CASE("journal snapshots can be turned off") {
+  CHECK(must_parse("[journal]\nsnapshot_every = 0\n").journal.snapshot_every == 0);
 }
 
 TEST_CASE("bad configs are errors naming the line and key") {
@@ -98,12 +110,19 @@ TEST_CASE("bad configs are errors naming the line and key") {
       {"[agent]\ncommand = \"claude -p\"\n",
        "br.toml:2: agent.command: expected an array of strings, e.g. [\"make\", \"check\"]"},
       {"[agent]\ncommand = []\n", "br.toml:2: agent.command: must not be empty"},
+      {"[journal]\nsnapshot_every = -1\n",
+       "br.toml:2: journal.snapshot_every: expected an integer from 0 to 1000000000"},
+      {"[journal]\nsnapshot_every = \"often\"\n",
+       "br.toml:2: journal.snapshot_every: expected an integer from 0 to 1000000000"},
+      {"[journal]\ncompact = \"yes\"\n", "br.toml:2: journal.compact: expected true or false"},
+      {"[journal]\nsnapshots = 5\n",
+       "br.toml:2: unknown key 'journal.snapshots'; known keys: snapshot_every, compact"},
       {"[agent]\ntimeout = \"10 minutes\"\n",
        "br.toml:2: agent.timeout: expected a duration such as 90 (seconds), \"250ms\", \"90s\", "
        "\"30m\" or \"2h\""},
       {"[agents]\ncommand = [\"x\"]\n",
        "br.toml:1: unknown section 'agents'; known sections: run, agent, verify, context, network, "
-       "limits"},
+       "limits, journal"},
       {"run = 3\n", "br.toml:1: [run] must be a table"},
       {"[run]\nworkers = \n", "br.toml:2: Error while parsing key-value pair: expected value, saw '\\n'"},
       {"[run]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"\n",

@@ -1,74 +1,62 @@
-// Snapshots of the run state: the codec round trip, and a journal that writes snapshots as it
-// goes replays to the same state as the fold of all its records, also after compaction and
-// with a damaged snapshot.
+// Snapshots of the run state: the codec round trip and its checks of untrusted bytes, and a
+// journal that writes snapshots as it goes replays to the same state as the fold of all its
+// records, also after compaction, with damaged snapshots and on journals older than snapshots.
+#include <capnp/message.h>
+#include <capnp/serialize.h>
 #include <rocksdb/db.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <functional>
 #include <random>
 
+#include "protocol/br.capnp.h"
 #include "protocol/codec.hpp"
 #include "storage/journal.hpp"
-#include "tests/support/samples.hpp"
+#include "tests/support/run_history.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
 
 namespace {
 
-// A legal history of `tasks` independent tasks: some succeed, some fail and retry, workers
-// come and go. Deterministic for a seed.
-std::vector<RecordBody> history(int tasks, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<RecordBody> out = {rec::PlanCreated{test::independent_plan(tasks), "spec.md", "h"},
-                                 rec::WorkerJoined{"w1", 2, "10.0.0.2"}};
-  for (int i = 0; i < tasks; ++i) {
-    const TaskId id("t/" + std::to_string(i));
-    out.push_back(rec::TaskReady{id});
-    std::uint32_t attempt = 1;
-    for (; rng() % 3 == 0 && attempt < 4; ++attempt) {
-      out.push_back(rec::BatchDispatched{BatchId("b" + std::to_string(i) + "-" +
-                                                 std::to_string(attempt)),
-                                         "w1", {id}, {attempt}, 1000 + i});
-      out.push_back(rec::TaskFailed{id, attempt, "tests failed"});
-      out.push_back(rec::TaskRetrying{id, attempt + 1, 2000 + i});
-      out.push_back(rec::TaskReady{id});
-    }
-    out.push_back(rec::BatchDispatched{BatchId("b" + std::to_string(i)), "w1", {id}, {attempt},
-                                       3000 + i});
-    if (i % 5 != 4) {  // every fifth task stays in flight
-      out.push_back(rec::TaskStarted{id, attempt, "w1"});
-      out.push_back(rec::TaskSucceeded{id, attempt, "w1", {"src/" + std::to_string(i) + ".py"}});
-    }
-    if (i % 40 == 0) out.push_back(rec::WorkerLost{"w1", "connection lost"});
-    if (i % 40 == 1) out.push_back(rec::WorkerJoined{"w1", 2, "10.0.0.3"});
-  }
-  return out;
-}
+constexpr const char* kRun = "run-1";
 
-// Appends the history in groups of up to 7 records and returns the fold of it.
-RunState write(Journal& journal, const std::vector<RecordBody>& bodies) {
+// The fold of `bodies` as records 1..n of run kRun.
+RunState fold(const std::vector<RecordBody>& bodies) {
   RunState state;
-  std::vector<JournalRecord> group;
-  std::uint64_t seq = journal.last_seq();
   for (std::size_t i = 0; i < bodies.size(); ++i) {
-    group.push_back(JournalRecord{0, "", static_cast<std::int64_t>(i), bodies[i]});
-    if (group.size() == 7 || i + 1 == bodies.size()) {
-      REQUIRE(journal.append(group).ok());
-      for (auto& r : group) {
-        r.seq = ++seq;
-        r.run_id = journal.run_id();
-        REQUIRE(state.apply(r).ok());
-      }
-      group.clear();
-    }
+    auto ok = state.apply(JournalRecord{i + 1, kRun, static_cast<std::int64_t>(i), bodies[i]});
+    INFO((ok ? std::string() : ok.error().str()));
+    REQUIRE(ok.ok());
   }
   return state;
+}
+
+// Appends `bodies` in groups of 1 to 9 records (as the graph actor does) and returns the fold.
+// Waits for the snapshot thread after each group, so where snapshots fall is deterministic.
+RunState write(Journal& journal, const std::vector<RecordBody>& bodies, std::uint64_t seed = 1) {
+  std::mt19937 rng(static_cast<std::mt19937::result_type>(seed));
+  std::vector<JournalRecord> group;
+  std::size_t group_size = 1 + rng() % 9;
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    group.push_back(JournalRecord{0, "", static_cast<std::int64_t>(i), bodies[i]});
+    if (group.size() == group_size || i + 1 == bodies.size()) {
+      auto seq = journal.append(group);
+      INFO((seq ? std::string() : seq.error().str()));
+      REQUIRE(seq.ok());
+      journal.wait_for_snapshots();
+      group.clear();
+      group_size = 1 + rng() % 9;
+    }
+  }
+  return fold(bodies);
 }
 
 std::unique_ptr<Journal> open(const std::string& dir, std::uint64_t every, bool compact,
                               bool read_only = false) {
   JournalOptions options;
-  options.run_id = read_only ? "" : "run-1";
+  options.run_id = read_only ? "" : kRun;
   options.read_only = read_only;
   options.snapshot_every = every;
   options.compact = compact;
@@ -78,53 +66,131 @@ std::unique_ptr<Journal> open(const std::string& dir, std::uint64_t every, bool 
   return std::move(journal).value();
 }
 
-// Two states are equal when their snapshots are: the snapshot holds every field.
+RunState replay(const Journal& journal) {
+  auto state = journal.replay();
+  INFO((state ? std::string() : state.error().str()));
+  REQUIRE(state.ok());
+  return std::move(state).value();
+}
+
+// Equal states, and where they differ the first field that does (for a readable failure).
 void check_same(const RunState& a, const RunState& b) {
   CHECK(a.last_seq() == b.last_seq());
-  CHECK(a.counts().succeeded == b.counts().succeeded);
-  CHECK(a.counts().dispatched == b.counts().dispatched);
-  CHECK(encode_snapshot(a) == encode_snapshot(b));
+  CHECK(a.run_id() == b.run_id());
+  CHECK(a.status() == b.status());
+  CHECK(a.plan() == b.plan());
+  REQUIRE(a.tasks().size() == b.tasks().size());
+  for (std::size_t i = 0; i < a.tasks().size(); ++i) {
+    INFO("task " << a.plan().tasks[i].id.str());
+    CHECK(a.tasks()[i] == b.tasks()[i]);
+  }
+  CHECK(a.workers() == b.workers());
+  CHECK(a.counts() == b.counts());
+  CHECK(a == b);
+}
+
+// Rewrites a snapshot through Cap'n Proto, so tests can forge values the encoder never writes.
+std::string forge(const std::string& bytes,
+                  const std::function<void(wire::RunSnapshot::Builder)>& change) {
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::FlatArrayMessageReader reader(words.asPtr());
+  capnp::MallocMessageBuilder message;
+  message.setRoot(reader.getRoot<wire::RunSnapshot>());
+  change(message.getRoot<wire::RunSnapshot>());
+  auto out = capnp::messageToFlatArray(message);
+  return std::string(reinterpret_cast<const char*>(out.asBytes().begin()), out.asBytes().size());
+}
+
+// Opens the journal with RocksDB itself, to damage it as a bad disk or a bug would.
+void with_rocksdb(
+    const std::string& dir,
+    const std::function<void(rocksdb::DB&, std::vector<rocksdb::ColumnFamilyHandle*>&)>& act) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}, {"snapshots", {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  REQUIRE(rocksdb::DB::Open({}, dir, families, &handles, &db).ok());
+  act(*db, handles);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+std::string seq_key(std::uint64_t seq) {
+  std::string key(8, '\0');
+  for (int i = 7; i >= 0; --i, seq >>= 8) key[static_cast<std::size_t>(i)] = static_cast<char>(seq);
+  return key;
+}
+
+void damage_snapshot(const std::string& dir, std::uint64_t seq) {
+  with_rocksdb(dir, [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Put({}, cf[2], seq_key(seq), "not a snapshot at all").ok());
+  });
+}
+
+void damage_record(const std::string& dir, std::uint64_t seq) {
+  with_rocksdb(dir, [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Put({}, cf[0], seq_key(seq), "not a record").ok());
+  });
 }
 
 }  // namespace
 
 TEST_CASE("a snapshot decodes to the state it was taken of, field by field") {
-  test::TempDir dir("snapshot");
-  auto journal = open(dir / "journal", 0, false);
-  const RunState state = write(*journal, history(50, 1));
+  const RunState state = fold(test::random_history(200, 700, 1));
+  // The history reaches every status worth keeping, so every TaskState field is exercised.
+  CHECK(state.counts().succeeded > 0);
+  CHECK(state.counts().pending + state.counts().ready + state.counts().dispatched +
+            state.counts().running + state.counts().retrying >
+        0);
   auto back = decode_snapshot(encode_snapshot(state), journal_decode_limits());
+  INFO((back ? std::string() : back.error().str()));
   REQUIRE(back.ok());
-  CHECK(back->run_id() == state.run_id());
-  CHECK(back->status() == state.status());
+  check_same(*back, state);
+  CHECK(back->spec_path() == state.spec_path());
   CHECK(back->spec_hash() == state.spec_hash());
-  CHECK(back->plan() == state.plan());
-  REQUIRE(back->tasks().size() == state.tasks().size());
-  for (std::size_t i = 0; i < state.tasks().size(); ++i) {
-    const TaskState& x = state.tasks()[i];
-    const TaskState& y = back->tasks()[i];
-    CHECK(std::tie(x.status, x.attempt, x.worker, x.batch, x.reason, x.files, x.ready_ms,
-                   x.dispatched_ms, x.started_ms, x.finished_ms, x.lease_until_ms,
-                   x.not_before_ms) ==
-          std::tie(y.status, y.attempt, y.worker, y.batch, y.reason, y.files, y.ready_ms,
-                   y.dispatched_ms, y.started_ms, y.finished_ms, y.lease_until_ms,
-                   y.not_before_ms));
+  CHECK(back->has_plan());
+  for (const auto& task : state.plan().tasks)
+    CHECK(back->index_of(task.id) == state.index_of(task.id));
+
+  SECTION("also before a plan and with workers only") {
+    RunState early;
+    REQUIRE(early.apply(JournalRecord{1, kRun, 5, rec::WorkerJoined{"w", 2, "a:1"}}).ok());
+    auto again = decode_snapshot(encode_snapshot(early), journal_decode_limits());
+    REQUIRE(again.ok());
+    CHECK_FALSE(again->has_plan());
+    CHECK(*again == early);
   }
-  CHECK(back->workers().size() == state.workers().size());
-  CHECK(back->counts().succeeded == state.counts().succeeded);
-  CHECK(back->counts().total == state.counts().total);
-  CHECK(back->find(TaskId("t/7")) != nullptr);
 }
 
-TEST_CASE("a damaged snapshot is refused with a reason") {
-  test::TempDir dir("snapshot");
-  auto journal = open(dir / "journal", 0, false);
-  const std::string bytes = encode_snapshot(write(*journal, history(10, 2)));
-  for (std::size_t cut : {std::size_t{0}, std::size_t{8}, bytes.size() / 2, bytes.size() - 8}) {
-    auto back = decode_snapshot(bytes.substr(0, cut), journal_decode_limits());
-    INFO(cut);
+TEST_CASE("truncated or garbage snapshot bytes are refused with a reason") {
+  const std::string bytes = encode_snapshot(fold(test::random_history(20, 200, 2)));
+  struct Case {
+    std::string bytes;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"", "RunSnapshot: empty message"},
+      {bytes.substr(0, bytes.size() - 3), "RunSnapshot: message of " +
+                                              std::to_string(bytes.size() - 3) +
+                                              " bytes is truncated (not a whole number of "
+                                              "8-byte words)"},
+      {bytes.substr(0, 8), "RunSnapshot: malformed: "},
+      {bytes.substr(0, bytes.size() / 16 * 8), "RunSnapshot: malformed: "},
+      {std::string(64, '\xff'), "RunSnapshot: malformed: "},
+  };
+  for (const auto& c : cases) {
+    INFO(c.error);
+    auto back = decode_snapshot(c.bytes, journal_decode_limits());
     REQUIRE_FALSE(back.ok());
-    CHECK_THAT(back.error().str(), Catch::StartsWith("RunSnapshot: "));
+    CHECK_THAT(back.error().str(), Catch::StartsWith(c.error));
   }
+  DecodeLimits small = journal_decode_limits();
+  small.max_bytes = 1024;
+  auto big = decode_snapshot(bytes, small);
+  REQUIRE_FALSE(big.ok());
+  CHECK_THAT(big.error().str(), Catch::Contains("exceeds the limit of 1024 bytes"));
+
   std::mt19937 rng(3);
   for (int i = 0; i < 2000; ++i) {  // flipped bytes: an error or a valid state, never a crash
     std::string damaged = bytes;
@@ -133,89 +199,164 @@ TEST_CASE("a damaged snapshot is refused with a reason") {
   }
 }
 
+TEST_CASE("a snapshot that decodes but does not make sense is refused") {
+  const RunState state = fold(test::random_history(20, 300, 4));
+  const std::string bytes = encode_snapshot(state);
+  const std::size_t n = state.plan().tasks.size();  // 20, or 22 after the history's replan
+  struct Case {
+    const char* what;
+    std::function<void(wire::RunSnapshot::Builder)> change;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"newer schema", [](auto s) { s.setSchemaVersion(kJournalSchemaVersion + 1); },
+       "RunSnapshot: snapshot schema " + std::to_string(kJournalSchemaVersion + 1) +
+           " is not one this br reads (up to " + std::to_string(kJournalSchemaVersion) + ")"},
+      {"unknown task status", [](auto s) { s.getTasks()[3].setStatus(42); },
+       "RunSnapshot: unknown task status value 42"},
+      {"unknown run status", [](auto s) { s.setStatus(9); },
+       "RunSnapshot: unknown run status value 9"},
+      {"a task state missing",
+       [](auto s) {
+         auto tasks = s.getTasks();
+         auto fewer = s.initTasks(tasks.size() - 1);  // the old list is orphaned, not copied
+         (void)fewer;
+       },
+       "RunSnapshot: snapshot has " + std::to_string(n - 1) + " task states for " +
+           std::to_string(n) + " tasks"},
+      {"duplicate task id",
+       [](auto s) { s.getPlan().getTasks()[5].setId(s.getPlan().getTasks()[4].getId()); },
+       "RunSnapshot: snapshot has duplicate task id 't/4'"},
+      {"duplicate worker", [](auto s) { s.getWorkers()[1].setName(s.getWorkers()[0].getName()); },
+       "RunSnapshot: snapshot has duplicate worker 'w1'"},
+      {"a dispatched task without an attempt",
+       [](auto s) {
+         s.getTasks()[0].setStatus(static_cast<std::uint8_t>(TaskStatus::running));
+         s.getTasks()[0].setAttempt(0);
+       },
+       "RunSnapshot: snapshot has task 't/0' running without an attempt"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto back = decode_snapshot(forge(bytes, c.change), journal_decode_limits());
+    REQUIRE_FALSE(back.ok());
+    CHECK(back.error().str() == c.error);
+  }
+}
+
+TEST_CASE("progress counts are recounted from the task states, not trusted") {
+  const RunState state = fold(test::random_history(30, 400, 5));
+  auto back = decode_snapshot(forge(encode_snapshot(state),
+                                    [](auto s) {
+                                      for (auto t : s.getTasks()) {
+                                        t.setStatus(static_cast<std::uint8_t>(TaskStatus::pending));
+                                      }
+                                    }),
+                              journal_decode_limits());
+  REQUIRE(back.ok());
+  CHECK(state.counts().pending < state.counts().total);
+  CHECK(back->counts().pending == state.counts().total);
+  CHECK(back->counts().succeeded == 0);
+  CHECK(back->counts().total == state.counts().total);
+}
+
 TEST_CASE("replay from snapshots equals the fold of every record") {
   test::TempDir dir("snapshot");
-  const auto bodies = history(300, 4);
+  const auto bodies = test::random_history(1000, 4000, 6);
+  REQUIRE(bodies.size() >= 3000);
   RunState folded;
+  RunState without;
   {
-    auto journal = open(dir / "journal", 100, false);
-    folded = write(*journal, bodies);
-    CHECK(journal->snapshots().size() == 2);  // the newest and one to fall back on
-    CHECK(journal->snapshots().back() <= journal->last_seq());
+    auto with_snapshots = open(dir / "with", 97, false);
+    folded = write(*with_snapshots, bodies);
+    CHECK(with_snapshots->snapshots().size() == 2);  // the newest and one to fall back on
+    CHECK(with_snapshots->stats().snapshots >= bodies.size() / (97 + 8));
+    CHECK(with_snapshots->stats().snapshotting);
+    auto plain = open(dir / "without", 0, false);
+    write(*plain, bodies);
+    CHECK(plain->snapshots().empty());
+    without = replay(*open(dir / "without", 0, false, true));
   }
-  auto reader = open(dir / "journal", 100, false, true);
-  auto replayed = reader->replay();
-  REQUIRE(replayed.ok());
-  check_same(*replayed, folded);
+  check_same(without, folded);
+  check_same(replay(*open(dir / "with", 97, false, true)), folded);  // read-only, as br status
+  check_same(replay(*open(dir / "with", 97, false)), folded);        // for writing, as br resume
 
-  SECTION("and the journal goes on folding after a reopen") {
-    reader.reset();
-    auto journal = open(dir / "journal", 100, false);
-    auto state = journal->replay();
-    REQUIRE(state.ok());
-    const auto before = journal->snapshots();
-    RunState more = *state;
-    std::uint64_t seq = journal->last_seq();
-    for (int i = 0; i < 150; ++i) {
-      JournalRecord r{0, "", 1, rec::WorkerJoined{"w" + std::to_string(i), 1, "a"}};
-      REQUIRE(journal->append({r}).ok());
-      r.seq = ++seq;
-      r.run_id = "run-1";
-      REQUIRE(more.apply(r).ok());
+  SECTION("and reads only the records after the newest snapshot") {
+    std::uint64_t newest = 0;
+    {
+      auto journal = open(dir / "with", 97, false, true);
+      newest = journal->snapshots().back();
     }
-    CHECK(journal->snapshots() != before);
+    damage_record(dir / "with", newest - 5);  // covered by the snapshot: never read
+    check_same(replay(*open(dir / "with", 97, false, true)), folded);
+    damage_record(dir / "with", newest + 1);
+    auto broken = open(dir / "with", 97, false, true)->replay();
+    REQUIRE_FALSE(broken.ok());
+    CHECK_THAT(broken.error().str(),
+               Catch::Contains("record " + std::to_string(newest + 1) + ": JournalRecord: "));
+  }
+
+  SECTION("and the journal goes on folding after a reopen, from its last snapshot") {
+    RunState more = folded;
+    std::uint64_t seq = folded.last_seq();
+    const auto append = [&](Journal& journal, int i) {
+      JournalRecord r{0, "", 1, rec::WorkerJoined{"w" + std::to_string(i), 1, "a"}};
+      REQUIRE(journal.append({r}).ok());
+      journal.wait_for_snapshots();
+      r.seq = ++seq;
+      r.run_id = kRun;
+      REQUIRE(more.apply(r).ok());
+    };
+    {
+      auto without = open(dir / "with", 0, false);  // records past the last snapshot
+      for (int i = 0; i < 10; ++i) append(*without, i);
+    }
+    auto journal = open(dir / "with", 97, false);  // no replay(): seeded at open
+    const std::uint64_t last_snapshot = journal->snapshots().back();
+    REQUIRE(seq > last_snapshot);
+    for (int i = 10; i < 160; ++i) append(*journal, i);
+    // Counted from the snapshot it started at, not from the reopen.
+    CHECK(journal->snapshots().back() == last_snapshot + 97 * ((seq - last_snapshot) / 97));
+    check_same(replay(*journal), more);
     journal.reset();
-    auto again = open(dir / "journal", 100, false, true)->replay();
-    REQUIRE(again.ok());
-    check_same(*again, more);
+    check_same(replay(*open(dir / "with", 97, false, true)), more);
   }
 }
 
 TEST_CASE("snapshot_every = 0 writes no snapshot") {
   test::TempDir dir("snapshot");
   auto journal = open(dir / "journal", 0, false);
-  write(*journal, history(100, 5));
+  write(*journal, test::random_history(100, 1000, 7));
   CHECK(journal->snapshots().empty());
+  CHECK(journal->stats().snapshots == 0);
+  CHECK_FALSE(journal->stats().snapshotting);
 }
 
 TEST_CASE("compaction drops covered records and replay still gives the same state") {
   test::TempDir dir("snapshot");
   RunState folded;
+  std::vector<std::uint64_t> snapshots;
   {
     auto journal = open(dir / "journal", 100, true);
-    folded = write(*journal, history(300, 6));
+    folded = write(*journal, test::random_history(200, 2500, 8));
+    snapshots = journal->snapshots();
   }
+  REQUIRE(snapshots.size() == 2);
   auto reader = open(dir / "journal", 100, true, true);
-  std::uint64_t first = 0;
-  REQUIRE(reader->scan(1, [&](const JournalRecord& r) {
-    first = r.seq;
-    return false;
-  }).ok());
-  CHECK(first > 1);
-  CHECK(first <= reader->snapshots().front() + 1);
-  auto replayed = reader->replay();
-  REQUIRE(replayed.ok());
-  check_same(*replayed, folded);
+  // scan() starts at the first record left: the one after the older snapshot.
+  std::uint64_t first = 0, count = 0;
+  REQUIRE(reader
+              ->scan(1,
+                     [&](const JournalRecord& r) {
+                       if (first == 0) first = r.seq;
+                       ++count;
+                       return true;
+                     })
+              .ok());
+  CHECK(first == snapshots.front() + 1);
+  CHECK(count == folded.last_seq() - snapshots.front());
+  check_same(replay(*reader), folded);
 }
-
-namespace {
-
-// Overwrites the snapshot stored at `seq` with garbage, through RocksDB itself.
-void damage_snapshot(const std::string& dir, std::uint64_t seq) {
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i, seq >>= 8) key[static_cast<std::size_t>(i)] = static_cast<char>(seq);
-  rocksdb::DBOptions options;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}, {"snapshots", {}}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(options, dir, families, &handles, &db).ok());
-  REQUIRE(db->Put({}, handles[2], key, "not a snapshot at all").ok());
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-}
-
-}  // namespace
 
 TEST_CASE("a damaged snapshot falls back to an older one, or to the records") {
   test::TempDir dir("snapshot");
@@ -223,19 +364,30 @@ TEST_CASE("a damaged snapshot falls back to an older one, or to the records") {
   std::vector<std::uint64_t> snapshots;
   {
     auto journal = open(dir / "journal", 100, false);
-    folded = write(*journal, history(300, 7));
+    folded = write(*journal, test::random_history(200, 2500, 9));
     snapshots = journal->snapshots();
   }
   REQUIRE(snapshots.size() == 2);
   damage_snapshot(dir / "journal", snapshots.back());
-  auto replayed = open(dir / "journal", 100, false, true)->replay();
-  REQUIRE(replayed.ok());
-  check_same(*replayed, folded);
+  check_same(replay(*open(dir / "journal", 100, false, true)), folded);
 
-  damage_snapshot(dir / "journal", snapshots.front());  // both: the full history still there
-  replayed = open(dir / "journal", 100, false, true)->replay();
-  REQUIRE(replayed.ok());
-  check_same(*replayed, folded);
+  SECTION("both damaged: the full history is still there") {
+    damage_snapshot(dir / "journal", snapshots.front());
+    check_same(replay(*open(dir / "journal", 100, false, true)), folded);
+  }
+  SECTION("a snapshot stored under another record's key does not fit") {
+    with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+      std::string bytes;
+      REQUIRE(db.Get({}, cf[2], seq_key(snapshots.front()), &bytes).ok());
+      REQUIRE(db.Put({}, cf[2], seq_key(snapshots.back()), bytes).ok());
+    });
+    check_same(replay(*open(dir / "journal", 100, false, true)), folded);
+  }
+  SECTION("opening for writing drops it, so snapshots kept are readable") {
+    auto journal = open(dir / "journal", 100, false);
+    check_same(replay(*journal), folded);
+    CHECK(journal->snapshots() == std::vector<std::uint64_t>{snapshots.front()});
+  }
 }
 
 TEST_CASE("with the history compacted away, unreadable snapshots are an error naming them") {
@@ -243,13 +395,61 @@ TEST_CASE("with the history compacted away, unreadable snapshots are an error na
   std::vector<std::uint64_t> snapshots;
   {
     auto journal = open(dir / "journal", 100, true);
-    write(*journal, history(300, 8));
+    write(*journal, test::random_history(200, 2500, 10));
     snapshots = journal->snapshots();
   }
+  REQUIRE(snapshots.size() == 2);
   for (auto seq : snapshots) damage_snapshot(dir / "journal", seq);
+  const std::string expected = "journal " + (dir / "journal") + ": snapshot at record " +
+                               std::to_string(snapshots.back()) + ": RunSnapshot: ";
   auto replayed = open(dir / "journal", 100, true, true)->replay();
   REQUIRE_FALSE(replayed.ok());
+  CHECK_THAT(replayed.error().str(), Catch::StartsWith(expected));
   CHECK_THAT(replayed.error().str(),
-             Catch::StartsWith("journal " + (dir / "journal") + ": snapshot at record " +
-                               std::to_string(snapshots.back()) + ": RunSnapshot: "));
+             Catch::Contains("records 1 to " + std::to_string(snapshots.front()) +
+                             " were compacted into snapshots"));
+  // Opening for writing reports the same and keeps the damaged snapshots as evidence.
+  auto journal = open(dir / "journal", 100, true);
+  CHECK_FALSE(journal->stats().snapshotting);
+  auto again = journal->replay();
+  REQUIRE_FALSE(again.ok());
+  CHECK_THAT(again.error().str(), Catch::StartsWith(expected));
+  CHECK(journal->snapshots() == snapshots);
+}
+
+TEST_CASE("a record that does not fold stops snapshots, not appends") {
+  test::TempDir dir("snapshot");
+  auto journal = open(dir / "journal", 10, false);
+  write(*journal, test::random_history(20, 25, 11));
+  const auto before = journal->snapshots();
+  REQUIRE(journal->stats().snapshotting);
+  REQUIRE(journal->append({JournalRecord{0, "", 1, rec::TaskReady{TaskId("no/such-task")}}}).ok());
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(journal->append({JournalRecord{0, "", 1, rec::WorkerJoined{"w", 1, "a"}}}).ok());
+  }
+  journal->wait_for_snapshots();
+  CHECK_FALSE(journal->stats().snapshotting);
+  CHECK(journal->snapshots() == before);
+  auto replayed = journal->replay();  // read from the journal, which reports the bad record
+  REQUIRE_FALSE(replayed.ok());
+  CHECK_THAT(replayed.error().str(), Catch::Contains("(taskReady): taskReady names unknown task"));
+}
+
+TEST_CASE("a journal from before snapshots opens, replays and gets snapshots") {
+  test::TempDir dir("snapshot");
+  const auto bodies = test::random_history(50, 600, 12);
+  RunState folded;
+  {
+    auto journal = open(dir / "journal", 0, false);
+    folded = write(*journal, bodies);
+  }
+  with_rocksdb(dir / "journal",
+               [](rocksdb::DB& db, auto& cf) { REQUIRE(db.DropColumnFamily(cf[2]).ok()); });
+  check_same(replay(*open(dir / "journal", 100, false, true)), folded);  // read-only: as it is
+  auto journal = open(dir / "journal", 100, false);                      // adds the family
+  check_same(replay(*journal), folded);
+  REQUIRE(journal->append({JournalRecord{0, "", 1, rec::WorkerJoined{"w9", 1, "a"}}}).ok());
+  journal->wait_for_snapshots();
+  // The first snapshot comes at once: the whole history is past due.
+  CHECK(journal->snapshots() == std::vector<std::uint64_t>{folded.last_seq() + 1});
 }
