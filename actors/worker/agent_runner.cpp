@@ -4,7 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -30,6 +31,56 @@ namespace {
 constexpr std::int64_t kDrainAfterExitMs = 2000;  // output of processes that left the group
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// Paths to try for `cmd`, in order: itself when it names a file, else each PATH entry.
+std::vector<std::string> executable_candidates(const std::string& cmd) {
+  if (cmd.find('/') != std::string::npos) return {cmd};
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = dirs.find(':', begin);
+    std::string dir = dirs.substr(begin, end == std::string::npos ? end : end - begin);
+    out.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd);
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+constexpr int kChdirFailed = -1;  // reported by the child instead of an errno
+
+// The forked child, up to exec: async-signal-safe calls only (br has other threads).
+[[noreturn]] void exec_child(const char* cwd, int in, int out, int err_fd, pid_t parent,
+                             const std::vector<std::string>& candidates, char* const* argv,
+                             char* const* envp) {
+  const auto fail = [err_fd](int code) {
+    (void)!::write(err_fd, &code, sizeof code);
+    ::_exit(127);
+  };
+  // Killed when the br thread that started it ends, however it ends; and if br is already
+  // gone, exit now rather than run unwatched.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(127);
+  ::setpgid(0, 0);  // its own group, so a kill reaches its children
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // undo SIG_IGN
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) fail(errno);
+  if (::chdir(cwd) != 0) fail(kChdirFailed);
+  int first_error = ENOENT;
+  for (const std::string& path : candidates) {
+    ::execve(path.c_str(), argv, envp);
+    // As execvp: a file that is there but cannot run is worth reporting over "not found".
+    if (errno != ENOENT && errno != ENOTDIR && first_error == ENOENT) first_error = errno;
+  }
+  fail(first_error);
+  ::_exit(127);
+}
+
 
 class Fd {
  public:
@@ -214,48 +265,53 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
   Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 2);
-  posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t no_signals, all_signals;
-  sigemptyset(&no_signals);
-  sigfillset(&all_signals);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a kill reaches its children
-  posix_spawnattr_setsigmask(&attr, &no_signals);
-  posix_spawnattr_setsigdefault(&attr, &all_signals);  // undo ignored SIGPIPE etc.
-
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // Found before fork(), as posix_spawnp would (br's own PATH): the child may only make
+  // async-signal-safe calls.
+  const std::vector<std::string> candidates = executable_candidates(cmd);
+
+  // The child reports a failed exec through this pipe; it closes unread when exec works.
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
+  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
 
   out_log.note("[br] $ " + join_argv(spec.argv) + "   (cwd " + spec.cwd.string() + ")\n");
   const auto start = Clock::now();
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, cmd.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  const pid_t parent = ::getpid();
+  // fork, not posix_spawn: the child must ask to be killed when br goes (PR_SET_PDEATHSIG),
+  // so that an agent of a coordinator killed with SIGKILL does not run on beside the attempt
+  // the restarted coordinator launches in the same workspace.
+  const pid_t pid = ::fork();
+  if (pid < 0) return Error::of("cannot run '" + cmd + "': fork: " + errno_text(errno));
+  if (pid == 0) exec_child(spec.cwd.c_str(), in_r.get(), out_w.get(), err_w.get(), parent,
+                           candidates, argv.data(), envp.data());
+  err_w.reset();
+  int child_errno = 0;
+  ssize_t got;
+  do {
+    got = ::read(err_r.get(), &child_errno, sizeof child_errno);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof child_errno)) {
+    int ignored;
+    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
     std::string why;
-    if (rc == ENOENT) {
+    if (child_errno == ENOENT) {
       why = cmd.find('/') == std::string::npos
                 ? "command not found in PATH (" +
                       std::string(getenv_or_null("PATH") ? getenv_or_null("PATH") : "") + ")"
                 : "no such file";
-    } else if (rc == EACCES) {
+    } else if (child_errno == EACCES) {
       why = "permission denied (is it executable?)";
+    } else if (child_errno == kChdirFailed) {
+      why = "cannot enter its working directory " + spec.cwd.string();
     } else {
-      why = errno_text(rc);
+      why = errno_text(child_errno);
     }
     out_log.note("[br] cannot run '" + cmd + "': " + why + "\n");
     return Error::of("cannot run '" + cmd + "': " + why +

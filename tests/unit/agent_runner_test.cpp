@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -263,4 +265,38 @@ TEST_CASE("a command that does not exist is a clear error naming it") {
   auto r3 = run_process(spec);
   REQUIRE_FALSE(r3.ok());
   CHECK(r3.error().str().find("does not exist") != std::string::npos);
+}
+
+TEST_CASE("a file that is there but not executable is a permission error") {
+  test::TempDir dir("br-runner");
+  {
+    std::ofstream(dir.path() / "agent") << "#!/bin/sh\nexit 0\n";
+  }
+  auto spec = shell(dir, "");
+  spec.argv = {(dir.path() / "agent").string()};
+  auto r = run_process(spec);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().str(), Catch::Contains("permission denied (is it executable?)"));
+}
+
+TEST_CASE("an agent does not outlive the br process that started it") {
+  // The case of a coordinator killed with SIGKILL mid-run: its restart launches the next
+  // attempt in the same workspace, so the old agent must not run on beside it.
+  test::TempDir dir("br-runner");
+  const pid_t runner = ::fork();
+  REQUIRE(runner >= 0);
+  if (runner == 0) {
+    (void)run_process(shell(dir, "echo $$ > agent.pid.tmp; mv agent.pid.tmp agent.pid; "
+                                 "exec sleep 100",
+                            600000));
+    ::_exit(0);
+  }
+  auto seen = wait_for_files(dir.path(), {"agent.pid"}, 20000);
+  const pid_t agent = seen.ok() && seen->all_present() ? read_pid(dir.path() / "agent.pid") : 0;
+  ::kill(runner, SIGKILL);
+  int status = 0;
+  ::waitpid(runner, &status, 0);
+  REQUIRE(agent > 0);
+  CHECK(wait_gone(agent, std::chrono::seconds(10)));
+  if (!process_gone(agent)) ::kill(agent, SIGKILL);
 }
