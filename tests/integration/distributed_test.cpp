@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "protocol/model.hpp"
 #include "storage/journal.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
@@ -106,6 +107,22 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   CHECK(intruder_exit == 2);
   CHECK_THAT(intruder.output(), Catch::Contains("refused: wrong or missing token"));
 
+  // A worker of another protocol version, and a hello that is not Cap'n Proto: each refused
+  // with its reason, on the worker's side and in the coordinator's log.
+  const std::string other_version = std::to_string(kProtocolVersion + 1);
+  Child old_worker(dir.str(), "old.log",
+                   {BR_HELLO_PROBE, "127.0.0.1", port, "--version", other_version, "--token",
+                    "right", "--name", "old"});
+  CHECK(old_worker.wait(30s) == 2);
+  CHECK_THAT(old_worker.output(),
+             Catch::Contains("refused: protocol version " + other_version +
+                             " is not this coordinator's " + std::to_string(kProtocolVersion) +
+                             "; run the same br version on coordinator and workers"));
+  Child malformed(dir.str(), "malformed.log",
+                  {BR_HELLO_PROBE, "127.0.0.1", port, "--garbage"});
+  CHECK(malformed.wait(30s) == 2);
+  CHECK_THAT(malformed.output(), Catch::Contains("refused: malformed hello: WorkerHello: "));
+
   Child w1(dir.str(), "w1.log", worker_args(port, "w1"),
            {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
   Child w2(dir.str(), "w2.log", worker_args(port, "w2"),
@@ -115,6 +132,9 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   CHECK(w1.wait(30s) == 0);
   CHECK(w2.wait(30s) == 0);
   CHECK_THAT(coordinator.output(), Catch::Contains("refused a worker 'intruder/"));
+  CHECK_THAT(coordinator.output(),
+             Catch::Contains("refused a worker 'old': protocol version " + other_version));
+  CHECK_THAT(coordinator.output(), Catch::Contains("refused a worker: malformed hello: "));
 
   const RunState state = state_of(dir / "state");
   CHECK(state.counts().succeeded == 18);
