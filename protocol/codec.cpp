@@ -21,22 +21,26 @@ struct Invalid : std::runtime_error {
 
 // ---- model → Cap'n Proto -------------------------------------------------------------------
 
+// All of `s`, NUL bytes included: capnp's implicit conversion from std::string goes through
+// c_str() and would cut a text at its first NUL, so that what decodes is not what was sent.
+capnp::Text::Reader text_of(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+
 template <class List>
 void set_texts(List list, const std::vector<std::string>& values) {
-  for (unsigned i = 0; i < values.size(); ++i) list.set(i, values[i]);
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text_of(values[i]));
 }
 
 template <class List, class Tag>
 void set_ids(List list, const std::vector<Id<Tag>>& values) {
-  for (unsigned i = 0; i < values.size(); ++i) list.set(i, values[i].str());
+  for (unsigned i = 0; i < values.size(); ++i) list.set(i, text_of(values[i].str()));
 }
 
 unsigned count(std::size_t n) { return static_cast<unsigned>(n); }
 
 void put(wire::Feature::Builder b, const Feature& f) {
-  b.setId(f.id.str());
-  b.setTitle(f.title);
-  b.setDescription(f.description);
+  b.setId(text_of(f.id.str()));
+  b.setTitle(text_of(f.title));
+  b.setDescription(text_of(f.description));
   b.setPriority(static_cast<wire::Priority>(f.priority));
   set_ids(b.initDependsOn(count(f.depends_on.size())), f.depends_on);
   b.setHasDomain(f.domain.has_value());
@@ -48,16 +52,16 @@ void put(wire::Feature::Builder b, const Feature& f) {
   set_texts(b.initAcceptance(count(f.acceptance.size())), f.acceptance);
   set_texts(b.initTechnical(count(f.technical.size())), f.technical);
   set_texts(b.initFiles(count(f.files.size())), f.files);
-  b.setParent(f.parent.str());
-  b.setContext(f.context);
+  b.setParent(text_of(f.parent.str()));
+  b.setContext(text_of(f.context));
   b.setLine(f.line);
 }
 
 void put(wire::Task::Builder b, const Task& t) {
-  b.setId(t.id.str());
-  b.setFeature(t.feature.str());
-  b.setTitle(t.title);
-  b.setDescription(t.description);
+  b.setId(text_of(t.id.str()));
+  b.setFeature(text_of(t.feature.str()));
+  b.setTitle(text_of(t.title));
+  b.setDescription(text_of(t.description));
   b.setDomain(static_cast<wire::Domain>(t.domain));
   b.setComplexity(static_cast<wire::Complexity>(t.complexity));
   b.setMinutes(t.minutes);
@@ -68,8 +72,8 @@ void put(wire::Task::Builder b, const Task& t) {
 }
 
 void put(wire::Plan::Builder b, const Plan& p) {
-  b.setTitle(p.title);
-  b.setOverview(p.overview);
+  b.setTitle(text_of(p.title));
+  b.setOverview(text_of(p.overview));
   auto features = b.initFeatures(count(p.features.size()));
   for (unsigned i = 0; i < p.features.size(); ++i) put(features[i], p.features[i]);
   auto tasks = b.initTasks(count(p.tasks.size()));
@@ -77,18 +81,18 @@ void put(wire::Plan::Builder b, const Plan& p) {
 }
 
 void put(wire::Batch::Builder b, const Batch& batch) {
-  b.setId(batch.id.str());
+  b.setId(text_of(batch.id.str()));
   b.setDomain(static_cast<wire::Domain>(batch.domain));
   auto tasks = b.initTasks(count(batch.tasks.size()));
   for (unsigned i = 0; i < batch.tasks.size(); ++i) {
     put(tasks[i].initTask(), batch.tasks[i].task);
     tasks[i].setAttempt(batch.tasks[i].attempt);
   }
-  b.setProject(batch.project);
+  b.setProject(text_of(batch.project));
   auto completed = b.initCompleted(count(batch.completed.size()));
   for (unsigned i = 0; i < batch.completed.size(); ++i) {
-    completed[i].setTask(batch.completed[i].task.str());
-    completed[i].setTitle(batch.completed[i].title);
+    completed[i].setTask(text_of(batch.completed[i].task.str()));
+    completed[i].setTitle(text_of(batch.completed[i].title));
     set_texts(completed[i].initFiles(count(batch.completed[i].files.size())),
               batch.completed[i].files);
   }
@@ -96,45 +100,45 @@ void put(wire::Batch::Builder b, const Batch& batch) {
 }
 
 void put(wire::TaskResult::Builder b, const TaskResult& r) {
-  b.setTask(r.task.str());
+  b.setTask(text_of(r.task.str()));
   b.setAttempt(r.attempt);
-  b.setBatch(r.batch.str());
+  b.setBatch(text_of(r.batch.str()));
   b.setSuccess(r.success);
-  b.setReason(r.reason);
+  b.setReason(text_of(r.reason));
   set_texts(b.initFiles(count(r.files.size())), r.files);
-  b.setWorker(r.worker);
+  b.setWorker(text_of(r.worker));
   b.setStartedMs(r.started_ms);
   b.setFinishedMs(r.finished_ms);
-  b.setLogPath(r.log_path);
+  b.setLogPath(text_of(r.log_path));
 }
 
 void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
-  b.setName(h.name);
+  b.setName(text_of(h.name));
   b.setSlots(h.slots);
   b.setProtocolVersion(h.protocol_version);
-  b.setToken(h.token);
+  b.setToken(text_of(h.token));
   set_ids(b.initHeldTasks(count(h.held_tasks.size())), h.held_tasks);
   auto attempts = b.initHeldAttempts(count(h.held_attempts.size()));
   for (unsigned i = 0; i < h.held_attempts.size(); ++i) attempts.set(i, h.held_attempts[i]);
 }
 
 void put(wire::WorkRequest::Builder b, const WorkRequest& v) {
-  b.setWorker(v.worker);
+  b.setWorker(text_of(v.worker));
   b.setFreeSlots(v.free_slots);
 }
 
 void put(wire::TaskProgress::Builder b, const TaskProgress& v) {
-  b.setTask(v.task.str());
+  b.setTask(text_of(v.task.str()));
   b.setAttempt(v.attempt);
-  b.setBatch(v.batch.str());
-  b.setWorker(v.worker);
+  b.setBatch(text_of(v.batch.str()));
+  b.setWorker(text_of(v.worker));
   b.setStartedMs(v.started_ms);
 }
 
 void put(wire::HelloReply::Builder b, const HelloReply& v) {
   b.setAccepted(v.accepted);
-  b.setReason(v.reason);
-  b.setRunId(v.run_id);
+  b.setReason(text_of(v.reason));
+  b.setRunId(text_of(v.run_id));
 }
 
 void put(wire::ReadyTasks::Builder b, const ReadyTasks& v) {
@@ -142,7 +146,7 @@ void put(wire::ReadyTasks::Builder b, const ReadyTasks& v) {
 }
 
 void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
-  b.setRunId(r.run_id);
+  b.setRunId(text_of(r.run_id));
   b.setTimeMs(r.time_ms);
   b.setSchemaVersion(kJournalSchemaVersion);
   auto body = b.getBody();
@@ -151,14 +155,14 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
     void operator()(const rec::PlanCreated& v) {
       auto g = body.initPlanCreated();
       put(g.initPlan(), v.plan);
-      g.setSpecPath(v.spec_path);
-      g.setSpecHash(v.spec_hash);
+      g.setSpecPath(text_of(v.spec_path));
+      g.setSpecHash(text_of(v.spec_hash));
     }
-    void operator()(const rec::TaskReady& v) { body.initTaskReady().setTask(v.task.str()); }
+    void operator()(const rec::TaskReady& v) { body.initTaskReady().setTask(text_of(v.task.str())); }
     void operator()(const rec::BatchDispatched& v) {
       auto g = body.initBatchDispatched();
-      g.setBatch(v.batch.str());
-      g.setWorker(v.worker);
+      g.setBatch(text_of(v.batch.str()));
+      g.setWorker(text_of(v.worker));
       set_ids(g.initTasks(count(v.tasks.size())), v.tasks);
       auto attempts = g.initAttempts(count(v.attempts.size()));
       for (unsigned i = 0; i < v.attempts.size(); ++i) attempts.set(i, v.attempts[i]);
@@ -166,57 +170,57 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
     }
     void operator()(const rec::TaskStarted& v) {
       auto g = body.initTaskStarted();
-      g.setTask(v.task.str());
+      g.setTask(text_of(v.task.str()));
       g.setAttempt(v.attempt);
-      g.setWorker(v.worker);
+      g.setWorker(text_of(v.worker));
     }
     void operator()(const rec::TaskSucceeded& v) {
       auto g = body.initTaskSucceeded();
-      g.setTask(v.task.str());
+      g.setTask(text_of(v.task.str()));
       g.setAttempt(v.attempt);
-      g.setWorker(v.worker);
+      g.setWorker(text_of(v.worker));
       set_texts(g.initFiles(count(v.files.size())), v.files);
     }
     void operator()(const rec::TaskFailed& v) {
       auto g = body.initTaskFailed();
-      g.setTask(v.task.str());
+      g.setTask(text_of(v.task.str()));
       g.setAttempt(v.attempt);
-      g.setReason(v.reason);
+      g.setReason(text_of(v.reason));
     }
     void operator()(const rec::TaskRetrying& v) {
       auto g = body.initTaskRetrying();
-      g.setTask(v.task.str());
+      g.setTask(text_of(v.task.str()));
       g.setNextAttempt(v.next_attempt);
       g.setNotBeforeMs(v.not_before_ms);
     }
     void operator()(const rec::TaskBlocked& v) {
       auto g = body.initTaskBlocked();
-      g.setTask(v.task.str());
-      g.setCause(v.cause.str());
+      g.setTask(text_of(v.task.str()));
+      g.setCause(text_of(v.cause.str()));
     }
     void operator()(const rec::TaskCancelled& v) {
       auto g = body.initTaskCancelled();
-      g.setTask(v.task.str());
-      g.setReason(v.reason);
+      g.setTask(text_of(v.task.str()));
+      g.setReason(text_of(v.reason));
     }
     void operator()(const rec::WorkerJoined& v) {
       auto g = body.initWorkerJoined();
-      g.setWorker(v.worker);
+      g.setWorker(text_of(v.worker));
       g.setSlots(v.slots);
-      g.setAddress(v.address);
+      g.setAddress(text_of(v.address));
     }
     void operator()(const rec::WorkerLost& v) {
       auto g = body.initWorkerLost();
-      g.setWorker(v.worker);
-      g.setReason(v.reason);
+      g.setWorker(text_of(v.worker));
+      g.setReason(text_of(v.reason));
     }
-    void operator()(const rec::RunStopped& v) { body.initRunStopped().setReason(v.reason); }
+    void operator()(const rec::RunStopped& v) { body.initRunStopped().setReason(text_of(v.reason)); }
     void operator()(const rec::RunResumed&) { body.setRunResumed(); }
     void operator()(const rec::PlanRevised& v) {
       auto g = body.initPlanRevised();
       put(g.initPlan(), v.plan);
-      g.setSpecPath(v.spec_path);
-      g.setSpecHash(v.spec_hash);
+      g.setSpecPath(text_of(v.spec_path));
+      g.setSpecHash(text_of(v.spec_hash));
     }
     void operator()(const rec::RunCompleted& v) {
       body.initRunCompleted().setOutcome(static_cast<wire::RunOutcome>(v.outcome));
@@ -227,21 +231,21 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
 
 void put(wire::RunSnapshot::Builder b, const RunState& s) {
   b.setSchemaVersion(kJournalSchemaVersion);
-  b.setRunId(s.run_id());
+  b.setRunId(text_of(s.run_id()));
   b.setLastSeq(s.last_seq());
   b.setStatus(static_cast<std::uint8_t>(s.status()));
   if (s.has_plan()) put(b.initPlan(), s.plan());
-  b.setSpecPath(s.spec_path());
-  b.setSpecHash(s.spec_hash());
+  b.setSpecPath(text_of(s.spec_path()));
+  b.setSpecHash(text_of(s.spec_hash()));
   auto tasks = b.initTasks(count(s.tasks().size()));
   for (unsigned i = 0; i < s.tasks().size(); ++i) {
     const TaskState& t = s.tasks()[i];
     auto w = tasks[i];
     w.setStatus(static_cast<std::uint8_t>(t.status));
     w.setAttempt(t.attempt);
-    w.setWorker(t.worker);
-    w.setBatch(t.batch.str());
-    w.setReason(t.reason);
+    w.setWorker(text_of(t.worker));
+    w.setBatch(text_of(t.batch.str()));
+    w.setReason(text_of(t.reason));
     auto files = w.initFiles(count(t.files.size()));
     for (unsigned k = 0; k < t.files.size(); ++k) files.set(k, t.files[k]);
     w.setReadyMs(t.ready_ms);
@@ -255,9 +259,9 @@ void put(wire::RunSnapshot::Builder b, const RunState& s) {
   unsigned i = 0;
   for (const auto& [name, worker] : s.workers()) {
     auto w = workers[i++];
-    w.setName(name);
+    w.setName(text_of(name));
     w.setSlots(worker.slots);
-    w.setAddress(worker.address);
+    w.setAddress(text_of(worker.address));
     w.setAlive(worker.alive);
   }
 }

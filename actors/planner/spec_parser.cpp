@@ -290,6 +290,12 @@ class Parser {
                        std::string("not UTF-8 text (invalid byte ") + hex +
                            "); save the spec as UTF-8");
     }
+    // A NUL is valid UTF-8 but never text: it is what a binary file or a broken editor leaves.
+    if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+      const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n');
+      return Error::at(path_, static_cast<std::uint32_t>(line),
+                       "a NUL byte (0x00); a spec is UTF-8 text, is this the right file?");
+    }
     std::uint32_t number = 0;
     std::size_t start = 0;
     while (start <= text.size()) {

@@ -58,6 +58,25 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(ready) == ready);
 }
 
+TEST_CASE("texts keep their NUL bytes: what decodes is what was sent") {
+  // Found by tests/fuzz/wire_fuzz: texts were cut at their first NUL on encode.
+  using namespace std::string_literals;
+  WorkerHello hello = test::sample_hello();
+  hello.token = "s3\0cret"s;
+  CHECK(round_trip(hello).token == hello.token);
+  Feature feature = test::sample_feature();
+  feature.requirements = {"Leaders can\0 plan"s, "\0"s};
+  feature.id = FeatureId("a\0b"s);
+  CHECK(round_trip(feature) == feature);
+  TaskResult result = test::sample_result();
+  result.reason = "exit 1\0 and more"s;
+  CHECK(round_trip(result) == result);
+  const JournalRecord record{0, "run\0x"s, 5, rec::TaskFailed{TaskId("a/01"), 1, "why\0"s}};
+  auto back = decode<JournalRecord>(encode(record), journal_decode_limits());
+  REQUIRE(back.ok());
+  CHECK(*back == record);
+}
+
 TEST_CASE("a feature without domain or complexity override keeps them empty") {
   Feature f = test::sample_feature();
   f.domain.reset();

@@ -218,6 +218,8 @@ TEST_CASE("each kind of spec error has its message") {
                                          "or leave it out"},
       {std::string("# P\n## Features\n### A\nbad \xff byte\n"),
        "spec.md:4: not UTF-8 text (invalid byte 0xff); save the spec as UTF-8"},
+      {std::string("# P\n## Features\n### A\nBusiness \0logic.\n", 39),
+       "spec.md:4: a NUL byte (0x00); a spec is UTF-8 text, is this the right file?"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
