@@ -240,8 +240,11 @@ int run_command(const RunOptions& options) {
   const Config& config = settings->config;
   const StateDir& dir = options.state_dir;
 
-  // Declared before the actor system, so it outlives the journal actor.
+  // Declared before the actor system, so they outlive its actors: the journal actor writes
+  // to the journal, and worker actors still in an agent run hold the cancel source until the
+  // system's destructor has joined them (found by AddressSanitizer after a Ctrl-C).
   std::unique_ptr<Journal> journal;
+  CancelSource cancel;
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", 2);
   // br's actors mostly wait for one another; the sharing scheduler wakes a waiting thread at
@@ -371,7 +374,6 @@ int run_command(const RunOptions& options) {
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
 
-  CancelSource cancel;
   RunStatus final_status = RunStatus::stopped;
   bool broken = false;  // the journal failed: the run stopped where it was durable
   {

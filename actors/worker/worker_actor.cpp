@@ -44,7 +44,9 @@ void ask_for_work(Self* self) {
 void deliver_results(Self* self) {
   auto& st = self->state;
   if (!st.connected()) return;
-  for (const auto& [key, bytes] : st.unacked) {
+  for (const auto& entry : st.unacked) {
+    const auto key = entry.first;  // a copy: C++17 lambdas cannot capture structured bindings
+    const std::string& bytes = entry.second;
     if (!st.delivering.insert(key).second) continue;
     const std::uint64_t connection = st.connection;
     self->request(st.graph, kAckTimeout, result_atom_v, bytes)
