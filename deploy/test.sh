@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine and runs every test: installs the Debian packages br needs,
-# configures and builds everything (warnings are errors under CI=true), and runs CTest.
+# Sets up a fresh Debian machine and runs every test, twice over:
+#  1. g++ build (warnings are errors under CI=true): unit, integration and fuzz-corpus tests;
+#  2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer: the same
+#     tests under the sanitizers, plus a short fuzzing run of each fuzz target.
 #
-#   bash deploy/test.sh            # build dir: build/
+#   bash deploy/test.sh                  # build dirs: build/ and build-sanitize/
 #   BUILD_DIR=out bash deploy/test.sh
+#   BR_SANITIZERS=0 bash deploy/test.sh   # the g++ build only, for a quick local run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
 
 build_dir="${BUILD_DIR:-build}"
+sanitize_dir="${SANITIZE_BUILD_DIR:-build-sanitize}"
+jobs="$(nproc)"
 werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 
+step() { printf '\n=== %s\n' "$*"; }
+
+step "g++ build and tests ($build_dir)"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBR_WERROR="$werror" \
   -DBR_BUILD_TESTS=ON -DBR_BUILD_BENCH=ON >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
-ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j "$(nproc)" --timeout 600
+cmake --build "$build_dir" -j "$jobs"
+ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 600
+
+if [ "${BR_SANITIZERS:-1}" != "0" ]; then
+  step "clang build with ASan + UBSan + libFuzzer, and the same tests ($sanitize_dir)"
+  # Benchmarks are left out: timings under sanitizers mean nothing.
+  CC=clang CXX=clang++ cmake -S . -B "$sanitize_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBR_WERROR="$werror" -DBR_SANITIZE=ON -DBR_FUZZ=ON -DBR_BUILD_TESTS=ON \
+    -DBR_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$sanitize_dir" -j "$jobs"
+  ctest --test-dir "$sanitize_dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 900
+fi
