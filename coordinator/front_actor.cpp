@@ -48,9 +48,9 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
                           std::size_t max_message_bytes) {
   auto& st = self->state;
   st.limits.max_bytes = max_message_bytes;
-  st.scheduler = scheduler;
-  st.graph = graph;
-  st.listener = listener;
+  st.scheduler = std::move(scheduler);
+  st.graph = std::move(graph);
+  st.listener = std::move(listener);
   st.token = std::move(token);
   st.run_id = std::move(run_id);
   self->set_down_handler([=](caf::down_msg& down) {

@@ -3,10 +3,11 @@
 #  1. g++ build (warnings are errors under CI=true): unit, integration and fuzz-corpus tests;
 #  2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer: the same
 #     tests under the sanitizers, plus a short fuzzing run of each fuzz target.
+# Then the lint (deploy/lint.sh: clang-tidy and cppcheck).
 #
 #   bash deploy/test.sh                  # build dirs: build/ and build-sanitize/
 #   BUILD_DIR=out bash deploy/test.sh
-#   BR_SANITIZERS=0 bash deploy/test.sh   # the g++ build only, for a quick local run
+#   BR_SANITIZERS=0 BR_LINT=0 bash deploy/test.sh   # the g++ build only, for a quick local run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +35,9 @@ if [ "${BR_SANITIZERS:-1}" != "0" ]; then
     -DBR_BUILD_BENCH=OFF >/dev/null
   cmake --build "$sanitize_dir" -j "$jobs"
   ctest --test-dir "$sanitize_dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 900
+fi
+
+if [ "${BR_LINT:-1}" != "0" ]; then
+  step "lint"
+  bash deploy/lint.sh "$build_dir"
 fi

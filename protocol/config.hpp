@@ -26,15 +26,15 @@ struct RunConfig {
 
 struct AgentConfig {
   std::vector<std::string> command;       // argv, run without a shell
-  std::int64_t timeout_ms = 30 * 60 * 1000;
+  std::int64_t timeout_ms = std::int64_t{30} * 60 * 1000;
   std::vector<std::string> env_allow;     // environment variables passed through to agents
 };
 
 struct VerifyConfig {
   std::vector<std::string> check_command; // argv; empty: no check
   std::vector<std::string> test_command;
-  std::int64_t timeout_ms = 10 * 60 * 1000;
-  std::int64_t file_wait_ms = 10 * 1000;  // how long to wait for expected files after exit
+  std::int64_t timeout_ms = std::int64_t{10} * 60 * 1000;
+  std::int64_t file_wait_ms = std::int64_t{10} * 1000;  // how long to wait for expected files after exit
 };
 
 struct ContextConfig {

@@ -161,9 +161,8 @@ CriticalPath DependencyGraph::critical_path() const {
     if (next.empty()) break;
     std::uint32_t best = *next.begin();
     for (std::uint32_t d : next) {
-      if (remaining_[d] > remaining_[best] || (remaining_[d] == remaining_[best] && d < best)) {
-        best = d;
-      }
+      const std::uint64_t here = remaining_[d], longest = remaining_[best];
+      if (here > longest || (here == longest && d < best)) best = d;  // ties: plan order
     }
     u = best;
   }

@@ -17,7 +17,7 @@ using namespace br::atoms;
 
 
 // Project context sent with every batch; the prompt builder trims it further to its budget.
-constexpr std::size_t kMaxProjectBytes = 8 * 1024;
+constexpr std::size_t kMaxProjectBytes = std::size_t{8} * 1024;
 
 struct GraphActorState {
   // The projected state: every decided record is applied here at once, so later decisions
@@ -51,7 +51,7 @@ void check_completion(Self* self);
 
 // Applies `bodies` to the projected state, journals them, and once they are durable tells the
 // listener, hands newly ready tasks to the scheduler and runs `then`.
-void commit(Self* self, std::vector<RecordBody> bodies, std::function<void()> then = {}) {
+void commit(Self* self, std::vector<RecordBody> bodies, const std::function<void()>& then = {}) {
   auto& st = self->state;
   if (bodies.empty()) {
     if (then) then();
@@ -145,11 +145,11 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
   st.config = config;
   st.graph = std::move(graph);
   st.tracker = std::make_unique<RunTracker>(*st.graph, config.retry);
-  st.journal = journal;
-  st.scheduler = scheduler;
-  st.listener = listener;
+  st.journal = std::move(journal);
+  st.scheduler = std::move(scheduler);
+  st.listener = std::move(listener);
   st.rng.seed(config.seed);
-  self->send(scheduler, attach_atom_v, caf::actor_cast<caf::actor>(self));
+  self->send(st.scheduler, attach_atom_v, caf::actor_cast<caf::actor>(self));
 
   // Tasks that were already ready when the run stopped are durable: hand them over now.
   std::vector<TaskId> already_ready;
@@ -158,7 +158,7 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
       already_ready.push_back(st.state.plan().tasks[i].id);
     }
   }
-  if (!already_ready.empty()) self->send(scheduler, ready_atom_v, encode(ReadyTasks{already_ready}));
+  if (!already_ready.empty()) self->send(st.scheduler, ready_atom_v, encode(ReadyTasks{already_ready}));
   if (st.state.status() == RunStatus::stopped) commit(self, {rec::RunResumed{}});
   for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
     const TaskState& t = st.state.tasks()[i];

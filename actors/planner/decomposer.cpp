@@ -137,6 +137,7 @@ FeatureTasks decompose_one(const Feature& f) {
   const int primary = domains.empty() ? -1 : (index_of(Domain::backend) >= 0 ? index_of(Domain::backend) : 0);
 
   std::vector<Work> impl;
+  impl.reserve(domains.size());
   for (Domain d : domains) impl.push_back(Work{d, {}, {}, {}});
   Work tests{Domain::tests, {}, {}, {}};
   Work docs{Domain::docs, {}, {}, {}};

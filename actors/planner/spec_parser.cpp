@@ -345,7 +345,7 @@ class Parser {
 
   void start_feature(std::string_view heading_text, std::string_view title, int level,
                      std::uint32_t number, std::optional<std::size_t> parent,
-                     std::string sub_number = {}) {
+                     const std::string& sub_number = {}) {
     if (drafts_.size() >= limits_.max_features) {
       too_many_ = true;
       return;

@@ -174,14 +174,16 @@ FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::s
   out.text = head;
   out.text += omitted_line(dropped);
   for (std::size_t i = 0; i < n; ++i) {
-    const std::string& id = oldest_first[i].task.str();
+    std::string cut = section;  // "<section> <task id>: what happened to it"
+    cut += ' ';
+    cut += oldest_first[i].task.str();
     switch (detail[i]) {
       case ContextDetail::full: out.text += full[i]; break;
       case ContextDetail::summary:
         out.text += summary[i];
-        out.cut.push_back(section + " " + id + ": shortened to a summary");
+        out.cut.push_back(cut + ": shortened to a summary");
         break;
-      case ContextDetail::dropped: out.cut.push_back(section + " " + id + ": dropped"); break;
+      case ContextDetail::dropped: out.cut.push_back(cut + ": dropped"); break;
     }
   }
   return out;

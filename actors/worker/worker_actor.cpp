@@ -64,7 +64,7 @@ void deliver_results(Self* self) {
 
 // Says hello to a (new) coordinator front, listing the attempts this worker still holds, and
 // once admitted delivers their results and asks for work.
-void say_hello(Self* self, caf::actor front) {
+void say_hello(Self* self, const caf::actor& front) {
   auto& st = self->state;
   ++st.connection;
   st.delivering.clear();
@@ -125,8 +125,8 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
     });
     say_hello(self, scheduler);
   } else {
-    st.scheduler = scheduler;
-    st.graph = graph;
+    st.scheduler = std::move(scheduler);
+    st.graph = std::move(graph);
     ask_for_work(self);
   }
   return {
@@ -147,7 +147,7 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
         deliver_results(self);
         ask_for_work(self);
       },
-      [=](connect_atom, caf::actor front) { say_hello(self, std::move(front)); },
+      [=](connect_atom, const caf::actor& front) { say_hello(self, front); },
       [=](run_over_atom) { self->quit(); },
   };
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Static analysis of br's own sources (protocol, storage, actors, coordinator, worker), kept
+# clean: clang-tidy with .clang-tidy, and cppcheck with deploy/cppcheck-suppressions.txt.
+# Tests and benchmarks are not linted: Catch2's macros are not written for these checks.
+#
+#   bash deploy/lint.sh [BUILD_DIR]    # BUILD_DIR has compile_commands.json (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir="${1:-build}"
+if [ ! -f "$build_dir/compile_commands.json" ]; then
+  echo "lint: $build_dir/compile_commands.json not found; configure a build first" >&2
+  exit 2
+fi
+mapfile -t sources < <(git ls-files -- 'protocol/*.cpp' 'storage/*.cpp' 'actors/*.cpp' \
+  'coordinator/*.cpp' 'worker/*.cpp' 2>/dev/null || find protocol storage actors coordinator \
+  worker -name '*.cpp')
+
+status=0
+echo "lint: clang-tidy on ${#sources[@]} files"
+# One clang-tidy per file, as many at once as there are cores; each prints only its findings.
+if ! printf '%s\n' "${sources[@]}" |
+  xargs -P "$(nproc)" -n 1 clang-tidy -p "$build_dir" --quiet 2> >(grep -v -E \
+    '^[0-9]+ warnings? generated|^Suppressed [0-9]+ warnings|^Use -header-filter' >&2); then
+  status=1
+fi
+
+echo "lint: cppcheck"
+if ! cppcheck --quiet --error-exitcode=1 --std=c++17 --language=c++ --inline-suppr \
+  --enable=warning,performance,portability --suppressions-list=deploy/cppcheck-suppressions.txt \
+  -I . -I "$build_dir/generated" "${sources[@]}"; then
+  status=1
+fi
+
+if [ $status -eq 0 ]; then echo "lint: clean"; else echo "lint: findings above" >&2; fi
+exit $status
