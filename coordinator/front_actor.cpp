@@ -13,9 +13,10 @@ using namespace br::atoms;
 
 struct FrontState {
   caf::actor scheduler, graph, listener;
-  std::string token, run_id;
+  FrontConfig config;
   DecodeLimits limits;
   std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
+  std::map<caf::node_id, std::size_t> connections;  // worker process → its admitted actors
   static inline const char* name = "br.front";
 };
 
@@ -44,21 +45,21 @@ const std::string* admitted(Self* self, const char* what) {
 }
 
 caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
-                          caf::actor listener, std::string token, std::string run_id,
-                          std::size_t max_message_bytes) {
+                          caf::actor listener, FrontConfig config) {
   auto& st = self->state;
-  st.limits.max_bytes = max_message_bytes;
+  st.limits.max_bytes = config.max_message_bytes;
   st.scheduler = std::move(scheduler);
   st.graph = std::move(graph);
   st.listener = std::move(listener);
-  st.token = std::move(token);
-  st.run_id = std::move(run_id);
+  st.config = std::move(config);
   self->set_down_handler([=](caf::down_msg& down) {
     auto& st = self->state;
     auto it = st.admitted.find(down.source);
     if (it == st.admitted.end()) return;
     const std::string name = it->second;
     st.admitted.erase(it);
+    auto node = st.connections.find(down.source.node());
+    if (node != st.connections.end() && --node->second == 0) st.connections.erase(node);
     self->send(st.listener, note_atom_v, "worker " + name + " lost: " + caf::to_string(down.reason));
     self->send(st.graph, lost_atom_v, name);
     self->send(st.scheduler, lost_atom_v, name);
@@ -72,11 +73,22 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
         if (!hello) {
           reply.reason = "malformed hello: " + hello.error().str();
         } else {
-          reply = admit(*hello, st.token, st.run_id);
+          reply = admit(*hello, st.config.token, st.config.run_id);
         }
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (reply.accepted && sender && !st.connections.count(sender.node()) &&
+            st.connections.size() >= st.config.max_connections) {
+          reply.accepted = false;
+          reply.reason = "the coordinator already serves " +
+                         std::to_string(st.config.max_connections) +
+                         " worker processes (network.max_connections); raise it in its "
+                         "br.toml or add slots to the workers already connected";
+        }
         if (reply.accepted && sender) {
-          st.admitted[sender.address()] = hello->name;
+          // Counted once per actor, should one say hello twice.
+          if (st.admitted.insert_or_assign(sender.address(), hello->name).second) {
+            ++st.connections[sender.node()];
+          }
           self->monitor(sender);
           WorkerHello joined = *hello;
           joined.token.clear();  // checked; nobody past this point needs it
@@ -109,10 +121,9 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
 }  // namespace
 
 caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
-                             caf::actor listener, std::string token, std::string run_id,
-                             std::size_t max_message_bytes) {
-  return system.spawn(front_actor, scheduler, graph, listener, std::move(token),
-                      std::move(run_id), max_message_bytes);
+                             caf::actor listener, FrontConfig config) {
+  return system.spawn(front_actor, std::move(scheduler), std::move(graph), std::move(listener),
+                      std::move(config));
 }
 
 }  // namespace br

@@ -12,9 +12,16 @@
 
 namespace br {
 
-// Payloads larger than `max_message_bytes` ([limits] message_max_bytes) are refused.
+struct FrontConfig {
+  std::string token;   // what a hello must carry ([network] token or BR_TOKEN)
+  std::string run_id;  // told to admitted workers
+  std::size_t max_message_bytes = std::size_t{16} << 20;  // [limits] message_max_bytes
+  // Worker processes (hosts' br-worker connections) admitted at once; a hello from one more
+  // is refused ([network] max_connections).
+  std::size_t max_connections = 256;
+};
+
 caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
-                             caf::actor listener, std::string token, std::string run_id,
-                             std::size_t max_message_bytes);
+                             caf::actor listener, FrontConfig config);
 
 }  // namespace br

@@ -60,6 +60,7 @@ Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsCon
   if (!file) return file.error();
   ParseLimits parse_limits;
   parse_limits.max_bytes = limits.spec_max_bytes;
+  parse_limits.max_features = limits.max_tasks;  // every feature gives at least one task
   auto spec = parse_spec(file->text, spec_path, parse_limits);
   if (!spec) return spec.error();
   return check_plan(make_plan(*spec), spec_path, file->hash, limits);

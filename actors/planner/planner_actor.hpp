@@ -1,4 +1,4 @@
-// The planner actor: (plan_atom, spec path, spec text, max bytes) → the spec's Plan as
+// The planner actor: (plan_atom, spec path, spec text, max bytes, max tasks) → the spec's Plan as
 // Cap'n Proto bytes, or an error carrying every diagnostic (file:line: message).
 #pragma once
 

@@ -25,7 +25,7 @@ inline constexpr std::size_t kMaxOverviewBytes = 8 * 1024;
 
 struct ParseLimits {
   std::size_t max_bytes = std::size_t{16} << 20;
-  std::size_t max_features = 100000;
+  std::size_t max_features = 200000;  // limits.max_tasks: each feature gives at least one task
 };
 
 Result<Spec> parse_spec(std::string_view text, const std::string& path,

@@ -2,11 +2,17 @@
 // exact message on stderr, the exit code, and that no state directory was created.
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
 #include "actors/worker/agent_runner.hpp"
+#include "protocol/codec.hpp"
+#include "storage/journal.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
+#include "tests/support/raw_journal.hpp"
+#include "tests/support/samples.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
@@ -28,6 +34,27 @@ const std::string kAgent = std::string("[agent]\ncommand = [\"") + BR_SOURCE_DIR
 
 std::vector<std::string> run(const std::string& config_file) {
   return {"--state-dir", "state", "run", "--auto", "spec.md", "--config", config_file};
+}
+
+// Runs `br args...` in `dir`; returns its exit code and its output without br's own "[br] "
+// lines (the command line the runner logs).
+std::pair<int, std::string> run_br(const test::TempDir& dir, const std::vector<std::string>& args) {
+  ProcessSpec spec;
+  spec.argv = {BR_BINARY};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.cwd = dir.path();
+  spec.env = clean_environment({});
+  spec.log_file = dir / "out.log";
+  std::filesystem::remove(spec.log_file);
+  spec.timeout_ms = 60000;
+  auto outcome = run_process(spec);
+  REQUIRE(outcome.ok());
+  std::string output;
+  std::istringstream lines(test::read_file(dir / "out.log"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("[br] ", 0) != 0 && !line.empty()) output += line + "\n";
+  }
+  return {outcome->exit_code, output};
 }
 
 }  // namespace
@@ -138,21 +165,8 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
     INFO(c.name);
     test::TempDir dir("br-bad");
     for (const auto& [name, text] : c.files) std::ofstream(dir / name, std::ios::binary) << text;
-    ProcessSpec spec;
-    spec.argv = {BR_BINARY};
-    spec.argv.insert(spec.argv.end(), c.args.begin(), c.args.end());
-    spec.cwd = dir.path();
-    spec.env = clean_environment({});
-    spec.log_file = dir / "out.log";
-    spec.timeout_ms = 60000;
-    auto outcome = run_process(spec);
-    REQUIRE(outcome.ok());
-    std::string output;
-    std::istringstream lines(test::read_file(dir / "out.log"));
-    for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("[br] ", 0) != 0 && !line.empty()) output += line + "\n";
-    }
-    CHECK(outcome->exit_code == c.exit_code);
+    const auto [exit_code, output] = run_br(dir, c.args);
+    CHECK(exit_code == c.exit_code);
     if (c.first_line_only) {
       CHECK_THAT(output, Catch::Contains(c.message));
     } else {
@@ -161,4 +175,181 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
     CHECK_FALSE(std::filesystem::exists(dir / "state"));
     CHECK_FALSE(std::filesystem::exists(dir / ".br"));
   }
+}
+
+TEST_CASE("bad journals are refused with their exact message and left as they were") {
+  // A run's journal: its plan, a ready task, a worker. Each case damages it one way, as a bad
+  // disk, an old or newer br, or a copied directory would, and runs br status and br resume.
+  struct JournalCase {
+    const char* name;
+    std::function<void(rocksdb::DB&, std::vector<rocksdb::ColumnFamilyHandle*>&)> damage;
+    std::string message;  // the same from br status and br resume (exit 3 from both)
+  };
+  const auto record = [](const std::string& run_id, RecordBody body) {
+    return encode(JournalRecord{0, run_id, 1700000000000, std::move(body)});
+  };
+  const std::string where = "journal state/journal: ";
+  const std::vector<JournalCase> cases = {
+      {"a truncated record",
+       [&](rocksdb::DB& db, auto& cf) {
+         std::string bytes;
+         REQUIRE(db.Get({}, cf[0], test::seq_key(2), &bytes).ok());
+         REQUIRE(db.Put({}, cf[0], test::seq_key(2), bytes.substr(0, bytes.size() / 2)).ok());
+       },
+       where + "record 2: JournalRecord: message of 60 bytes is truncated (not a whole number "
+               "of 8-byte words)"},
+      {"a record that is not Cap'n Proto",
+       [](rocksdb::DB& db, auto& cf) {
+         REQUIRE(db.Put({}, cf[0], test::seq_key(3), "\x01\x02 not a record").ok());
+       },
+       where + "record 3: JournalRecord: message of 15 bytes is truncated (not a whole number "
+               "of 8-byte words)"},
+      {"a record of another run",
+       [&](rocksdb::DB& db, auto& cf) {
+         REQUIRE(db.Put({}, cf[0], test::seq_key(3),
+                        record("run-b", rec::WorkerJoined{"w1", 2, "10.0.0.2"}))
+                     .ok());
+       },
+       where + "record 3 (workerJoined): record 3 belongs to run 'run-b', not to this "
+               "journal's run 'run-a'"},
+      {"a missing record",
+       [](rocksdb::DB& db, auto& cf) { REQUIRE(db.Delete({}, cf[0], test::seq_key(2)).ok()); },
+       where + "gap: record 3 where 2 was expected"},
+      {"a key that is not a sequence number",
+       [](rocksdb::DB& db, auto& cf) { REQUIRE(db.Put({}, cf[0], "zzz", "x").ok()); },
+       where + "has a record with a malformed key"},
+      {"a transition the run cannot make",
+       [&](rocksdb::DB& db, auto& cf) {
+         REQUIRE(db.Put({}, cf[0], test::seq_key(4),
+                        record("run-a", rec::TaskSucceeded{TaskId("trails/02-backend"), 1,
+                                                              "w1", {}}))
+                     .ok());
+       },
+       where + "record 4 (taskSucceeded): taskSucceeded: task 'trails/02-backend' cannot go "
+               "from pending to succeeded"},
+      {"a newer journal schema",
+       [](rocksdb::DB& db, auto& cf) {
+         REQUIRE(db.Put({}, cf[1], "schema_version", std::to_string(kJournalSchemaVersion + 1))
+                     .ok());
+       },
+       where + "was written by a newer br (journal schema " +
+           std::to_string(kJournalSchemaVersion + 1) + ", this br reads up to " +
+           std::to_string(kJournalSchemaVersion) + "); upgrade br"},
+      {"no run id",
+       [](rocksdb::DB& db, auto& cf) { REQUIRE(db.Delete({}, cf[1], "run_id").ok()); },
+       where + "has no run id: not a br journal, or created by a br that crashed before its "
+               "first write; remove it or use another --state-dir"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    test::TempDir dir("br-bad");
+    std::filesystem::create_directories(dir / "state");
+    {
+      JournalOptions options;
+      options.run_id = "run-a";
+      auto journal = Journal::open(dir / "state/journal", options);
+      REQUIRE(journal.ok());
+      REQUIRE((*journal)
+                  ->append({JournalRecord{0, "", 1, rec::PlanCreated{test::sample_plan(), "s.md",
+                                                                     "ab"}},
+                            JournalRecord{0, "", 2, rec::TaskReady{TaskId("trails/01-schema")}},
+                            JournalRecord{0, "", 3, rec::WorkerJoined{"w1", 2, "local"}}})
+                  .ok());
+    }
+    test::with_rocksdb(dir / "state/journal", c.damage);
+    const auto before = test::journal_contents(dir / "state/journal");
+    std::ofstream(dir / "ok.toml") << kAgent;
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--state-dir", "state", "status"},
+          std::vector<std::string>{"--state-dir", "state", "resume", "--config", "ok.toml"}}) {
+      INFO(args[2]);
+      const auto [exit_code, output] = run_br(dir, args);
+      CHECK(exit_code == 3);
+      CHECK(output == c.message + "\n");
+    }
+    CHECK(test::journal_contents(dir / "state/journal") == before);
+  }
+}
+
+TEST_CASE("bad network input is refused with its exact message while the coordinator serves on") {
+  // Each row is one peer: a hello that must be refused, or a message that must be dropped. The
+  // probe prints what the coordinator answered; the coordinator logs what it refused or
+  // dropped. A real worker then finishes the run: nothing a bad peer sent stopped it.
+  struct NetCase {
+    const char* name;
+    std::vector<std::string> probe_args;  // after HOST PORT
+    std::string probe_says;               // the probe's whole output
+    std::string coordinator_logs;         // one line of the coordinator's output, after "br: "
+  };
+  const std::string token_reason =
+      "wrong or missing token (set BR_TOKEN to the coordinator's token)";
+  const std::string version = std::to_string(kProtocolVersion);
+  // Cap'n Proto's own words for the probe's 16 garbage bytes.
+  const std::string garbage_hello =
+      "WorkerHello: malformed: expected array.size() >= offset [2 >= 268468101]; Message ends "
+      "prematurely in segment table.";
+  const std::vector<NetCase> cases = {
+      {"wrong token", {"--token", "wrong", "--name", "p1"}, "refused: " + token_reason,
+       "refused a worker 'p1': " + token_reason},
+      {"no token", {"--name", "p2"}, "refused: " + token_reason,
+       "refused a worker 'p2': " + token_reason},
+      {"another protocol version", {"--version", "1", "--token", "right", "--name", "p3"},
+       "refused: protocol version 1 is not this coordinator's " + version +
+           "; run the same br version on coordinator and workers",
+       "refused a worker 'p3': protocol version 1 is not this coordinator's " + version +
+           "; run the same br version on coordinator and workers"},
+      {"no slots", {"--slots", "0", "--token", "right", "--name", "p4"},
+       "refused: slots must be 1 to 1024, not 0", "refused a worker 'p4': slots must be 1 to "
+                                                  "1024, not 0"},
+      {"a hello that is not Cap'n Proto", {"--garbage"},
+       "refused: malformed hello: " + garbage_hello, "refused a worker: malformed hello: " +
+                                                         garbage_hello},
+      {"a result before any hello", {"--no-hello", "--token", "wrong", "--then", "result"},
+       "sent result", "dropped a result from an actor that has not said hello"},
+      {"a work request before any hello", {"--no-hello", "--token", "wrong", "--then", "work"},
+       "sent work", "dropped a work request from an actor that has not said hello"},
+      {"a malformed result", {"--token", "right", "--name", "p8", "--then", "result"},
+       "accepted\nsent result", "dropped a message from p8: TaskResult: message of 7 bytes is "
+                                "truncated (not a whole number of 8-byte words)"},
+      {"an oversized progress report",
+       {"--token", "right", "--name", "p9", "--then", "started", "--payload", "oversized"},
+       "accepted\nsent started",
+       "dropped a message from p9: TaskProgress: message of 17825792 bytes exceeds the limit of "
+       "16777216 bytes"},
+  };
+  test::TempDir dir("br-bad-net");
+  std::ofstream(dir / "spec.md") << kSpec;
+  std::ofstream(dir / "br.toml") << kAgent;
+  test::Child coordinator(dir.str(), "coordinator.log",
+                          {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                           "127.0.0.1:0", "--state-dir", "state"},
+                          {{"BR_TOKEN", "right"}});
+  std::string port;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (port.empty() && std::chrono::steady_clock::now() < deadline) {
+    const std::string out = coordinator.output();
+    const auto at = out.find("listening on 127.0.0.1:");
+    const auto end = at == std::string::npos ? at : out.find('\n', at);
+    if (end != std::string::npos) port = out.substr(at + 23, end - at - 23);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded by deadline
+  }
+  REQUIRE_FALSE(port.empty());
+  for (const auto& c : cases) {
+    INFO(c.name);
+    std::vector<std::string> argv = {BR_HELLO_PROBE, "127.0.0.1", port};
+    argv.insert(argv.end(), c.probe_args.begin(), c.probe_args.end());
+    test::Child probe(dir.str(), "probe.log", argv);
+    probe.wait(std::chrono::seconds(30));
+    CHECK(probe.output() == c.probe_says + "\n");
+    CHECK_THAT(coordinator.output(), Catch::Contains("br: " + c.coordinator_logs + "\n"));
+  }
+  test::Child worker(dir.str(), "worker.log",
+                     {BR_WORKER, "--connect", "127.0.0.1:" + port, "--config", "br.toml",
+                      "--workspace", "ws", "--name", "good", "--state-dir", "ws-state"},
+                     {{"BR_TOKEN", "right"}});
+  INFO(coordinator.output());
+  CHECK(coordinator.wait(std::chrono::seconds(90)) == 0);
+  CHECK(worker.wait(std::chrono::seconds(30)) == 0);
+  CHECK_THAT(coordinator.output(), Catch::Contains("succeeded: "));
+  CHECK_THAT(coordinator.output(), Catch::Contains(" succeeded, 0 failed, 0 blocked, 0 cancelled"));
 }

@@ -56,7 +56,7 @@ RunState state_of(const std::string& dir) {
   return std::move(state).value();
 }
 
-std::string setup(const test::TempDir& dir) {
+std::string setup(const test::TempDir& dir, const std::string& more_config = "") {
   std::string spec = "# Net\n## Features\n";
   for (int i = 0; i < 6; ++i) {
     spec += "### Piece " + std::to_string(i) + " {#p" + std::to_string(i) + "}\n"
@@ -66,7 +66,7 @@ std::string setup(const test::TempDir& dir) {
   std::ofstream(dir / "br.toml")
       << "[run]\nbackoff_base = \"100ms\"\nlease = \"60s\"\n[agent]\ncommand = [\""
       << BR_SOURCE_DIR << "/deploy/demo-agent\"]\nenv = [\"BR_DEMO_SLEEP_MS\"]\n"
-      << "[verify]\nfile_wait = \"200ms\"\n";
+      << "[verify]\nfile_wait = \"200ms\"\n" << more_config;
   return BR_COORDINATOR;
 }
 
@@ -145,7 +145,7 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
 
 TEST_CASE("a worker killed mid-batch loses no task") {
   test::TempDir dir("br-net");
-  setup(dir);
+  setup(dir, "[network]\nmax_connections = 1\n");
   Child coordinator(dir.str(), "coordinator.log",
                     {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
                      "127.0.0.1:0", "--state-dir", "state"});
@@ -160,12 +160,20 @@ TEST_CASE("a worker killed mid-batch loses no task") {
     running = coordinator.output().find("on doomed/") != std::string::npos;
   }
   REQUIRE(running);
+  // One worker process at a time: another is refused while the doomed one is connected.
+  Child extra(dir.str(), "extra.log",
+              {BR_HELLO_PROBE, "127.0.0.1", port, "--name", "extra"});
+  CHECK(extra.wait(30s) == 2);
+  CHECK_THAT(extra.output(),
+             Catch::Contains("refused: the coordinator already serves 1 worker processes "
+                             "(network.max_connections)"));
   doomed.kill_now();
   Child rescuer(dir.str(), "rescuer.log", worker_args(port, "rescuer"),
                 {{"BR_DEMO_SLEEP_MS", "100"}});
   INFO(coordinator.output());
   REQUIRE(coordinator.wait(90s) == 0);
   CHECK_THAT(coordinator.output(), Catch::Contains("worker doomed/"));
+  // The rescuer was admitted once the doomed worker's connection was gone.
   const RunState state = state_of(dir / "state");
   CHECK(state.counts().succeeded == 18);
   bool retried = false;

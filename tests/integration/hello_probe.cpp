@@ -1,10 +1,14 @@
 // hello_probe: says one hello to a br-coordinator, as a worker of any protocol version would,
-// or sends bytes that are not a hello at all, and prints the coordinator's answer. For tests
-// of what the coordinator refuses; not a worker (it never asks for work).
+// or sends bytes that are not a hello at all, and prints the coordinator's answer; then, if
+// asked, sends one bad message (a work request, progress report or result) as that worker.
+// For tests of what the coordinator refuses; not a worker (it never runs anything).
 //
-//   hello_probe HOST PORT (--version N --token T --name NAME | --garbage)
+//   hello_probe HOST PORT [--version N] [--token T] [--name NAME] [--slots N] [--garbage]
+//               [--no-hello]
+//               [--then work|started|result --payload garbage|oversized]
 //
-// Prints "accepted" (exit 0) or "refused: REASON" (exit 2); other failures exit 3.
+// Prints "accepted" (exit 0) or "refused: REASON" (exit 2), and "sent KIND" after a message;
+// other failures exit 3. Messages are one-way: what became of them is in the coordinator's log.
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <fmt/core.h>
@@ -25,15 +29,24 @@ int main(int argc, char** argv) {
   const std::string host = argv[1];
   const auto port = static_cast<std::uint16_t>(std::stoi(argv[2]));
   br::WorkerHello hello{"probe", 1, br::kProtocolVersion, "", {}, {}};
-  bool garbage = false;
+  bool garbage = false, no_hello = false;
+  std::string then, payload_kind = "garbage";
   for (int i = 3; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--garbage") {
       garbage = true;
+    } else if (flag == "--no-hello") {
+      no_hello = true;
+    } else if (i + 1 < argc && flag == "--then") {
+      then = argv[++i];
+    } else if (i + 1 < argc && flag == "--payload") {
+      payload_kind = argv[++i];
     } else if (i + 1 < argc && flag == "--version") {
       hello.protocol_version = static_cast<std::uint32_t>(std::stoul(argv[++i]));
     } else if (i + 1 < argc && flag == "--token") {
       hello.token = argv[++i];
+    } else if (i + 1 < argc && flag == "--slots") {
+      hello.slots = static_cast<std::uint32_t>(std::stoul(argv[++i]));
     } else if (i + 1 < argc && flag == "--name") {
       hello.name = argv[++i];
     } else {
@@ -54,23 +67,47 @@ int main(int argc, char** argv) {
   const std::string payload = garbage ? std::string("\x07\xff\x00 not a hello", 16) : br::encode(hello);
   int exit_code = 3;
   caf::scoped_actor self{system};
-  self->request(*front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
-      .receive(
-          [&](const std::string& bytes) {
-            auto reply = br::decode<br::HelloReply>(bytes);
-            if (!reply) {
-              fmt::print("unreadable reply: {}\n", reply.error().str());
-            } else if (reply->accepted) {
-              fmt::print("accepted\n");
-              exit_code = 0;
-            } else {
-              fmt::print("refused: {}\n", reply->reason);
-              exit_code = 2;
-            }
-          },
-          [&](const caf::error& error) {
-            fmt::print(stderr, "hello_probe: no answer: {}\n", system.render(error));
-          });
+  if (no_hello) {
+    exit_code = 0;
+  } else {
+    self->request(*front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+        .receive(
+            [&](const std::string& bytes) {
+              auto reply = br::decode<br::HelloReply>(bytes);
+              if (!reply) {
+                fmt::print("unreadable reply: {}\n", reply.error().str());
+              } else if (reply->accepted) {
+                fmt::print("accepted\n");
+                exit_code = 0;
+              } else {
+                fmt::print("refused: {}\n", reply->reason);
+                exit_code = 2;
+              }
+            },
+            [&](const caf::error& error) {
+              fmt::print(stderr, "hello_probe: no answer: {}\n", system.render(error));
+            });
+  }
+  if (exit_code == 0 && !then.empty()) {
+    // Over the size limit, or not Cap'n Proto at all.
+    const std::string bytes = payload_kind == "oversized" ? std::string(std::size_t{17} << 20, 'x')
+                                                          : std::string("\x05\x00 junk", 7);
+    if (then == "work") {
+      self->send(*front, br::atoms::work_atom_v, bytes);
+    } else if (then == "started") {
+      self->send(*front, br::atoms::started_atom_v, bytes);
+    } else if (then == "result") {
+      self->send(*front, br::atoms::result_atom_v, bytes);
+    } else {
+      fmt::print(stderr, "hello_probe: unknown message kind '{}'\n", then);
+      std::_Exit(3);
+    }
+    // A second hello as a barrier: the front handles one sender's messages in order, so once
+    // it answers, the message above has been dealt with (and its note logged).
+    self->request(*front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+        .receive([](const std::string&) {}, [](const caf::error&) {});
+    fmt::print("sent {}\n", then);
+  }
   std::fflush(stdout);
   // As br-worker: CAF 0.17 can keep a process with remote actors from shutting down.
   std::_Exit(exit_code);

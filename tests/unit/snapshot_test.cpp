@@ -13,6 +13,7 @@
 #include "protocol/br.capnp.h"
 #include "protocol/codec.hpp"
 #include "storage/journal.hpp"
+#include "tests/support/raw_journal.hpp"
 #include "tests/support/run_history.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -102,25 +103,8 @@ std::string forge(const std::string& bytes,
   return std::string(reinterpret_cast<const char*>(out.asBytes().begin()), out.asBytes().size());
 }
 
-// Opens the journal with RocksDB itself, to damage it as a bad disk or a bug would.
-void with_rocksdb(
-    const std::string& dir,
-    const std::function<void(rocksdb::DB&, std::vector<rocksdb::ColumnFamilyHandle*>&)>& act) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {"meta", {}}, {"snapshots", {}}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open({}, dir, families, &handles, &db).ok());
-  act(*db, handles);
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-}
-
-std::string seq_key(std::uint64_t seq) {
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i, seq >>= 8) key[static_cast<std::size_t>(i)] = static_cast<char>(seq);
-  return key;
-}
+using test::seq_key;
+using test::with_rocksdb;
 
 void damage_snapshot(const std::string& dir, std::uint64_t seq) {
   with_rocksdb(dir, [&](rocksdb::DB& db, auto& cf) {
