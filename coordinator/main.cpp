@@ -6,15 +6,23 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
+#include "actors/worker/agent_runner.hpp"
 #include "coordinator/exit_codes.hpp"
+#include "coordinator/graph_view.hpp"
 #include "coordinator/plan_view.hpp"
 #include "coordinator/planning.hpp"
 #include "coordinator/run_command.hpp"
 #include "coordinator/state_dir.hpp"
+#include "coordinator/report_view.hpp"
+#include "coordinator/starter_files.hpp"
 #include "coordinator/state_views.hpp"
+#include "protocol/log_name.hpp"
+#include "protocol/wall_clock.hpp"
 #include "storage/journal.hpp"
 
 namespace {
@@ -29,7 +37,8 @@ std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
   auto journal = Journal::open(dir.journal(), options);
   if (!journal) {
     fmt::print(stderr, "{}\n", journal.error().str());
-    exit_code = kExitBadInput;
+    // No journal at all is a usage error; one that cannot be read is not.
+    exit_code = std::filesystem::exists(dir.journal()) ? kExitInternal : kExitBadInput;
     return std::nullopt;
   }
   auto state = (*journal)->replay();
@@ -41,11 +50,107 @@ std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
   return std::move(state).value();
 }
 
+// Every record still in the journal, oldest first (all of them unless it was compacted).
+std::optional<std::vector<JournalRecord>> load_records(const StateDir& dir, int& exit_code) {
+  JournalOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  auto journal = Journal::open(dir.journal(), options);
+  if (!journal) {
+    fmt::print(stderr, "{}\n", journal.error().str());
+    exit_code = std::filesystem::exists(dir.journal()) ? kExitInternal : kExitBadInput;
+    return std::nullopt;
+  }
+  std::vector<JournalRecord> records;
+  auto scanned = (*journal)->scan(1, [&](const JournalRecord& r) {
+    records.push_back(r);
+    return true;
+  });
+  if (!scanned) {
+    fmt::print(stderr, "{}\n", scanned.error().str());
+    exit_code = kExitInternal;
+    return std::nullopt;
+  }
+  return records;
+}
+
 void print_json(const nlohmann::json& j) { fmt::print("{}\n", j.dump(2)); }
 
 int fail_with(int code, const std::string& message) {
   fmt::print(stderr, "{}\n", message);
   return code;
+}
+
+// The last `max_bytes` of a file, starting at a line; "" when it cannot be read.
+std::string file_tail(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff from = size > static_cast<std::streamoff>(max_bytes)
+                                  ? size - static_cast<std::streamoff>(max_bytes)
+                                  : 0;
+  in.seekg(from);
+  std::string text(static_cast<std::size_t>(size - from), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (from > 0) {
+    const auto newline = text.find('\n');
+    text = "…\n" + (newline == std::string::npos ? text : text.substr(newline + 1));
+  }
+  return text;
+}
+
+// Writes `text` to `path` unless it exists; false (after saying why) otherwise.
+bool write_new_file(const std::string& path, const std::string& text, bool force) {
+  std::error_code ec;
+  if (!force && std::filesystem::exists(path, ec)) {
+    fmt::print(stderr, "{}: already exists; br init does not overwrite it (pass --force to)\n",
+               path);
+    return false;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) {
+    fmt::print(stderr, "{}: cannot write it\n", path);
+    return false;
+  }
+  fmt::print("wrote {}\n", path);
+  return true;
+}
+
+// Renders DOT text to an SVG file with Graphviz's `dot`, run without a shell.
+int write_svg(const std::string& dot_text, const std::string& svg_path) {
+  namespace fs = std::filesystem;
+  const fs::path scratch = fs::temp_directory_path() / ("br-graph-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  std::ofstream(scratch / "graph.dot") << dot_text;
+  ProcessSpec spec;
+  spec.argv = {"dot", "-Tsvg", "-o", fs::absolute(svg_path, ec).string(),
+               (scratch / "graph.dot").string()};
+  spec.cwd = scratch;
+  spec.env = clean_environment({});
+  spec.log_file = scratch / "dot.log";
+  spec.timeout_ms = 120000;
+  auto outcome = run_process(spec);
+  std::string log;
+  {
+    std::ifstream in(spec.log_file);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("[br] ", 0) != 0) log += line + "\n";
+    }
+  }
+  fs::remove_all(scratch, ec);
+  if (!outcome) {
+    return fail_with(kExitBadInput,
+                     "cannot draw an SVG: Graphviz's `dot` is not installed (apt-get install "
+                     "graphviz), or use --dot and render it elsewhere");
+  }
+  if (!outcome->success()) {
+    return fail_with(kExitInternal, "dot failed (" + outcome->describe() + "): " + log);
+  }
+  fmt::print("wrote {}\n", svg_path);
+  return kExitOk;
 }
 
 }  // namespace
@@ -79,7 +184,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   run->add_option("--config", config_path, "br.toml with the agent command and settings");
   run->add_option("--strategy", strategy_name, "critical-path, priority or shortest");
-  run->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  bool verbose = false;
+  auto* run_quiet = run->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  run->add_flag("--verbose,-v", verbose, "Also show tasks becoming ready (implies --plain)")
+      ->excludes(run_quiet);
   run->add_flag("--plain", plain, "One line per transition even on a terminal");
   bool replan = false;
   run->add_flag("--replan", replan,
@@ -90,7 +198,9 @@ int main(int argc, char** argv) {
   resume->footer("Example:\n  br --state-dir .br resume --config br.toml");
   resume->add_option("--config", config_path, "br.toml with the agent command and settings");
   resume->add_option("--workers", workers, "Local worker slots")->check(CLI::Range(1, 1024));
-  resume->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  auto* resume_quiet = resume->add_flag("--quiet,-q", quiet, "Print only the final summary");
+  resume->add_flag("--verbose,-v", verbose, "Also show tasks becoming ready (implies --plain)")
+      ->excludes(resume_quiet);
   resume->add_flag("--plain", plain, "One line per transition even on a terminal");
 
   auto* status = app.add_subcommand("status", "Show the state of the run in the state dir");
@@ -106,6 +216,32 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"pending", "ready", "dispatched", "running", "succeeded", "failed",
                              "retrying", "blocked", "cancelled"}));
   task_list->add_flag("--json", json, "Print one JSON document (docs/cli.md)");
+
+  bool dot = false;
+  std::string svg_path;
+  auto* graph = app.add_subcommand(
+      "graph", "Draw the task graph: levels as ranks, the critical path in red, status colors");
+  graph->footer("Examples:\n  br graph PROJECT_SPEC.md --dot > plan.dot\n"
+                "  br graph --svg run.svg        # the run in the state dir, with task status");
+  graph->add_option("SPEC", spec, "A spec to draw (default: the run in the state dir)");
+  auto* dot_flag = graph->add_flag("--dot", dot, "Print Graphviz DOT (the default)");
+  graph->add_option("--svg", svg_path, "Write an SVG to this file (needs Graphviz's dot)")
+      ->excludes(dot_flag);
+  graph->add_flag("--json", json, "Print one JSON document (docs/cli.md)")->excludes(dot_flag);
+
+  std::string report_path;
+  auto* report = app.add_subcommand(
+      "report", "Write one self-contained HTML report of the run in the state dir");
+  report->footer("Example:\n  br report --output report.html && xdg-open report.html");
+  report->add_option("--output,-o", report_path, "Where to write it (default: STATE_DIR/report.html)");
+  report->add_flag("--json", json, "Print the attempts as one JSON document instead");
+
+  std::string init_dir = ".";
+  bool force = false;
+  auto* init = app.add_subcommand("init", "Write a starter br.toml and PROJECT_SPEC.md");
+  init->footer("Example:\n  br init && br plan PROJECT_SPEC.md");
+  init->add_option("DIR", init_dir, "Where to write them")->capture_default_str();
+  init->add_flag("--force", force, "Overwrite files that exist");
 
   try {
     app.parse(argc, argv);
@@ -138,10 +274,86 @@ int main(int argc, char** argv) {
     options.strategy = *run && strategy_name != "critical-path" ? strategy_name : std::string();
     options.state_dir = state_dir;
     options.replan = replan;
+    options.verbose = verbose;
     options.output = quiet ? OutputMode::quiet
-                     : (!plain && ::isatty(STDOUT_FILENO)) ? OutputMode::live
-                                                           : OutputMode::plain;
+                     : (!plain && !verbose && ::isatty(STDOUT_FILENO)) ? OutputMode::live
+                                                                       : OutputMode::plain;
     return run_command(options);
+  }
+  if (*init) {
+    std::error_code ec;
+    std::filesystem::create_directories(init_dir, ec);
+    const std::string config_file = init_dir + "/br.toml";
+    const std::string spec_file = init_dir + "/PROJECT_SPEC.md";
+    if (!force && (std::filesystem::exists(config_file) || std::filesystem::exists(spec_file))) {
+      return fail_with(kExitBadInput,
+                       fmt::format("{}: already exists; br init does not overwrite it (pass "
+                                   "--force to)",
+                                   std::filesystem::exists(config_file) ? config_file : spec_file));
+    }
+    if (!write_new_file(config_file, kStarterConfig, true) ||
+        !write_new_file(spec_file, kStarterSpec, true)) {
+      return kExitInternal;
+    }
+    fmt::print("next: edit both, then `br plan {}` and `br run --auto {} --config {}`\n",
+               spec_file, spec_file, config_file);
+    return kExitOk;
+  }
+  if (*graph) {
+    std::optional<CheckedPlan> checked;
+    std::optional<RunState> run;
+    std::shared_ptr<const DependencyGraph> dag;
+    if (!spec.empty()) {
+      auto planned = plan_spec_file(spec, LimitsConfig{});
+      if (!planned) return fail_with(kExitBadInput, planned.error().str());
+      checked = std::move(planned).value();
+      dag = checked->graph;
+    } else {
+      run = load_run(state_dir, code);
+      if (!run) return code;
+      auto built = graph_of(run->plan());
+      if (!built) return fail_with(kExitInternal, built.error().str());
+      dag = std::move(built).value();
+    }
+    const Plan& the_plan = checked ? checked->plan : run->plan();
+    const RunState* with_status = run ? &*run : nullptr;
+    if (json) {
+      print_json(graph_json(the_plan, *dag, with_status));
+      return kExitOk;
+    }
+    const std::string text = graph_dot(the_plan, *dag, with_status);
+    if (svg_path.empty()) {
+      fmt::print("{}", text);
+      return kExitOk;
+    }
+    return write_svg(text, svg_path);
+  }
+  if (*report) {
+    auto run = load_run(state_dir, code);
+    if (!run) return code;
+    auto records = load_records(state_dir, code);
+    if (!records) return code;
+    auto dag = graph_of(run->plan());
+    if (!dag) return fail_with(kExitInternal, dag.error().str());
+    const auto attempts = attempts_of(*records, *run);
+    if (json) {
+      print_json(attempts_json(*run, attempts));
+      return kExitOk;
+    }
+    const std::string logs = state_dir.logs();
+    const std::string html = report_html(
+        *run, **dag, attempts,
+        [&](const std::string& batch, std::uint32_t attempt) {
+          return file_tail(logs + "/" + batch_log_name(BatchId(batch), attempt), 4000);
+        },
+        unix_now_ms());
+    if (report_path.empty()) report_path = state_dir.root + "/report.html";
+    std::ofstream out(report_path, std::ios::binary | std::ios::trunc);
+    out << html;
+    if (!out.flush()) return fail_with(kExitInternal, report_path + ": cannot write the report");
+    fmt::print("wrote {} ({} attempts, {} tasks)\n", report_path, attempts.size(),
+               run->plan().tasks.size());
+    return kExitOk;
   }
   if (*status) {
     auto run = load_run(state_dir, code);

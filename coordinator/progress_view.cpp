@@ -14,31 +14,55 @@ std::string format_duration(std::int64_t ms) {
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
-ProgressView::ProgressView(RunState state, std::vector<std::uint32_t> levels,
-                           std::uint32_t slots, std::int64_t started_ms)
+namespace {
+
+constexpr std::size_t kRecentShown = 3;
+constexpr std::size_t kLevelsShown = 6;
+
+std::string bar(std::size_t done, std::size_t total, std::size_t width) {
+  const std::size_t filled = total == 0 ? width : done * width / total;
+  return std::string(filled, '#') + std::string(width - filled, '.');
+}
+
+}  // namespace
+
+ProgressView::ProgressView(RunState state, std::shared_ptr<const DependencyGraph> graph,
+                           std::uint32_t slots, std::int64_t started_ms, bool verbose)
     : state_(std::move(state)),
-      levels_(std::move(levels)),
+      graph_(std::move(graph)),
       slots_(std::max<std::uint32_t>(1, slots)),
-      started_ms_(started_ms) {}
+      started_ms_(started_ms),
+      verbose_(verbose) {}
 
 std::vector<std::string> ProgressView::apply(const std::vector<JournalRecord>& records) {
   std::vector<std::string> lines;
   for (const auto& record : records) {
     // Attempt duration is measured from dispatch, before the record changes the state.
     std::int64_t dispatched = 0;
+    std::uint32_t planned = 0;
+    const auto attempt_of = [&](const TaskId& id) {
+      if (const TaskState* t = state_.find(id)) dispatched = t->dispatched_ms;
+      if (auto i = state_.index_of(id)) planned = state_.plan().tasks[*i].minutes;
+    };
     if (const auto* s = std::get_if<rec::TaskSucceeded>(&record.body)) {
-      if (const TaskState* t = state_.find(s->task)) dispatched = t->dispatched_ms;
+      attempt_of(s->task);
     } else if (const auto* f = std::get_if<rec::TaskFailed>(&record.body)) {
-      if (const TaskState* t = state_.find(f->task)) dispatched = t->dispatched_ms;
+      attempt_of(f->task);
     }
     JournalRecord unnumbered = record;
     unnumbered.seq = 0;  // the view sees durable records, but not necessarily all of them
     if (!state_.apply(unnumbered)) continue;
     if (dispatched > 0) {
       busy_ms_ += record.time_ms - dispatched;
-      ++finished_attempts_;
+      busy_planned_min_ += planned;
     }
     std::string line = describe(record);
+    if (std::holds_alternative<rec::TaskFailed>(record.body) ||
+        std::holds_alternative<rec::TaskRetrying>(record.body) ||
+        std::holds_alternative<rec::TaskBlocked>(record.body)) {
+      recent_.push_back(line.substr(line.find(']') + 2));  // without the [done/total] prefix
+      if (recent_.size() > kRecentShown) recent_.pop_front();
+    }
     if (!line.empty()) lines.push_back(std::move(line));
   }
   return lines;
@@ -52,7 +76,9 @@ std::string ProgressView::describe(const JournalRecord& r) const {
     const std::string& done;
     std::string operator()(const rec::PlanCreated&) const { return ""; }
     std::string operator()(const rec::PlanRevised&) const { return ""; }
-    std::string operator()(const rec::TaskReady&) const { return ""; }
+    std::string operator()(const rec::TaskReady& v) const {
+      return view.verbose_ ? fmt::format("{} ready   {}", done, v.task.str()) : "";
+    }
     std::string operator()(const rec::BatchDispatched& v) const {
       std::string ids;
       for (const auto& t : v.tasks) ids += (ids.empty() ? "" : ", ") + t.str();
@@ -103,35 +129,58 @@ std::uint32_t ProgressView::current_level() const {
   // The lowest level that still has unfinished work.
   std::uint32_t level = 0;
   bool found = false;
-  for (std::size_t i = 0; i < state_.tasks().size() && i < levels_.size(); ++i) {
+  if (!graph_) return 0;
+  const auto& level_of = graph_->level_of();
+  for (std::size_t i = 0; i < state_.tasks().size() && i < level_of.size(); ++i) {
     if (is_terminal(state_.tasks()[i].status)) continue;
-    if (!found || levels_[i] < level) level = levels_[i];
+    if (!found || level_of[i] < level) level = level_of[i];
     found = true;
   }
   return level;
+}
+
+std::int64_t ProgressView::eta_ms() const {
+  if (busy_planned_min_ == 0) return -1;
+  std::uint64_t critical = 0, work = 0;  // planned minutes
+  const auto& tasks = state_.plan().tasks;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (is_terminal(state_.tasks()[i].status)) continue;
+    work += tasks[i].minutes;
+    // Everything after an unfinished task is unfinished too, so its remaining path is exact.
+    if (graph_ && i < graph_->remaining_minutes().size()) {
+      critical = std::max(critical, graph_->remaining_minutes()[i]);
+    }
+  }
+  const std::uint64_t planned = std::max(critical, (work + slots_ - 1) / slots_);
+  const double ms_per_minute =
+      static_cast<double>(busy_ms_) / static_cast<double>(busy_planned_min_);
+  return static_cast<std::int64_t>(static_cast<double>(planned) * ms_per_minute);
 }
 
 std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) const {
   const ProgressCounts c = state_.counts();
   const std::size_t finished = c.succeeded + c.failed + c.blocked + c.cancelled;
   const std::size_t bar_width = std::clamp<std::size_t>(width > 40 ? width - 40 : 10, 10, 50);
-  const std::size_t filled = c.total == 0 ? 0 : finished * bar_width / c.total;
-  std::string bar = std::string(filled, '#') + std::string(bar_width - filled, '.');
-  const std::uint32_t max_level =
-      levels_.empty() ? 0 : *std::max_element(levels_.begin(), levels_.end());
-
-  // ETA: the work left, spread over the slots, at the average attempt time seen so far.
-  std::string eta = "--";
-  const std::size_t left = c.total - finished;
-  if (finished_attempts_ > 0 && left > 0) {
-    const std::int64_t avg = busy_ms_ / finished_attempts_;
-    eta = format_duration(avg * static_cast<std::int64_t>((left + slots_ - 1) / slots_));
-  } else if (left == 0) {
-    eta = "0s";
+  const std::int64_t eta = finished == c.total ? 0 : eta_ms();
+  std::string out = fmt::format("[{}] {}/{} done  elapsed {}  eta {}\n",
+                                bar(finished, c.total, bar_width), c.succeeded, c.total,
+                                format_duration(now_ms - started_ms_),
+                                eta < 0 ? std::string("--") : format_duration(eta));
+  // One bar per level, from the lowest unfinished one.
+  if (graph_) {
+    const auto levels = graph_->levels();
+    const std::uint32_t first = current_level();
+    for (std::size_t l = first; l < levels.size() && l < first + kLevelsShown; ++l) {
+      std::size_t done = 0;
+      for (std::uint32_t i : levels[l]) done += is_terminal(state_.tasks()[i].status) ? 1 : 0;
+      out += fmt::format("  level {:<3} [{}] {}/{}\n", l + 1,
+                         bar(done, levels[l].size(), std::min<std::size_t>(bar_width, 20)), done,
+                         levels[l].size());
+    }
+    if (levels.size() > first + kLevelsShown) {
+      out += fmt::format("  … {} more levels\n", levels.size() - first - kLevelsShown);
+    }
   }
-  std::string out = fmt::format("[{}] {}/{} done  level {}/{}  elapsed {}  eta {}\n", bar,
-                                c.succeeded, c.total, current_level() + 1, max_level + 1,
-                                format_duration(now_ms - started_ms_), eta);
   out += fmt::format("running {}  queued {}  retrying {}  failed {}  blocked {}",
                      c.running + c.dispatched, c.ready + c.pending, c.retrying, c.failed,
                      c.blocked);
@@ -146,6 +195,11 @@ std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) con
     if (line.size() > width + 1) line.resize(width + 1);
     out += line;
     ++shown;
+  }
+  for (const std::string& event : recent_) {
+    std::string line = "\n  ! " + event;
+    if (line.size() > width + 1) line.resize(width + 1);
+    out += line;
   }
   return out;
 }

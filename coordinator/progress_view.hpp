@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "actors/graph/dependency_graph.hpp"
 #include "protocol/model.hpp"
 #include "protocol/run_state.hpp"
 
@@ -14,13 +17,19 @@ namespace br {
 
 class ProgressView {
  public:
-  // `levels[i]` is the execution level of plan task i (0-based).
-  ProgressView(RunState state, std::vector<std::uint32_t> levels, std::uint32_t slots,
-               std::int64_t started_ms);
+  // `graph` is the plan's (levels, remaining critical path); null draws no levels and
+  // estimates from the work left alone. `slots`: workers running at once, for the ETA.
+  ProgressView(RunState state, std::shared_ptr<const DependencyGraph> graph, std::uint32_t slots,
+               std::int64_t started_ms, bool verbose = false);
 
   // Applies durable records; returns the plain lines describing them (one per transition
-  // worth showing: ready tasks are not, everything else is).
+  // worth showing: ready tasks only when verbose, everything else always).
   std::vector<std::string> apply(const std::vector<JournalRecord>& records);
+
+  // Time left: the longer of the remaining critical path and the remaining work spread over
+  // the slots, in planned minutes, converted at the pace finished attempts have shown (real
+  // milliseconds per planned minute). Negative until an attempt has finished.
+  std::int64_t eta_ms() const;
 
   // The live block for a TTY (no trailing newline), given the time now.
   std::string live_block(std::int64_t now_ms, std::size_t width) const;
@@ -35,11 +44,13 @@ class ProgressView {
   std::uint32_t current_level() const;
 
   RunState state_;
-  std::vector<std::uint32_t> levels_;
+  std::shared_ptr<const DependencyGraph> graph_;
   std::uint32_t slots_;
   std::int64_t started_ms_;
-  std::int64_t busy_ms_ = 0;       // sum of finished attempt durations, for the ETA
-  std::uint32_t finished_attempts_ = 0;
+  bool verbose_;
+  std::int64_t busy_ms_ = 0;            // sum of finished attempt durations, for the ETA
+  std::uint64_t busy_planned_min_ = 0;  // the planned minutes of those attempts
+  std::deque<std::string> recent_;      // the latest failures and retries, for the live view
 };
 
 std::string format_duration(std::int64_t ms);

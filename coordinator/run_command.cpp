@@ -155,7 +155,8 @@ Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& p
                                     const LimitsConfig& limits) {
   std::optional<Result<CheckedPlan>> out;
   self->request(planner, caf::infinite, plan_atom_v, spec_path, file->text,
-                static_cast<std::uint64_t>(limits.spec_max_bytes))
+                static_cast<std::uint64_t>(limits.spec_max_bytes),
+                static_cast<std::uint64_t>(limits.max_tasks))
       .receive(
           [&](const std::string& bytes) {
             auto plan = decode<Plan>(bytes, journal_decode_limits());
@@ -330,7 +331,7 @@ int run_command(const RunOptions& options) {
 
   if (state.status() == RunStatus::succeeded || state.status() == RunStatus::failed ||
       state.status() == RunStatus::cancelled) {
-    ProgressView view(state, {}, 1, unix_now_ms());
+    ProgressView view(state, nullptr, 1, unix_now_ms());
     fmt::print("this run is already over; nothing to do.\n{}", view.summary(unix_now_ms()));
     return exit_code_for(state.status());
   }
@@ -359,8 +360,8 @@ int run_command(const RunOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(config.run.workspace, ec);
 
-  std::vector<std::uint32_t> levels = (*graph)->level_of();
-  ProgressView view(state, levels, std::max<std::uint32_t>(1, settings->local_workers), unix_now_ms());
+  ProgressView view(state, *graph, std::max<std::uint32_t>(1, settings->local_workers),
+                    unix_now_ms(), options.verbose);
   const bool live = options.output == OutputMode::live;
   const bool quiet = options.output == OutputMode::quiet;
   if (!quiet) {
@@ -411,9 +412,13 @@ int run_command(const RunOptions& options) {
 
     caf::actor front;
     if (!settings->listen_host.empty()) {
+      FrontConfig front_config;
+      front_config.token = config.network.token;
+      front_config.run_id = journal->run_id();
+      front_config.max_message_bytes = config.limits.message_max_bytes;
+      front_config.max_connections = config.network.max_connections;
       front = spawn_front_actor(system, scheduler, graph_actor, caf::actor{self},
-                                config.network.token, journal->run_id(),
-                                config.limits.message_max_bytes);
+                                std::move(front_config));
       auto port = settings->tls
                       ? caf::openssl::publish(front, settings->listen_port,
                                               settings->listen_host.c_str(), true)

@@ -20,6 +20,7 @@ struct RunOptions {
   std::string strategy;                  // overrides [run] strategy when set
   StateDir state_dir;
   OutputMode output = OutputMode::plain;
+  bool verbose = false;  // also show tasks becoming ready, in plain mode
   // br-coordinator: publish the front actor here (HOST:PORT; port 0 picks a free one, and the
   // address is printed as "listening on HOST:PORT"). Local workers then default to none.
   std::string listen;

@@ -9,6 +9,7 @@ packages=(
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 nlohmann-json3-dev
   clang libclang-rt-14-dev clang-tidy cppcheck
   iproute2 procps python3
+  chromium graphviz
 )
 
 # One dpkg-query for all packages keeps the no-op case fast. It exits 1 when any package is

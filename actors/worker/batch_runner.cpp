@@ -1,24 +1,13 @@
 #include "actors/worker/batch_runner.hpp"
 
-
 #include "actors/worker/file_monitor.hpp"
 #include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/verifier.hpp"
+#include "protocol/log_name.hpp"
 #include "protocol/wall_clock.hpp"
 
 namespace br {
 namespace {
-
-// Batch ids come from the coordinator; only let safe characters into file names.
-std::string file_stem(const BatchId& id) {
-  std::string out;
-  for (char c : id.str()) {
-    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.';
-    out += safe ? c : '_';
-  }
-  return out.empty() ? "batch" : out;
-}
 
 std::string join(const std::vector<std::string>& parts, const char* sep) {
   std::string out;
@@ -32,9 +21,10 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
                                   ContextManager& context, const CancelSource* cancel,
                                   const std::function<void(const TaskProgress&)>& on_started) {
   const std::int64_t started = unix_now_ms();
-  const std::string stem =
-      file_stem(batch.id) + "-a" + std::to_string(batch.tasks.empty() ? 0 : batch.tasks[0].attempt);
-  const std::filesystem::path log_file = config.logs_dir / (stem + ".log");
+  const std::string log_name =
+      batch_log_name(batch.id, batch.tasks.empty() ? 0 : batch.tasks[0].attempt);
+  const std::string stem = log_name.substr(0, log_name.size() - 4);  // without ".log"
+  const std::filesystem::path log_file = config.logs_dir / log_name;
 
   std::vector<std::string> expected;
   for (const auto& item : batch.tasks) {

@@ -1,0 +1,263 @@
+#include "coordinator/report_view.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "coordinator/graph_view.hpp"
+#include "coordinator/progress_view.hpp"
+#include "coordinator/state_views.hpp"
+
+namespace br {
+namespace {
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// JSON inside <script>: "</" would end the script early.
+std::string script_json(const nlohmann::json& value) {
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '<' && i + 1 < text.size() && text[i + 1] == '/') {
+      out += "<\\/";
+      ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+constexpr const char* kStyle = R"(
+body { font: 14px/1.4 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px;
+       color: #111827; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.muted { color: #6b7280; }
+.totals { display: flex; gap: 12px; flex-wrap: wrap; margin-top: 12px; }
+.total { border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px 12px; min-width: 90px; }
+.total b { display: block; font-size: 20px; }
+#timeline { border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px; }
+.row { display: flex; align-items: center; height: 26px; }
+.row .who { width: 160px; flex: none; font-family: monospace; font-size: 12px;
+            overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.row .track { position: relative; flex: 1; height: 20px; background: #f9fafb; }
+.bar { position: absolute; top: 2px; height: 16px; border-radius: 3px; min-width: 2px;
+       border: 1px solid rgba(0,0,0,.25); box-sizing: border-box; font-size: 10px;
+       overflow: hidden; white-space: nowrap; padding-left: 2px; }
+.axis { margin-left: 160px; display: flex; justify-content: space-between; font-size: 11px; }
+table { border-collapse: collapse; } td, th { padding: 3px 10px 3px 0; text-align: left; }
+pre { background: #f3f4f6; padding: 8px; overflow-x: auto; max-height: 260px; font-size: 12px; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+          margin-right: 4px; border: 1px solid rgba(0,0,0,.25); }
+)";
+
+// Draws one row per worker and one .bar per attempt from the embedded data.
+constexpr const char* kScript = R"(
+(function () {
+  var data = JSON.parse(document.getElementById('br-data').textContent);
+  var box = document.getElementById('timeline');
+  var start = data.start_ms, span = Math.max(1, data.end_ms - data.start_ms);
+  var workers = [];
+  data.attempts.forEach(function (a) { if (workers.indexOf(a.worker) < 0) workers.push(a.worker); });
+  workers.sort();
+  workers.forEach(function (w) {
+    var row = document.createElement('div'); row.className = 'row';
+    var who = document.createElement('div'); who.className = 'who'; who.textContent = w;
+    var track = document.createElement('div'); track.className = 'track';
+    row.appendChild(who); row.appendChild(track); box.appendChild(row);
+    data.attempts.forEach(function (a) {
+      if (a.worker !== w) return;
+      var from = (a.started_ms || a.dispatched_ms), to = a.finished_ms || data.end_ms;
+      var bar = document.createElement('div'); bar.className = 'bar';
+      bar.dataset.task = a.task; bar.dataset.attempt = a.attempt; bar.dataset.outcome = a.outcome;
+      bar.style.left = (100 * (from - start) / span) + '%';
+      bar.style.width = (100 * Math.max(0, to - from) / span) + '%';
+      bar.style.background = data.colors[a.outcome];
+      bar.title = a.task + ' attempt ' + a.attempt + ': ' + a.outcome +
+                  (a.reason ? ' (' + a.reason + ')' : '');
+      bar.textContent = a.task;
+      track.appendChild(bar);
+    });
+  });
+  var axis = document.getElementById('axis');
+  for (var i = 0; i <= 4; i++) {
+    var tick = document.createElement('span');
+    tick.textContent = (span * i / 4 / 1000).toFixed(span < 10000 ? 1 : 0) + ' s';
+    axis.appendChild(tick);
+  }
+})();
+)";
+
+}  // namespace
+
+std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
+                                     const RunState& state) {
+  std::vector<AttemptSpan> out;
+  std::map<std::pair<std::string, std::uint32_t>, std::size_t> index;  // (task, attempt) → out
+  const auto find = [&](const TaskId& task, std::uint32_t attempt) -> AttemptSpan* {
+    auto it = index.find({task.str(), attempt});
+    return it == index.end() ? nullptr : &out[it->second];
+  };
+  for (const JournalRecord& r : records) {
+    if (const auto* d = std::get_if<rec::BatchDispatched>(&r.body)) {
+      for (std::size_t i = 0; i < d->tasks.size() && i < d->attempts.size(); ++i) {
+        const auto task = state.index_of(d->tasks[i]);
+        if (!task) continue;
+        index[{d->tasks[i].str(), d->attempts[i]}] = out.size();
+        AttemptSpan span;
+        span.task = *task;
+        span.attempt = d->attempts[i];
+        span.worker = d->worker;
+        span.batch = d->batch.str();
+        span.dispatched_ms = r.time_ms;
+        span.outcome = "unfinished";
+        out.push_back(std::move(span));
+      }
+    } else if (const auto* s = std::get_if<rec::TaskStarted>(&r.body)) {
+      if (auto* span = find(s->task, s->attempt)) span->started_ms = r.time_ms;
+    } else if (const auto* ok = std::get_if<rec::TaskSucceeded>(&r.body)) {
+      if (auto* span = find(ok->task, ok->attempt)) {
+        span->finished_ms = r.time_ms;
+        span->outcome = "succeeded";
+      }
+    } else if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
+      if (auto* span = find(failed->task, failed->attempt)) {
+        span->finished_ms = r.time_ms;
+        span->outcome = "failed";
+        span->reason = failed->reason;
+      }
+    }
+  }
+  return out;
+}
+
+nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpan>& attempts) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& a : attempts) {
+    list.push_back({{"task", state.plan().tasks[a.task].id.str()},
+                    {"attempt", a.attempt},
+                    {"worker", a.worker},
+                    {"batch", a.batch},
+                    {"dispatched_ms", a.dispatched_ms},
+                    {"started_ms", a.started_ms},
+                    {"finished_ms", a.finished_ms},
+                    {"outcome", a.outcome},
+                    {"reason", a.reason}});
+  }
+  return {{"version", kJsonVersion}, {"run_id", state.run_id()}, {"attempts", list}};
+}
+
+std::string report_html(const RunState& state, const DependencyGraph& graph,
+                        const std::vector<AttemptSpan>& attempts,
+                        const std::function<std::string(const std::string&, std::uint32_t)>&
+                            log_excerpt,
+                        std::int64_t now_ms) {
+  const Plan& plan = state.plan();
+  std::int64_t start = now_ms, end = 0;
+  for (const auto& a : attempts) {
+    start = std::min(start, a.started_ms > 0 ? a.started_ms : a.dispatched_ms);
+    end = std::max(end, a.finished_ms > 0 ? a.finished_ms : now_ms);
+  }
+  if (attempts.empty()) start = end = now_ms;
+
+  nlohmann::json data;
+  data["start_ms"] = start;
+  data["end_ms"] = end;
+  data["colors"] = {{"succeeded", status_color(TaskStatus::succeeded)},
+                    {"failed", status_color(TaskStatus::failed)},
+                    {"unfinished", status_color(TaskStatus::running)}};
+  data["attempts"] = attempts_json(state, attempts)["attempts"];
+
+  const ProgressCounts& c = state.counts();
+  std::size_t workers = 0;
+  {
+    std::vector<std::string> names;
+    for (const auto& a : attempts) names.push_back(a.worker);
+    std::sort(names.begin(), names.end());
+    workers = static_cast<std::size_t>(std::unique(names.begin(), names.end()) - names.begin());
+  }
+  std::string html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  html += "<title>br report: " + html_escape(plan.title) + "</title>\n<style>" + kStyle +
+          "</style>\n</head>\n<body>\n";
+  html += "<h1>" + html_escape(plan.title) + "</h1>\n";
+  html += fmt::format("<div class=\"muted\">run {} · {} · spec {}</div>\n",
+                      html_escape(state.run_id()), to_string(state.status()),
+                      html_escape(state.spec_path()));
+  const auto total = [&](const std::string& label, const std::string& value) {
+    html += "<div class=\"total\"><b>" + value + "</b>" + label + "</div>";
+  };
+  html += "<div class=\"totals\">";
+  total("tasks", std::to_string(c.total));
+  total("succeeded", std::to_string(c.succeeded));
+  total("failed", std::to_string(c.failed));
+  total("blocked", std::to_string(c.blocked));
+  total("attempts", std::to_string(attempts.size()));
+  total("workers", std::to_string(workers));
+  total("timeline", format_duration(end - start));
+  html += "</div>\n";
+
+  html += "<h2>Timeline: every attempt, per worker</h2>\n";
+  html += "<div class=\"muted\">";
+  for (const char* outcome : {"succeeded", "failed", "unfinished"}) {
+    html += fmt::format("<span class=\"swatch\" style=\"background:{}\"></span>{} &nbsp; ",
+                        data["colors"][outcome].get<std::string>(), outcome);
+  }
+  html += "</div>\n<div id=\"timeline\"></div>\n<div id=\"axis\" class=\"axis\"></div>\n";
+
+  const CriticalPath critical = graph.critical_path();
+  html += fmt::format("<h2>Critical path: {} tasks, {} planned</h2>\n<table>\n",
+                      critical.tasks.size(), format_duration(std::int64_t{60000} * critical.minutes));
+  html += "<tr><th>task</th><th>domain</th><th>planned</th><th>status</th><th>attempts</th></tr>\n";
+  for (std::uint32_t i : critical.tasks) {
+    const Task& t = plan.tasks[i];
+    const TaskState& s = state.tasks()[i];
+    html += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{} min</td><td><span class=\"swatch\" "
+        "style=\"background:{}\"></span>{}</td><td>{}</td></tr>\n",
+        html_escape(t.id.str()), to_string(t.domain), t.minutes, status_color(s.status),
+        to_string(s.status), s.attempt);
+  }
+  html += "</table>\n";
+
+  html += "<h2>Failures</h2>\n";
+  std::size_t failures = 0;
+  for (const auto& a : attempts) {
+    if (a.outcome != "failed") continue;
+    ++failures;
+    html += fmt::format("<h3>{} · attempt {} · {}</h3>\n<p>{}</p>\n",
+                        html_escape(plan.tasks[a.task].id.str()), a.attempt,
+                        html_escape(a.worker), html_escape(a.reason));
+    const std::string excerpt = log_excerpt(a.batch, a.attempt);
+    if (!excerpt.empty()) html += "<pre>" + html_escape(excerpt) + "</pre>\n";
+  }
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const TaskState& s = state.tasks()[i];
+    if (s.status != TaskStatus::blocked) continue;
+    ++failures;
+    html += fmt::format("<p>blocked <b>{}</b>: {}</p>\n", html_escape(plan.tasks[i].id.str()),
+                        html_escape(s.reason));
+  }
+  if (failures == 0) html += "<p class=\"muted\">none</p>\n";
+
+  html += "<script type=\"application/json\" id=\"br-data\">" + script_json(data) +
+          "</script>\n<script>" + kScript + "</script>\n</body>\n</html>\n";
+  return html;
+}
+
+}  // namespace br

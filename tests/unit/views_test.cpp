@@ -1,0 +1,182 @@
+// What users see, as pure functions of a run: the progress view's ETA and level bars, the DOT
+// and JSON graph, the report's attempts and HTML, and the starter files of `br init`.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "coordinator/graph_view.hpp"
+#include "coordinator/progress_view.hpp"
+#include "coordinator/report_view.hpp"
+#include "coordinator/starter_files.hpp"
+#include "protocol/config.hpp"
+
+using namespace br;
+
+namespace {
+
+// a → b → c (a chain of 60, 90, 120 minutes) and d (60, alone): critical path a, b, c.
+Plan chain_plan() {
+  Plan p;
+  p.title = "Chain <&> \"quotes\"";
+  const auto task = [](const char* id, std::uint32_t minutes, std::vector<TaskId> deps) {
+    Task t;
+    t.id = TaskId(id);
+    t.feature = FeatureId("f");
+    t.title = id;
+    t.minutes = minutes;
+    t.depends_on = std::move(deps);
+    return t;
+  };
+  p.tasks = {task("f/a", 60, {}), task("f/b", 90, {TaskId("f/a")}),
+             task("f/c", 120, {TaskId("f/b")}), task("f/d", 60, {})};
+  return p;
+}
+
+struct Run {
+  RunState state;
+  std::vector<JournalRecord> records;
+  std::uint64_t seq = 0;
+  void add(std::int64_t time_ms, RecordBody body) {
+    JournalRecord r{++seq, "run-1", time_ms, std::move(body)};
+    REQUIRE(state.apply(r).ok());
+    records.push_back(std::move(r));
+  }
+};
+
+// a succeeds on its first attempt (takes 6 s for its 60 planned minutes), d fails once and is
+// retried; b is running.
+Run sample_run() {
+  Run run;
+  run.add(0, rec::PlanCreated{chain_plan(), "spec.md", "h"});
+  run.add(1, rec::TaskReady{TaskId("f/a")});
+  run.add(1, rec::TaskReady{TaskId("f/d")});
+  run.add(1000, rec::BatchDispatched{BatchId("b1"), "w0", {TaskId("f/a")}, {1}, 0});
+  run.add(1000, rec::BatchDispatched{BatchId("b2"), "w1", {TaskId("f/d")}, {1}, 0});
+  run.add(1100, rec::TaskStarted{TaskId("f/a"), 1, "w0"});
+  run.add(1100, rec::TaskStarted{TaskId("f/d"), 1, "w1"});
+  run.add(4000, rec::TaskFailed{TaskId("f/d"), 1, "exit 1 <oops>"});
+  run.add(4000, rec::TaskRetrying{TaskId("f/d"), 2, 4500});
+  run.add(7000, rec::TaskSucceeded{TaskId("f/a"), 1, "w0", {"a.py"}});
+  run.add(7000, rec::TaskReady{TaskId("f/b")});
+  run.add(7100, rec::BatchDispatched{BatchId("b3"), "w0", {TaskId("f/b")}, {1}, 0});
+  run.add(7200, rec::TaskStarted{TaskId("f/b"), 1, "w0"});
+  return run;
+}
+
+std::shared_ptr<const DependencyGraph> graph_of(const Plan& plan) {
+  auto g = DependencyGraph::build(plan.tasks);
+  REQUIRE(g.ok());
+  return std::make_shared<const DependencyGraph>(std::move(g).value());
+}
+
+}  // namespace
+
+TEST_CASE("the ETA follows the remaining critical path at the pace seen so far") {
+  Run run = sample_run();
+  ProgressView view(RunState{}, graph_of(run.state.plan()), 2, 0);
+  CHECK(view.eta_ms() < 0);  // nothing finished yet: no pace
+  view.apply(run.records);
+  // Finished: a (6000 ms for 60 min) and d's failed attempt (3000 ms for 60 min): 75 ms per
+  // planned minute. Left: b, c (210 min on the critical path), d (60): max(210, 270 / 2).
+  CHECK(view.eta_ms() == 210 * 75);
+}
+
+TEST_CASE("the live view has a bar per level, running tasks and recent failures") {
+  Run run = sample_run();
+  ProgressView view(RunState{}, graph_of(run.state.plan()), 2, 0);
+  const auto lines = view.apply(run.records);
+  const std::string block = view.live_block(9000, 100);
+  INFO(block);
+  CHECK_THAT(block, Catch::Contains("level 1   [##########..........] 1/2"));
+  CHECK_THAT(block, Catch::Contains("level 2   [....................] 0/1"));
+  CHECK_THAT(block, Catch::Contains("level 3   [....................] 0/1"));
+  CHECK_THAT(block, Catch::Contains("w0         f/b  1.8s"));
+  CHECK_THAT(block, Catch::Contains("! FAILED  f/d (attempt 1): exit 1 <oops>"));
+  CHECK_THAT(block, Catch::Contains("eta 15.7s"));
+  bool ready_shown = false;
+  for (const auto& line : lines) ready_shown = ready_shown || line.find("ready") != std::string::npos;
+  CHECK_FALSE(ready_shown);
+
+  ProgressView verbose(RunState{}, graph_of(run.state.plan()), 2, 0, true);
+  const auto all = verbose.apply(run.records);
+  CHECK(std::count_if(all.begin(), all.end(), [](const std::string& l) {
+          return l.find("] ready   f/") != std::string::npos;
+        }) == 3);
+}
+
+TEST_CASE("the DOT graph ranks levels, marks the critical path and colors status") {
+  Run run = sample_run();
+  const auto graph = graph_of(run.state.plan());
+  const std::string dot = graph_dot(run.state.plan(), *graph, &run.state);
+  INFO(dot);
+  CHECK(dot.rfind("digraph br {", 0) == 0);
+  CHECK_THAT(dot, Catch::Contains("label=\"Chain <&> \\\"quotes\\\" — critical path 270 min"));
+  std::size_t ranks = 0;
+  for (auto at = dot.find("rank=same"); at != std::string::npos; at = dot.find("rank=same", at + 1)) {
+    ++ranks;
+  }
+  CHECK(ranks == 3);
+  CHECK_THAT(dot, Catch::Contains("\"f/a\" -> \"f/b\" [color=\"#dc2626\", penwidth=3];"));
+  CHECK_THAT(dot, Catch::Contains(std::string("fillcolor=\"") +
+                                  status_color(TaskStatus::succeeded) + "\""));
+  CHECK_THAT(dot, Catch::Contains("\"f/d\" [label=\"f/d\\nbackend, 60 min\\nretrying\""));
+
+  const auto json = graph_json(run.state.plan(), *graph, &run.state);
+  CHECK(json["version"] == 1);
+  CHECK(json["tasks"].size() == 4);
+  CHECK(json["edges"].size() == 2);
+  CHECK(json["levels"] == 3);
+  CHECK(json["critical_path"]["minutes"] == 270);
+  CHECK(json["tasks"][3]["critical"] == false);
+  CHECK(json["tasks"][0]["status"] == "succeeded");
+}
+
+TEST_CASE("the report has every attempt, the failures with their logs, escaped") {
+  Run run = sample_run();
+  const auto attempts = attempts_of(run.records, run.state);
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[0].outcome == "succeeded");
+  CHECK(attempts[0].started_ms == 1100);
+  CHECK(attempts[0].finished_ms == 7000);
+  CHECK(attempts[1].outcome == "failed");
+  CHECK(attempts[1].reason == "exit 1 <oops>");
+  CHECK(attempts[2].outcome == "unfinished");
+  CHECK(attempts[2].finished_ms == 0);
+
+  const std::string html = report_html(
+      run.state, *graph_of(run.state.plan()), attempts,
+      [](const std::string& batch, std::uint32_t attempt) {
+        return batch == "b2" && attempt == 1 ? std::string("Traceback </script> boom") : "";
+      },
+      9000);
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK_THAT(html, Catch::Contains("<h1>Chain &lt;&amp;&gt; &quot;quotes&quot;</h1>"));
+  CHECK_THAT(html, Catch::Contains("<pre>Traceback &lt;/script&gt; boom</pre>"));
+  CHECK_THAT(html, Catch::Contains("<p>exit 1 &lt;oops&gt;</p>"));
+  // The embedded data cannot close its script early.
+  const auto data_at = html.find("id=\"br-data\">");
+  REQUIRE(data_at != std::string::npos);
+  const auto data_end = html.find("</script>", data_at);
+  const auto data = nlohmann::json::parse(html.substr(data_at + 13, data_end - data_at - 13));
+  CHECK(data["attempts"].size() == 3);
+  CHECK(data["end_ms"] == 9000);  // the unfinished attempt runs to now
+  CHECK(html.find("http://") == std::string::npos);  // self-contained
+  CHECK(html.find("https://") == std::string::npos);
+}
+
+TEST_CASE("the starter br.toml loads and shows the defaults it says it shows") {
+  auto config = parse_config(kStarterConfig, "br.toml", "/project");
+  REQUIRE(config.ok());
+  Config defaults;
+  CHECK(config->run.workers == defaults.run.workers);
+  CHECK(config->run.strategy == defaults.run.strategy);
+  CHECK(config->run.max_attempts == defaults.run.max_attempts);
+  CHECK(config->run.backoff_base_ms == defaults.run.backoff_base_ms);
+  CHECK(config->run.backoff_max_ms == defaults.run.backoff_max_ms);
+  CHECK(config->agent.timeout_ms == defaults.agent.timeout_ms);
+  CHECK(config->verify.timeout_ms == defaults.verify.timeout_ms);
+  CHECK(config->verify.file_wait_ms == defaults.verify.file_wait_ms);
+  CHECK(config->context.token_budget == defaults.context.token_budget);
+  CHECK(config->journal.snapshot_every == defaults.journal.snapshot_every);
+  CHECK(config->agent.command == std::vector<std::string>{"claude", "-p", "--permission-mode",
+                                                          "acceptEdits"});
+}
