@@ -29,8 +29,8 @@ namespace {
 
 using namespace br;
 
-// Replays the journal in the state dir without taking its lock, so it works during a run.
-std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
+// Opens the journal in the state dir without taking its lock, so it works during a run.
+std::unique_ptr<Journal> open_run(const StateDir& dir, int& exit_code) {
   JournalOptions options;
   options.read_only = true;
   options.create_if_missing = false;
@@ -39,9 +39,13 @@ std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
     fmt::print(stderr, "{}\n", journal.error().str());
     // No journal at all is a usage error; one that cannot be read is not.
     exit_code = std::filesystem::exists(dir.journal()) ? kExitInternal : kExitBadInput;
-    return std::nullopt;
+    return nullptr;
   }
-  auto state = (*journal)->replay();
+  return std::move(journal).value();
+}
+
+std::optional<RunState> replay_run(const Journal& journal, int& exit_code) {
+  auto state = journal.replay();
   if (!state) {
     fmt::print(stderr, "{}\n", state.error().str());
     exit_code = kExitInternal;
@@ -50,19 +54,16 @@ std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
   return std::move(state).value();
 }
 
+std::optional<RunState> load_run(const StateDir& dir, int& exit_code) {
+  auto journal = open_run(dir, exit_code);
+  if (!journal) return std::nullopt;
+  return replay_run(*journal, exit_code);
+}
+
 // Every record still in the journal, oldest first (all of them unless it was compacted).
-std::optional<std::vector<JournalRecord>> load_records(const StateDir& dir, int& exit_code) {
-  JournalOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto journal = Journal::open(dir.journal(), options);
-  if (!journal) {
-    fmt::print(stderr, "{}\n", journal.error().str());
-    exit_code = std::filesystem::exists(dir.journal()) ? kExitInternal : kExitBadInput;
-    return std::nullopt;
-  }
+std::optional<std::vector<JournalRecord>> read_records(const Journal& journal, int& exit_code) {
   std::vector<JournalRecord> records;
-  auto scanned = (*journal)->scan(1, [&](const JournalRecord& r) {
+  auto scanned = journal.scan(1, [&](const JournalRecord& r) {
     records.push_back(r);
     return true;
   });
@@ -329,9 +330,11 @@ int main(int argc, char** argv) {
     return write_svg(text, svg_path);
   }
   if (*report) {
-    auto run = load_run(state_dir, code);
+    auto journal = open_run(state_dir, code);
+    if (!journal) return code;
+    auto run = replay_run(*journal, code);
     if (!run) return code;
-    auto records = load_records(state_dir, code);
+    auto records = read_records(*journal, code);
     if (!records) return code;
     auto dag = graph_of(run->plan());
     if (!dag) return fail_with(kExitInternal, dag.error().str());
