@@ -210,6 +210,7 @@ int main(int argc, char** argv) {
 
   auto* task = app.add_subcommand("task", "Inspect the tasks of the run in the state dir");
   task->require_subcommand(1);
+  task->footer("Example:\n  br task list --status failed --json");
   auto* task_list = task->add_subcommand("list", "List tasks with status and attempts");
   task_list->footer("Example:\n  br task list --status failed");
   std::string status_filter;

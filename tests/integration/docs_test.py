@@ -6,7 +6,7 @@ Each command runs in a fresh copy of a project that has had one run of the examp
 have something to show; `br init` runs in an empty directory. Pipes to jq are replaced by a
 JSON parse, `> file` is honoured, `a && b` runs both. A command passes when it exits 0.
 br-coordinator and br-worker lines start servers: integration.distributed runs them with
-the same flags.
+the same flags. Then every `br ... --help` must show an example.
 
     docs_test.py SOURCE_DIR BR
 """
@@ -89,7 +89,16 @@ def main():
                     failures += 1
                     print(f"FAIL: {doc}: `{line}`: {what}")
                     break
-        print(f"docs: {ran} commands from README.md and docs/, {failures} failed")
+        # Every command's help shows an example.
+        for sub in ["", "plan", "run", "resume", "status", "task", "task list", "graph",
+                    "report", "init"]:
+            done = subprocess.run([br] + sub.split() + ["--help"], capture_output=True,
+                                  text=True, timeout=60)
+            ran += 1
+            if done.returncode != 0 or "Example" not in done.stdout:
+                failures += 1
+                print(f"FAIL: `br {sub} --help` shows no example:\n{done.stdout}{done.stderr}")
+        print(f"docs: {ran} commands from README.md and docs/ and every --help, {failures} failed")
         return 1 if failures or ran < 10 else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
