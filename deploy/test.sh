@@ -2,7 +2,10 @@
 # Sets up a fresh Debian machine and runs every test, twice over:
 #  1. g++ build (warnings are errors under CI=true): unit, integration and fuzz-corpus tests;
 #  2. clang build with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer: the same
-#     tests under the sanitizers, plus a short fuzzing run of each fuzz target.
+#     tests under the sanitizers, plus a short fuzzing run of each fuzz target;
+#  3. clang build with ThreadSanitizer of the unit tests whose threads are br's own (journal
+#     group commit and snapshots, agent runner, file monitor, verifier). Actor code is not run
+#     under TSan: Debian's CAF is not instrumented (docs/fuzzing.md, "Sanitizers").
 # Then the lint (deploy/lint.sh: clang-tidy and cppcheck).
 #
 #   bash deploy/test.sh                  # build dirs: build/ and build-sanitize/
@@ -35,6 +38,16 @@ if [ "${BR_SANITIZERS:-1}" != "0" ]; then
     -DBR_BUILD_BENCH=OFF >/dev/null
   cmake --build "$sanitize_dir" -j "$jobs"
   ctest --test-dir "$sanitize_dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 900
+
+  tsan_dir="${TSAN_BUILD_DIR:-build-tsan}"
+  tsan_tests=(journal_test snapshot_test agent_runner_test file_monitor_test verifier_test)
+  step "clang build with ThreadSanitizer: ${tsan_tests[*]} ($tsan_dir)"
+  CC=clang CXX=clang++ cmake -S . -B "$tsan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBR_WERROR="$werror" -DBR_TSAN=ON -DBR_BUILD_TESTS=ON -DBR_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$tsan_dir" -j "$jobs" --target "${tsan_tests[@]}"
+  tsan_regex="^unit\.($(IFS='|'; echo "${tsan_tests[*]}"))\$"
+  TSAN_OPTIONS="halt_on_error=1" ctest --test-dir "$tsan_dir" --output-on-failure \
+    --no-tests=error -j "$jobs" --timeout 900 -R "$tsan_regex"
 fi
 
 if [ "${BR_LINT:-1}" != "0" ]; then
