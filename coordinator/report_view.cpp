@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/graph_view.hpp"
@@ -185,13 +186,8 @@ std::string report_html(const RunState& state, const DependencyGraph& graph,
   data["attempts"] = attempts_json(state, attempts)["attempts"];
 
   const ProgressCounts& c = state.counts();
-  std::size_t workers = 0;
-  {
-    std::vector<std::string> names;
-    for (const auto& a : attempts) names.push_back(a.worker);
-    std::sort(names.begin(), names.end());
-    workers = static_cast<std::size_t>(std::unique(names.begin(), names.end()) - names.begin());
-  }
+  std::set<std::string> workers;
+  for (const auto& a : attempts) workers.insert(a.worker);
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<title>br report: " + html_escape(plan.title) + "</title>\n<style>" + kStyle +
           "</style>\n</head>\n<body>\n";
@@ -208,7 +204,7 @@ std::string report_html(const RunState& state, const DependencyGraph& graph,
   total("failed", std::to_string(c.failed));
   total("blocked", std::to_string(c.blocked));
   total("attempts", std::to_string(attempts.size()));
-  total("workers", std::to_string(workers));
+  total("workers", std::to_string(workers.size()));
   total("timeline", format_duration(end - start));
   html += "</div>\n";
 
