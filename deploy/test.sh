@@ -46,8 +46,9 @@ if [ "${BR_SANITIZERS:-1}" != "0" ]; then
     -DBR_WERROR="$werror" -DBR_TSAN=ON -DBR_BUILD_TESTS=ON -DBR_BUILD_BENCH=OFF >/dev/null
   cmake --build "$tsan_dir" -j "$jobs" --target "${tsan_tests[@]}"
   tsan_regex="^unit\.($(IFS='|'; echo "${tsan_tests[*]}"))\$"
-  TSAN_OPTIONS="halt_on_error=1" ctest --test-dir "$tsan_dir" --output-on-failure \
-    --no-tests=error -j "$jobs" --timeout 900 -R "$tsan_regex"
+  TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/deploy/tsan-suppressions.txt" \
+    ctest --test-dir "$tsan_dir" --output-on-failure --no-tests=error -j "$jobs" --timeout 900 \
+    -R "$tsan_regex"
 fi
 
 if [ "${BR_LINT:-1}" != "0" ]; then
