@@ -29,6 +29,10 @@ struct SchedulerState {
   std::vector<bool> alone;           // retries, batched by themselves
   std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
   std::set<std::string> workers;     // every worker slot that has asked for work
+  // Every worker actor that has asked for work: all are told when the run is over, also those
+  // busy delivering a last result, which would otherwise ask again of a coordinator that has
+  // exited and wait out their reconnect window.
+  std::set<caf::actor> worker_actors;
   bool over = false;
   static inline const char* name = "br.scheduler";
 };
@@ -108,6 +112,7 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
           self->send(worker, run_over_atom_v);
           return;
         }
+        st.worker_actors.insert(worker);
         for (std::uint32_t i = 0; i < std::min<std::uint32_t>(request->free_slots, 64); ++i) {
           st.waiting.push_back(WaitingSlot{worker, request->worker});
           st.workers.insert(request->worker + "#" + std::to_string(i));
@@ -119,14 +124,13 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
         st.waiting.erase(std::remove_if(st.waiting.begin(), st.waiting.end(),
                                         [&](const WaitingSlot& w) { return w.name == worker; }),
                          st.waiting.end());
+        // Its handle stays in worker_actors: telling a gone actor the run is over is harmless.
       },
       [=](run_over_atom) {
         auto& st = self->state;
         st.over = true;
-        std::set<caf::actor> told;
-        for (const auto& slot : st.waiting) {
-          if (told.insert(slot.worker).second) self->send(slot.worker, run_over_atom_v);
-        }
+        for (const auto& worker : st.worker_actors) self->send(worker, run_over_atom_v);
+        st.worker_actors.clear();
         st.waiting.clear();
       },
   };
