@@ -227,9 +227,12 @@ int main(int argc, char** argv) {
                 "  br graph --svg run.svg        # the run in the state dir, with task status");
   graph->add_option("SPEC", spec, "A spec to draw (default: the run in the state dir)");
   auto* dot_flag = graph->add_flag("--dot", dot, "Print Graphviz DOT (the default)");
-  graph->add_option("--svg", svg_path, "Write an SVG to this file (needs Graphviz's dot)")
-      ->excludes(dot_flag);
-  graph->add_flag("--json", json, "Print one JSON document (docs/cli.md)")->excludes(dot_flag);
+  auto* svg_option =
+      graph->add_option("--svg", svg_path, "Write an SVG to this file (needs Graphviz's dot)")
+          ->excludes(dot_flag);
+  graph->add_flag("--json", json, "Print one JSON document (docs/cli.md)")
+      ->excludes(dot_flag)
+      ->excludes(svg_option);
 
   std::string report_path;
   auto* report = app.add_subcommand(

@@ -151,6 +151,10 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
        "--auto is required", true},
       {"zero workers", {"run", "--auto", "spec.md", "--workers", "0"}, {{"spec.md", kSpec}}, 2,
        "--workers: Value 0 not in range 1 to 1024\nRun with --help for more information."},
+      {"two graph formats", {"graph", "spec.md", "--json", "--svg", "g.svg"},
+       {{"spec.md", kSpec}}, 2, "--svg excludes --json\nRun with --help for more information."},
+      {"init over existing files", {"init"}, {{"br.toml", "# mine\n"}}, 2,
+       "./br.toml: already exists; br init does not overwrite it (pass --force to)"},
       {"bad status filter", {"task", "list", "--status", "done"}, {}, 2,
        "--status: done not in {pending,ready,dispatched,running,succeeded,failed,retrying,"
        "blocked,cancelled}\nRun with --help for more information."},
