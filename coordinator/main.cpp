@@ -238,7 +238,8 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand(
       "report", "Write one self-contained HTML report of the run in the state dir");
   report->footer("Example:\n  br report --output report.html && xdg-open report.html");
-  report->add_option("--output,-o", report_path, "Where to write it (default: STATE_DIR/report.html)");
+  report->add_option("--output,--out,-o", report_path,
+                     "Where to write it (default: STATE_DIR/report.html)");
   report->add_flag("--json", json, "Print the attempts as one JSON document instead");
 
   std::string init_dir = ".";
