@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -64,6 +65,60 @@ void fsync_latency(const std::string& dir) {
       us.size(), us[us.size() / 2], us[us.size() * 99 / 100], 1e6 / us[us.size() / 2]);
 }
 
+// What run_appenders measured: durable records, the seconds it ran, and each appender's append
+// latencies (append call → durable callback) in microseconds.
+struct AppendRun {
+  std::uint64_t durable = 0;
+  double elapsed = 0;
+  std::vector<std::vector<double>> latencies_us;
+};
+
+// `appenders` threads append for `seconds`, each keeping up to `window` appends in flight
+// (window 1 = wait for each record to be durable before the next, like a caller that blocks
+// on every transition). `next(t, step)` is appender t's record number `step`.
+AppendRun run_appenders(Journal& journal, int appenders, int window, double seconds,
+                        const std::function<JournalRecord(int, std::uint64_t)>& next) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> durable{0};
+  AppendRun out;
+  out.latencies_us.resize(static_cast<std::size_t>(appenders));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < appenders; ++t) {
+    threads.emplace_back([&, t] {
+      std::mutex mu;
+      std::condition_variable cv;
+      int in_flight = 0;
+      auto& us = out.latencies_us[static_cast<std::size_t>(t)];
+      for (std::uint64_t step = 0; !stop.load(std::memory_order_relaxed); ++step) {
+        JournalRecord record = next(t, step);
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return in_flight < window; });
+          ++in_flight;
+        }
+        const auto sent = Clock::now();
+        journal.append_async({std::move(record)}, [&, sent](Result<std::uint64_t> r) {
+          const double waited = seconds_since(sent) * 1e6;
+          if (r.ok()) durable.fetch_add(1, std::memory_order_relaxed);
+          std::lock_guard<std::mutex> lock(mu);
+          us.push_back(waited);
+          --in_flight;
+          cv.notify_one();
+        });
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measuring window
+  stop = true;
+  for (auto& th : threads) th.join();
+  out.elapsed = seconds_since(start);
+  out.durable = durable.load();
+  return out;
+}
+
 // `appenders` threads each keep up to `window` appends in flight (window 1 = wait for each
 // record to be durable before the next, like a caller that blocks on every transition).
 void throughput(const std::string& dir, int appenders, int window, double seconds) {
@@ -72,41 +127,14 @@ void throughput(const std::string& dir, int appenders, int window, double second
   options.run_id = "bench";
   auto journal = std::move(Journal::open(dir + "/tp", options)).value();
 
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> durable{0};
-  std::vector<std::thread> threads;
-  const auto start = Clock::now();
-  for (int t = 0; t < appenders; ++t) {
-    threads.emplace_back([&, t] {
-      std::mutex mu;
-      std::condition_variable cv;
-      int in_flight = 0;
-      std::uint64_t i = static_cast<std::uint64_t>(t) << 40;
-      while (!stop.load(std::memory_order_relaxed)) {
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] { return in_flight < window; });
-          ++in_flight;
-        }
-        journal->append_async({transition(i++)}, [&](Result<std::uint64_t> r) {
-          if (r.ok()) durable.fetch_add(1, std::memory_order_relaxed);
-          std::lock_guard<std::mutex> lock(mu);
-          --in_flight;
-          cv.notify_one();
-        });
-      }
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    });
-    (void)t;
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measuring window
-  stop = true;
-  for (auto& th : threads) th.join();
-  const double elapsed = seconds_since(start);
+  const AppendRun run =
+      run_appenders(*journal, appenders, window, seconds, [](int t, std::uint64_t step) {
+        return transition((static_cast<std::uint64_t>(t) << 40) + step);
+      });
+  const double elapsed = run.elapsed;
   const auto stats = journal->stats();
   fmt::print("| {:>9} | {:>6} | {:>12.0f} | {:>10.1f} | {:>9.0f} |\n", appenders, window,
-             static_cast<double>(durable.load()) / elapsed,
+             static_cast<double>(run.durable) / elapsed,
              static_cast<double>(stats.records) /
                  static_cast<double>(std::max<std::uint64_t>(1, stats.groups)),
              static_cast<double>(stats.groups) / elapsed);
@@ -184,71 +212,39 @@ void snapshot_cost(const std::string& dir, int appenders, int window, double sec
   for (const auto& t : plan.tasks) ids.push_back(t.id);
   (void)journal->append({JournalRecord{0, "", 0, rec::PlanCreated{std::move(plan), "s", "h"}}});
 
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> durable{0};
-  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(appenders));
-  std::vector<std::thread> threads;
-  const auto start = Clock::now();
-  for (int t = 0; t < appenders; ++t) {
-    threads.emplace_back([&, t] {
-      std::mutex mu;
-      std::condition_variable cv;
-      int in_flight = 0;
-      auto& us = latencies[static_cast<std::size_t>(t)];
-      // Task k of this appender is ids[t + k * appenders]; step s of its cycle is s % 5.
-      const std::uint64_t mine =
-          (kTasks - static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(appenders) - 1) /
-          static_cast<std::uint64_t>(appenders);
-      for (std::uint64_t step = 0; !stop.load(std::memory_order_relaxed); ++step) {
-        const std::uint64_t k = step % mine, round = step / mine;
-        const TaskId& id =
-            ids[static_cast<std::size_t>(t) + k * static_cast<std::size_t>(appenders)];
-        const auto attempt = static_cast<std::uint32_t>(round / 5 + 1);
-        RecordBody body;
-        switch (round % 5) {
-          case 0:
-            body = rec::TaskReady{id};
-            break;
-          case 1:
-            body =
-                rec::BatchDispatched{BatchId("b" + std::to_string(step)), "w1", {id}, {attempt}, 0};
-            break;
-          case 2:
-            body = rec::TaskStarted{id, attempt, "w1"};
-            break;
-          case 3:
-            body = rec::TaskFailed{id, attempt, "check_command exited 1"};
-            break;
-          default:
-            body = rec::TaskRetrying{id, attempt + 1, 0};
-            break;
-        }
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] { return in_flight < window; });
-          ++in_flight;
-        }
-        const auto sent = Clock::now();
-        journal->append_async({JournalRecord{0, "", 0, std::move(body)}},
-                              [&, sent](Result<std::uint64_t> r) {
-                                const double waited = seconds_since(sent) * 1e6;
-                                if (r.ok()) durable.fetch_add(1, std::memory_order_relaxed);
-                                std::lock_guard<std::mutex> lock(mu);
-                                us.push_back(waited);
-                                --in_flight;
-                                cv.notify_one();
-                              });
-      }
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight == 0; });
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measuring window
-  stop = true;
-  for (auto& th : threads) th.join();
-  const double elapsed = seconds_since(start);
+  // Task k of appender t is ids[t + k * appenders]; each cycles ready → dispatched → started →
+  // failed → retrying, one step per record.
+  const auto next = [&](int t, std::uint64_t step) {
+    const std::uint64_t mine =
+        (kTasks - static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(appenders) - 1) /
+        static_cast<std::uint64_t>(appenders);
+    const std::uint64_t k = step % mine, round = step / mine;
+    const TaskId& id = ids[static_cast<std::size_t>(t) + k * static_cast<std::size_t>(appenders)];
+    const auto attempt = static_cast<std::uint32_t>(round / 5 + 1);
+    RecordBody body;
+    switch (round % 5) {
+      case 0:
+        body = rec::TaskReady{id};
+        break;
+      case 1:
+        body = rec::BatchDispatched{BatchId("b" + std::to_string(step)), "w1", {id}, {attempt}, 0};
+        break;
+      case 2:
+        body = rec::TaskStarted{id, attempt, "w1"};
+        break;
+      case 3:
+        body = rec::TaskFailed{id, attempt, "check_command exited 1"};
+        break;
+      default:
+        body = rec::TaskRetrying{id, attempt + 1, 0};
+        break;
+    }
+    return JournalRecord{0, "", 0, std::move(body)};
+  };
+  const AppendRun run = run_appenders(*journal, appenders, window, seconds, next);
+  const double elapsed = run.elapsed;
   std::vector<double> all;
-  for (const auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  for (const auto& v : run.latencies_us) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
   const auto at = [&](double q) {
     return all.empty()
@@ -260,7 +256,7 @@ void snapshot_cost(const std::string& dir, int appenders, int window, double sec
   const std::size_t snapshots = journal->snapshots().size();
   fmt::print("| {:>14} | {:>9} | {:>6} | {:>10.0f} | {:>8.0f} | {:>8.0f} | {:>9.0f} | {:>9} |\n",
              snapshot_every == 0 ? std::string("off") : std::to_string(snapshot_every), appenders,
-             window, static_cast<double>(durable.load()) / elapsed, at(0.5), at(0.99),
+             window, static_cast<double>(run.durable) / elapsed, at(0.5), at(0.99),
              all.empty() ? 0.0 : all.back(), snapshots);
   journal.reset();
   std::filesystem::remove_all(dir + "/snap");
