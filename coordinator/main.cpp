@@ -101,14 +101,8 @@ std::string file_tail(const std::string& path, std::size_t max_bytes) {
   return text;
 }
 
-// Writes `text` to `path` unless it exists; false (after saying why) otherwise.
-bool write_new_file(const std::string& path, const std::string& text, bool force) {
-  std::error_code ec;
-  if (!force && std::filesystem::exists(path, ec)) {
-    fmt::print(stderr, "{}: already exists; br init does not overwrite it (pass --force to)\n",
-               path);
-    return false;
-  }
+// Writes `text` to `path`; false (after saying why) when it cannot.
+bool write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out.flush()) {
@@ -291,14 +285,14 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(init_dir, ec);
     const std::string config_file = init_dir + "/br.toml";
     const std::string spec_file = init_dir + "/PROJECT_SPEC.md";
-    if (!force && (std::filesystem::exists(config_file) || std::filesystem::exists(spec_file))) {
-      return fail_with(kExitBadInput,
-                       fmt::format("{}: already exists; br init does not overwrite it (pass "
-                                   "--force to)",
-                                   std::filesystem::exists(config_file) ? config_file : spec_file));
+    // Both checked before either is written, so a refusal leaves nothing half done.
+    for (const std::string& file : {config_file, spec_file}) {
+      if (!force && std::filesystem::exists(file, ec)) {
+        return fail_with(kExitBadInput, file + ": already exists; br init does not overwrite "
+                                               "it (pass --force to)");
+      }
     }
-    if (!write_new_file(config_file, kStarterConfig, true) ||
-        !write_new_file(spec_file, kStarterSpec, true)) {
+    if (!write_file(config_file, kStarterConfig) || !write_file(spec_file, kStarterSpec)) {
       return kExitInternal;
     }
     fmt::print("next: edit both, then `br plan {}` and `br run --auto {} --config {}`\n",

@@ -30,6 +30,7 @@ ProgressView::ProgressView(RunState state, std::shared_ptr<const DependencyGraph
                            std::uint32_t slots, std::int64_t started_ms, bool verbose)
     : state_(std::move(state)),
       graph_(std::move(graph)),
+      levels_(graph_ ? graph_->levels() : std::vector<std::vector<std::uint32_t>>{}),
       slots_(std::max<std::uint32_t>(1, slots)),
       started_ms_(started_ms),
       verbose_(verbose) {}
@@ -168,7 +169,7 @@ std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) con
                                 eta < 0 ? std::string("--") : format_duration(eta));
   // One bar per level, from the lowest unfinished one.
   if (graph_) {
-    const auto levels = graph_->levels();
+    const auto& levels = levels_;
     const std::uint32_t first = current_level();
     for (std::size_t l = first; l < levels.size() && l < first + kLevelsShown; ++l) {
       std::size_t done = 0;

@@ -45,6 +45,7 @@ class ProgressView {
 
   RunState state_;
   std::shared_ptr<const DependencyGraph> graph_;
+  std::vector<std::vector<std::uint32_t>> levels_;  // graph_->levels(), computed once
   std::uint32_t slots_;
   std::int64_t started_ms_;
   bool verbose_;
