@@ -1,7 +1,9 @@
 #include "actors/planner/decomposer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "actors/planner/domain_keywords.hpp"
@@ -69,6 +71,12 @@ std::string_view label_of(Domain d) {
 
 // "file: PATH" / "contains: PATH ~ TEXT" → PATH; "run: …" → "" with is_run set.
 std::string criterion_path(const std::string& criterion, bool& is_run) {
+  is_run = false;
+  // Prose, the common case, starts with none of the three words: no copies for it.
+  const auto lead_at = criterion.find_first_not_of('`');
+  if (lead_at == std::string::npos) return "";
+  const char lead = static_cast<char>(criterion[lead_at] | 0x20);
+  if (lead != 'r' && lead != 'f' && lead != 'c') return "";
   std::string c = criterion;
   c.erase(std::remove(c.begin(), c.end(), '`'), c.end());
   const std::string l = ascii_lower(c);
@@ -117,15 +125,26 @@ struct FeatureTasks {
 };
 
 FeatureTasks decompose_one(const Feature& f) {
+  // What each requirement and technical line mentions, found once: it decides both the
+  // feature's domains and each line's home.
+  std::vector<DomainSet> line_sets;
+  line_sets.reserve(f.requirements.size() + f.technical.size());
+  for (const auto* list : {&f.requirements, &f.technical}) {
+    for (const auto& line : *list) line_sets.push_back(mentioned_domains(line));
+  }
+
   // Implementation domains.
   std::vector<Domain> domains;
   if (f.domain) {
     if (*f.domain != Domain::tests && *f.domain != Domain::docs) domains = {*f.domain};
   } else {
-    std::string text = f.title + "\n" + f.description;
-    for (const auto& r : f.requirements) text += "\n" + r;
-    for (const auto& t : f.technical) text += "\n" + t;
-    domains = detect_domains(text);
+    // Words never span lines, so the set of the whole text is the union of its parts'.
+    DomainSet found = static_cast<DomainSet>(mentioned_domains(f.title) |
+                                             mentioned_domains(f.description));
+    for (DomainSet s : line_sets) found = static_cast<DomainSet>(found | s);
+    for (const auto& k : domain_keywords()) {
+      if (found & domain_bit(k.domain)) domains.push_back(k.domain);
+    }
     if (domains.empty()) domains = {Domain::backend};
   }
   const auto index_of = [&](Domain d) -> int {
@@ -142,9 +161,9 @@ FeatureTasks decompose_one(const Feature& f) {
   Work tests{Domain::tests, {}, {}, {}};
   Work docs{Domain::docs, {}, {}, {}};
 
-  const auto home_of = [&](const std::string& line) -> int {
+  const auto home_of = [&](DomainSet mentioned) -> int {
     for (std::size_t i = 0; i < domains.size(); ++i) {
-      if (mentions(line, domains[i])) return static_cast<int>(i);
+      if (mentioned & domain_bit(domains[i])) return static_cast<int>(i);
     }
     return primary;
   };
@@ -156,9 +175,10 @@ FeatureTasks decompose_one(const Feature& f) {
     return &tests;
   };
 
+  std::size_t line_index = 0;
   for (const auto* list : {&f.requirements, &f.technical}) {
     for (const auto& line : *list) {
-      const int home = home_of(line);
+      const int home = home_of(line_sets[line_index++]);
       (home >= 0 ? impl[static_cast<std::size_t>(home)] : tests).requirements.push_back(line);
     }
   }
@@ -170,13 +190,16 @@ FeatureTasks decompose_one(const Feature& f) {
     } else if (!path.empty()) {
       work_for_domain(path_domain(path))->acceptance.push_back(criterion);
     } else {
+      const DomainSet mentioned = mentioned_domains(criterion);
       for (std::size_t i = 0; i < domains.size(); ++i) {
-        if (mentions(criterion, domains[i])) {
+        if (mentioned & domain_bit(domains[i])) {
           impl[i].acceptance.push_back(criterion);
           break;
         }
       }
-      tests.acceptance.push_back("Verified by a test: " + criterion);
+      std::string verified = "Verified by a test: ";
+      verified += criterion;
+      tests.acceptance.push_back(std::move(verified));
     }
   }
   for (const auto& file : f.files) {
@@ -208,33 +231,64 @@ FeatureTasks decompose_one(const Feature& f) {
   }
 
   FeatureTasks out;
-  std::unordered_map<int, int> seen;  // domain → parts so far, for "-2" suffixes
-  const auto make = [&](const Work& w, Complexity c, std::uint32_t minutes) {
+  out.tasks.reserve(parts.size() + 2);
+  std::array<int, 7> seen{};  // by domain: parts so far, for "-2" suffixes
+  const auto make = [&](Work&& w, Complexity c, std::uint32_t minutes) {
     Task t;
-    const int n = ++seen[static_cast<int>(w.domain)];
-    const std::string number = (out.tasks.size() + 1 < 10 ? "0" : "") + std::to_string(out.tasks.size() + 1);
-    t.id = TaskId(f.id.str() + "/" + number + "-" + std::string(kind_of(w.domain)) +
-                  (n > 1 ? "-" + std::to_string(n) : ""));
+    const int n = ++seen[static_cast<std::size_t>(w.domain)];
+    const std::size_t number = out.tasks.size() + 1;
+    const std::string_view kind = kind_of(w.domain);
+    std::string id;
+    id.reserve(f.id.str().size() + 8 + kind.size());
+    id += f.id.str();
+    id += number < 10 ? "/0" : "/";
+    id += std::to_string(number);
+    id += '-';
+    id += kind;
+    if (n > 1) {
+      id += '-';
+      id += std::to_string(n);
+    }
+    t.id = TaskId(std::move(id));
     t.feature = f.id;
-    t.title = f.title + ": " + std::string(label_of(w.domain)) + (n > 1 ? " (part " + std::to_string(n) + ")" : "");
+    const std::string_view label = label_of(w.domain);
+    t.title.reserve(f.title.size() + 2 + label.size());
+    t.title += f.title;
+    t.title += ": ";
+    t.title += label;
+    if (n > 1) {
+      t.title += " (part ";
+      t.title += std::to_string(n);
+      t.title += ')';
+    }
     t.domain = w.domain;
     t.complexity = c;
     t.minutes = minutes;
     t.priority = f.priority;
-    t.description = f.description;
+    const bool with_notes = !f.context.empty() && w.domain != Domain::tests &&
+                            w.domain != Domain::docs;
+    std::size_t size = f.description.size() + (with_notes ? 24 + f.context.size() : 0);
+    if (!w.requirements.empty()) size += 29;
+    for (const auto& r : w.requirements) size += 3 + r.size();
+    t.description.reserve(size);
+    t.description += f.description;
     if (!w.requirements.empty()) {
       t.description += "\n\nRequirements for this task:";
-      for (const auto& r : w.requirements) t.description += "\n- " + r;
+      for (const auto& r : w.requirements) {
+        t.description += "\n- ";
+        t.description += r;
+      }
     }
-    if (!f.context.empty() && (w.domain != Domain::tests && w.domain != Domain::docs)) {
-      t.description += "\n\nNotes from the spec:\n" + f.context;
+    if (with_notes) {
+      t.description += "\n\nNotes from the spec:\n";
+      t.description += f.context;
     }
-    t.acceptance = w.acceptance;
-    t.files = w.files;
+    t.acceptance = std::move(w.acceptance);
+    t.files = std::move(w.files);
     out.tasks.push_back(std::move(t));
   };
 
-  for (const auto& w : parts) {
+  for (auto& w : parts) {
     Complexity c = complexity_of(w);
     std::uint32_t minutes = minutes_for(c);
     if (f.minutes > 0) {
@@ -244,12 +298,11 @@ FeatureTasks decompose_one(const Feature& f) {
       c = *f.complexity;
       minutes = minutes_for(c);
     }
-    Work shown = w;
-    if (shown.acceptance.empty()) {
-      shown.acceptance.push_back("The " + std::string(label_of(w.domain)) + " of " + f.title +
-                                 " is complete and builds without errors");
+    if (w.acceptance.empty()) {
+      w.acceptance.push_back("The " + std::string(label_of(w.domain)) + " of " + f.title +
+                             " is complete and builds without errors");
     }
-    make(shown, c, minutes);
+    make(std::move(w), c, minutes);
   }
   out.implementation = out.tasks.size();
 
@@ -257,11 +310,11 @@ FeatureTasks decompose_one(const Feature& f) {
   const Complexity tc = criteria <= 2 ? Complexity::simple : criteria <= 5 ? Complexity::medium : Complexity::complex;
   tests.acceptance.insert(tests.acceptance.begin(), "Automated tests for " + f.title +
                                                         " pass and cover its behaviour");
-  make(tests, tc, minutes_for(tc));
+  make(std::move(tests), tc, minutes_for(tc));
   const Complexity dc = out.implementation >= 3 ? Complexity::medium : Complexity::simple;
   docs.acceptance.insert(docs.acceptance.begin(), "The documentation explains what " + f.title +
                                                       " does and how to use it");
-  make(docs, dc, minutes_for(dc));
+  make(std::move(docs), dc, minutes_for(dc));
 
   // Chain: implementation in order, tests after all of it, docs after tests.
   for (std::size_t i = 1; i < out.implementation; ++i) {
@@ -278,9 +331,12 @@ FeatureTasks decompose_one(const Feature& f) {
 std::vector<Task> decompose(const std::vector<Feature>& features) {
   std::vector<FeatureTasks> per_feature;
   per_feature.reserve(features.size());
-  std::unordered_map<std::string, std::size_t> index;
+  std::unordered_map<std::string_view, std::size_t> index;  // views of `features`' ids
+  index.reserve(features.size());
+  std::size_t total = 0;
   for (std::size_t i = 0; i < features.size(); ++i) {
     per_feature.push_back(decompose_one(features[i]));
+    total += per_feature.back().tasks.size();
     index.emplace(features[i].id.str(), i);
   }
   for (std::size_t i = 0; i < features.size(); ++i) {
@@ -300,6 +356,7 @@ std::vector<Task> decompose(const std::vector<Feature>& features) {
     }
   }
   std::vector<Task> tasks;
+  tasks.reserve(total);
   for (auto& f : per_feature) {
     for (auto& t : f.tasks) tasks.push_back(std::move(t));
   }
@@ -312,6 +369,15 @@ Plan make_plan(const Spec& spec) {
   plan.overview = spec.overview;
   plan.features = spec.features;
   plan.tasks = decompose(spec.features);
+  return plan;
+}
+
+Plan make_plan(Spec&& spec) {
+  Plan plan;
+  plan.title = std::move(spec.title);
+  plan.overview = std::move(spec.overview);
+  plan.tasks = decompose(spec.features);
+  plan.features = std::move(spec.features);
   return plan;
 }
 

@@ -46,5 +46,7 @@ std::vector<Task> decompose(const std::vector<Feature>& features);
 
 // Plan{title, overview, features, decompose(features)}.
 Plan make_plan(const Spec& spec);
+// The same, moving the spec's features into the plan instead of copying them.
+Plan make_plan(Spec&& spec);
 
 }  // namespace br

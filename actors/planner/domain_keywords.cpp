@@ -1,33 +1,54 @@
 #include "actors/planner/domain_keywords.hpp"
 
-#include <algorithm>
-#include <string>
+#include <array>
+#include <cstddef>
 
 namespace br {
 namespace {
 
-std::vector<std::string> words_of(std::string_view text) {
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      word += c;
-    } else if (c >= 'A' && c <= 'Z') {
-      word += static_cast<char>(c - 'A' + 'a');
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
+// The keywords in an open-addressing hash table, built once: a word of the text costs one
+// hash and usually one comparison, where scanning the table cost ~100 comparisons (that scan,
+// with a std::string per word, was most of the time of planning a 100k-feature spec).
+class KeywordIndex {
+ public:
+  static constexpr std::size_t kMaxWord = 16;  // longer than every keyword
+
+  KeywordIndex() {
+    for (const auto& k : domain_keywords()) {
+      for (std::string_view w : k.words) {
+        std::size_t slot = hash(w) & kMask;
+        while (!keys_[slot].empty() && keys_[slot] != w) slot = (slot + 1) & kMask;
+        keys_[slot] = w;
+        sets_[slot] = static_cast<DomainSet>(sets_[slot] | domain_bit(k.domain));
+      }
     }
   }
-  if (!word.empty()) words.push_back(std::move(word));
-  return words;
-}
 
-bool any_of_words(const std::vector<std::string>& words, const DomainKeywords& k) {
-  for (const auto& w : words) {
-    if (std::find(k.words.begin(), k.words.end(), w) != k.words.end()) return true;
+  // `word` is lower case, at most kMaxWord bytes.
+  DomainSet find(std::string_view word) const {
+    for (std::size_t slot = hash(word) & kMask;; slot = (slot + 1) & kMask) {
+      if (keys_[slot].empty()) return 0;
+      if (keys_[slot] == word) return sets_[slot];
+    }
   }
-  return false;
+
+ private:
+  static constexpr std::size_t kSlots = 512;  // a power of two, over 4× the keyword count
+  static constexpr std::size_t kMask = kSlots - 1;
+
+  static std::size_t hash(std::string_view w) {
+    std::uint32_t h = 2166136261u;  // FNV-1a
+    for (char c : w) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    return h;
+  }
+
+  std::array<std::string_view, kSlots> keys_{};
+  std::array<DomainSet, kSlots> sets_{};
+};
+
+const KeywordIndex& keyword_index() {
+  static const KeywordIndex kIndex;
+  return kIndex;
 }
 
 }  // namespace
@@ -57,21 +78,43 @@ const std::vector<DomainKeywords>& domain_keywords() {
   return kTable;
 }
 
+DomainSet mentioned_domains(std::string_view text) {
+  const KeywordIndex& index = keyword_index();
+  DomainSet found = 0;
+  char word[KeywordIndex::kMaxWord];
+  std::size_t length = 0;  // of the current word; kMaxWord + 1 once it is too long to match
+  const auto end_word = [&] {
+    if (length > 0 && length <= KeywordIndex::kMaxWord) {
+      found = static_cast<DomainSet>(found | index.find(std::string_view(word, length)));
+    }
+    length = 0;
+  };
+  for (char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      if (length < KeywordIndex::kMaxWord) word[length] = c;
+      if (length <= KeywordIndex::kMaxWord) ++length;
+    } else if (c >= 'A' && c <= 'Z') {
+      if (length < KeywordIndex::kMaxWord) word[length] = static_cast<char>(c - 'A' + 'a');
+      if (length <= KeywordIndex::kMaxWord) ++length;
+    } else {
+      end_word();
+    }
+  }
+  end_word();
+  return found;
+}
+
 std::vector<Domain> detect_domains(std::string_view text) {
-  const auto words = words_of(text);
+  const DomainSet found = mentioned_domains(text);
   std::vector<Domain> out;
   for (const auto& k : domain_keywords()) {
-    if (any_of_words(words, k)) out.push_back(k.domain);
+    if (found & domain_bit(k.domain)) out.push_back(k.domain);
   }
   return out;
 }
 
 bool mentions(std::string_view text, Domain domain) {
-  const auto words = words_of(text);
-  for (const auto& k : domain_keywords()) {
-    if (k.domain == domain) return any_of_words(words, k);
-  }
-  return false;
+  return (mentioned_domains(text) & domain_bit(domain)) != 0;
 }
 
 }  // namespace br

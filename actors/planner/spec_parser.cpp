@@ -23,6 +23,17 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+// `text` equals `lower` (lower case) but for the case of ASCII letters; no copy.
+bool equals_lower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 // Drops leading emoji and other non-ASCII symbols (and the spaces after them).
 std::string_view strip_leading_symbols(std::string_view s) {
   s = trim(s);
@@ -75,9 +86,13 @@ enum class Field { none, description, priority, depends, domain, complexity, req
                    acceptance, technical, files, other };
 
 Field field_named(std::string_view raw) {
-  std::string name = ascii_lower(trim(raw));
-  while (!name.empty() && (name.back() == ':' || name.back() == ' ')) name.pop_back();
-  static const std::unordered_map<std::string, Field> kNames = {
+  std::string_view name = trim(raw);
+  while (!name.empty() && (name.back() == ':' || name.back() == ' ')) name.remove_suffix(1);
+  struct Named {
+    std::string_view name;
+    Field field;
+  };
+  static constexpr Named kNames[] = {
       {"description", Field::description},
       {"summary", Field::description},
       {"priority", Field::priority},
@@ -97,8 +112,11 @@ Field field_named(std::string_view raw) {
       {"files to create", Field::files},
       {"files to modify", Field::files},
   };
-  auto it = kNames.find(name);
-  return it == kNames.end() ? Field::none : it->second;
+  // Asked of every line that looks like a field: compared in place, without a copy.
+  for (const Named& n : kNames) {
+    if (equals_lower(name, n.name)) return n.field;
+  }
+  return Field::none;
 }
 
 // "**Name:** value", "**Name**: value", "- **Name:** value" → name, value.
@@ -326,6 +344,7 @@ class Parser {
     spec.path = path_;
     spec.title = title_.empty() ? "Untitled project" : title_;
     spec.overview = std::move(overview_);
+    spec.features.reserve(drafts_.size());
     for (auto& d : drafts_) spec.features.push_back(std::move(d.feature));
     return spec;
   }
@@ -526,7 +545,7 @@ class Parser {
       case Field::none:
       case Field::description:
         if (!f.description.empty()) f.description += listed ? "\n- " : " ";
-        f.description += std::string(text);
+        f.description += text;
         break;
       case Field::priority: {
         const std::string word = first_word(text);
@@ -610,7 +629,11 @@ class Parser {
 
   // Ids unique, dependencies known (by id, #id or title), sub-features inheriting, no cycles.
   void resolve() {
-    std::unordered_map<std::string, std::size_t> by_id, by_title;
+    // Keys are views of the drafts' ids and of `titles`, which outlive the maps.
+    std::unordered_map<std::string_view, std::size_t> by_id, by_title;
+    std::vector<std::string> titles(drafts_.size());
+    by_id.reserve(drafts_.size());
+    by_title.reserve(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       const Feature& f = drafts_[i].feature;
       auto [it, inserted] = by_id.emplace(f.id.str(), i);
@@ -619,26 +642,37 @@ class Parser {
                           std::to_string(drafts_[it->second].feature.line) +
                           "); give one of them an explicit id such as {#" + f.id.str() + "-2}");
       }
-      by_title.emplace(ascii_lower(f.title), i);
+      titles[i] = ascii_lower(f.title);
+      by_title.emplace(titles[i], i);
     }
     std::vector<std::vector<std::size_t>> edges(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       Draft& d = drafts_[i];
       for (const auto& ref : d.depends) {
-        std::string name = ref.text;
-        name.erase(std::remove(name.begin(), name.end(), '`'), name.end());
-        std::string_view v = trim(name);
+        std::string_view v = ref.text;
+        std::string unquoted;
+        if (v.find('`') != std::string_view::npos) {
+          unquoted = ref.text;
+          unquoted.erase(std::remove(unquoted.begin(), unquoted.end(), '`'), unquoted.end());
+          v = unquoted;
+        }
+        v = trim(v);
         if (!v.empty() && v.front() == '#') v.remove_prefix(1);
-        const std::string key(trim(v));
-        const std::string lkey = ascii_lower(key);
-        if (lkey.empty() || lkey == "none" || lkey == "n/a" || lkey == "-") continue;
+        const std::string_view key = trim(v);
+        if (key.empty() || equals_lower(key, "none") || equals_lower(key, "n/a") || key == "-") {
+          continue;
+        }
         std::optional<std::size_t> target;
-        if (auto it = by_id.find(key); it != by_id.end()) target = it->second;
-        else if (auto t = by_title.find(lkey); t != by_title.end()) target = t->second;
-        else if (auto s = by_id.find(slugify(key)); s != by_id.end()) target = s->second;
+        if (auto it = by_id.find(key); it != by_id.end()) {
+          target = it->second;
+        } else if (auto t = by_title.find(ascii_lower(key)); t != by_title.end()) {
+          target = t->second;
+        } else if (auto s = by_id.find(slugify(key)); s != by_id.end()) {
+          target = s->second;
+        }
         if (!target) {
           error(ref.line, "feature '" + d.feature.id.str() + "' depends on unknown feature '" +
-                              key + "'" + suggestion(key));
+                              std::string(key) + "'" + suggestion(std::string(key)));
           continue;
         }
         if (*target == i) {
@@ -655,13 +689,19 @@ class Parser {
       if (!drafts_[i].has_priority) drafts_[i].feature.priority = parent.feature.priority;
       for (std::size_t dep : edges[*drafts_[i].parent]) edges[i].push_back(dep);
     }
+    // Duplicates dropped, first mention kept: marked per feature, so a feature with
+    // thousands of dependencies is no quadratic search.
+    std::vector<std::size_t> kept_for(drafts_.size(), drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       auto& e = edges[i];
-      std::vector<std::size_t> unique;
+      std::size_t kept = 0;
       for (std::size_t t : e) {
-        if (std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
+        if (kept_for[t] == i) continue;
+        kept_for[t] = i;
+        e[kept++] = t;
       }
-      e = unique;
+      e.resize(kept);
+      drafts_[i].feature.depends_on.reserve(e.size());
       for (std::size_t t : e) drafts_[i].feature.depends_on.push_back(drafts_[t].feature.id);
     }
     find_cycles(edges);

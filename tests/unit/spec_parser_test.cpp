@@ -271,3 +271,27 @@ TEST_CASE("any bytes: no crash, no hang") {
   REQUIRE(chain.ok());
   CHECK(chain->features.size() == 20000);
 }
+
+TEST_CASE("repeated dependencies are kept once, in the order first named") {
+  std::string text = "# P\n## Features\n### A\n### B\n### C\n### D\n**Depends on:** ";
+  for (int i = 0; i < 2000; ++i) text += i % 3 == 0 ? "#c, " : i % 3 == 1 ? "A, " : "`b`, ";
+  text += "#a\n";
+  auto spec = parse_spec(text, "spec.md");
+  REQUIRE(spec.ok());
+  std::vector<std::string> deps;
+  for (const auto& d : spec->features[3].depends_on) deps.push_back(d.str());
+  CHECK(deps == std::vector<std::string>{"c", "a", "b"});
+}
+
+TEST_CASE("field names match in any case, with trailing colons and spaces, and nothing more") {
+  auto spec = parse_spec("# P\n## Features\n### A\n**PRIORITY::** high\n**Depends On :** B\n"
+                         "Files To Create: \n- `src/a.py`\n**Prioritys:** low\n### B\n",
+                         "spec.md");
+  REQUIRE(spec.ok());
+  const Feature& a = spec->features[0];
+  CHECK(a.priority == Priority::high);
+  REQUIRE(a.depends_on.size() == 1);
+  CHECK(a.depends_on[0].str() == "b");
+  CHECK(a.files == std::vector<std::string>{"src/a.py"});
+  CHECK(a.context.find("Prioritys") != std::string::npos);  // unknown field: kept as context
+}
