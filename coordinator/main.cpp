@@ -82,6 +82,40 @@ int fail_with(int code, const std::string& message) {
   return code;
 }
 
+// Flushes a streamed document; a stdout that cannot take it (a full disk) is exit 3.
+int finish_output(OutputBuffer& out) {
+  out.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return fail_with(kExitInternal, "cannot write to stdout");
+  }
+  return kExitOk;
+}
+
+// `br plan`: plans as `br run` would with the same config (plan_spec under plan_settings),
+// and prints the plan as it goes.
+int plan_command(const std::string& spec, const std::string& config_path,
+                 const std::string& strategy, bool json) {
+  Config config;
+  if (!config_path.empty()) {
+    auto loaded = load_config(config_path);
+    if (!loaded) return fail_with(kExitBadInput, loaded.error().str());
+    config = std::move(loaded).value();
+  }
+  auto settings = plan_settings(config, strategy);
+  if (!settings) return fail_with(kExitBadInput, settings.error().str());
+  auto checked = plan_spec_file(spec, *settings);
+  if (!checked) return fail_with(kExitBadInput, checked.error().str());
+  OutputBuffer out(stdout);
+  if (json) {
+    JsonWriter writer(out);
+    write_plan_json(*checked, writer);
+    writer.raw("\n");
+  } else {
+    write_plan_text(*checked, out);
+  }
+  return finish_output(out);
+}
+
 // The last `max_bytes` of a file, starting at a line; "" when it cannot be read.
 std::string file_tail(const std::string& path, std::size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -163,10 +197,16 @@ int main(int argc, char** argv) {
   bool json = false;
   std::string spec, strategy_name = "critical-path", config_path;
   auto* plan = app.add_subcommand("plan", "Parse and decompose a spec and show the plan");
-  plan->footer("Example:\n  br plan PROJECT_SPEC.md --strategy shortest");
+  plan->footer("Examples:\n  br plan PROJECT_SPEC.md --strategy shortest\n"
+               "  br plan PROJECT_SPEC.md --config br.toml --json > plan.json");
   plan->add_option("SPEC", spec, "The project spec (Markdown)")->required();
-  plan->add_option("--strategy", strategy_name, "critical-path, priority or shortest")
-      ->capture_default_str();
+  std::string plan_strategy;
+  plan->add_option("--strategy", plan_strategy,
+                   "critical-path, priority or shortest (default: [run] strategy of --config, "
+                   "else critical-path)");
+  plan->add_option("--config", config_path,
+                   "br.toml whose [limits], [run] strategy and batch sizes to plan with, as "
+                   "br run does");
   plan->add_flag("--json", json, "Print one JSON document (docs/cli.md)");
 
   bool auto_mode = false, quiet = false, plain = false;
@@ -206,11 +246,16 @@ int main(int argc, char** argv) {
   task->require_subcommand(1);
   task->footer("Example:\n  br task list --status failed --json");
   auto* task_list = task->add_subcommand("list", "List tasks with status and attempts");
-  task_list->footer("Example:\n  br task list --status failed");
+  task_list->footer("Examples:\n  br task list --status failed\n"
+                    "  br task list --feature storage --limit 20 --json");
   std::string status_filter;
+  TaskFilter task_filter;
   task_list->add_option("--status", status_filter, "Only tasks with this status")
       ->check(CLI::IsMember({"pending", "ready", "dispatched", "running", "succeeded", "failed",
                              "retrying", "blocked", "cancelled"}));
+  task_list->add_option("--feature", task_filter.feature, "Only tasks of this feature (its id)");
+  task_list->add_option("--limit", task_filter.limit, "At most N tasks, the first in plan order")
+      ->check(CLI::NonNegativeNumber);
   task_list->add_flag("--json", json, "Print one JSON document (docs/cli.md)");
 
   bool dot = false;
@@ -257,15 +302,7 @@ int main(int argc, char** argv) {
   }
 
   int code = kExitOk;
-  if (*plan) {
-    auto strategy = parse_strategy(strategy_name);
-    if (!strategy) return fail_with(kExitBadInput, strategy.error().str());
-    auto checked = plan_spec_file(spec, LimitsConfig{});
-    if (!checked) return fail_with(kExitBadInput, checked.error().str());
-    if (json) print_json(plan_json(*checked, *strategy));
-    else fmt::print("{}", plan_text(*checked, *strategy));
-    return kExitOk;
-  }
+  if (*plan) return plan_command(spec, config_path, plan_strategy, json);
   if (*run || *resume) {
     RunOptions options;
     options.spec = *run ? spec : std::string();
@@ -367,11 +404,16 @@ int main(int argc, char** argv) {
   if (*task_list) {
     auto run = load_run(state_dir, code);
     if (!run) return code;
-    std::optional<TaskStatus> only;
-    if (!status_filter.empty()) only = parse_task_status(status_filter);
-    if (json) print_json(task_list_json(*run, only));
-    else fmt::print("{}", task_list_text(*run, only));
-    return kExitOk;
+    if (!status_filter.empty()) task_filter.status = parse_task_status(status_filter);
+    OutputBuffer out(stdout);
+    if (json) {
+      JsonWriter writer(out);
+      write_task_list_json(*run, task_filter, writer);
+      writer.raw("\n");
+    } else {
+      write_task_list_text(*run, task_filter, out);
+    }
+    return finish_output(out);
   }
   return kExitOk;
 }

@@ -2,112 +2,156 @@
 
 #include <fmt/format.h>
 
-#include "actors/scheduler/batch_optimizer.hpp"
+#include <iterator>
+
 #include "coordinator/state_views.hpp"
 
 namespace br {
+namespace {
 
-std::vector<std::vector<std::size_t>> plan_batches(const CheckedPlan& plan, Strategy strategy) {
+using Levels = std::vector<std::vector<std::uint32_t>>;
+
+std::vector<std::vector<std::size_t>> batches_by_level(const CheckedPlan& plan,
+                                                       const Levels& levels) {
   std::vector<std::vector<std::size_t>> out;
-  for (const auto& level : plan.graph->levels()) {
+  for (const auto& level : levels) {
     const std::vector<std::size_t> ready(level.begin(), level.end());
-    const auto ordered = order_ready(ready, strategy, *plan.graph, plan.plan.tasks);
-    for (auto& batch : form_batches(ordered, plan.plan.tasks)) out.push_back(std::move(batch));
+    const auto ordered = order_ready(ready, plan.settings.strategy, *plan.graph, plan.plan.tasks);
+    for (auto& batch : form_batches(ordered, plan.plan.tasks, plan.settings.batch)) {
+      out.push_back(std::move(batch));
+    }
   }
   return out;
 }
 
-nlohmann::json plan_json(const CheckedPlan& checked, Strategy strategy) {
-  const Plan& plan = checked.plan;
-  const auto ids = [&](const auto& indices) {
-    nlohmann::json out = nlohmann::json::array();
-    for (auto i : indices) out.push_back(plan.tasks[i].id.str());
-    return out;
-  };
-  nlohmann::json features = nlohmann::json::array();
-  for (const auto& f : plan.features) {
-    nlohmann::json deps = nlohmann::json::array();
-    for (const auto& d : f.depends_on) deps.push_back(d.str());
-    features.push_back({{"id", f.id.str()},
-                        {"title", f.title},
-                        {"priority", std::string(to_string(f.priority))},
-                        {"depends_on", deps},
-                        {"parent", f.parent.empty() ? nlohmann::json() : nlohmann::json(f.parent.str())},
-                        {"line", f.line}});
-  }
-  nlohmann::json tasks = nlohmann::json::array();
-  for (const auto& t : plan.tasks) {
-    nlohmann::json deps = nlohmann::json::array();
-    for (const auto& d : t.depends_on) deps.push_back(d.str());
-    tasks.push_back({{"id", t.id.str()},
-                     {"feature", t.feature.str()},
-                     {"title", t.title},
-                     {"domain", std::string(to_string(t.domain))},
-                     {"complexity", std::string(to_string(t.complexity))},
-                     {"minutes", t.minutes},
-                     {"priority", std::string(to_string(t.priority))},
-                     {"depends_on", deps},
-                     {"acceptance", t.acceptance},
-                     {"files", t.files}});
-  }
-  nlohmann::json levels = nlohmann::json::array();
-  for (const auto& level : checked.graph->levels()) levels.push_back(ids(level));
-  const CriticalPath path = checked.graph->critical_path();
-  nlohmann::json batches = nlohmann::json::array();
-  for (const auto& b : plan_batches(checked, strategy)) batches.push_back(ids(b));
-  return {{"version", kJsonVersion},
-          {"title", plan.title},
-          {"spec", checked.spec_path},
-          {"strategy", std::string(to_string(strategy))},
-          {"features", features},
-          {"tasks", tasks},
-          {"levels", levels},
-          {"critical_path", {{"tasks", ids(path.tasks)}, {"minutes", path.minutes}}},
-          {"batches", batches}};
+template <class Indices>
+void write_ids(JsonWriter& out, const Plan& plan, const Indices& indices) {
+  out.begin_array();
+  for (auto i : indices) out.value(plan.tasks[i].id.str());
+  out.end_array();
 }
 
-std::string plan_text(const CheckedPlan& checked, Strategy strategy) {
+template <class Ids>
+void write_id_list(JsonWriter& out, const Ids& ids) {
+  out.begin_array();
+  for (const auto& id : ids) out.value(id.str());
+  out.end_array();
+}
+
+}  // namespace
+
+std::vector<std::vector<std::size_t>> plan_batches(const CheckedPlan& plan) {
+  return batches_by_level(plan, plan.graph->levels());
+}
+
+// Keys in alphabetical order at every level: the order nlohmann::json (a std::map) gave
+// them when this document was built as a DOM.
+void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   const Plan& plan = checked.plan;
+  const Levels levels = checked.graph->levels();
+  out.begin_object();
+  out.key("batches").begin_array();
+  for (const auto& b : batches_by_level(checked, levels)) write_ids(out, plan, b);
+  out.end_array();
+  const CriticalPath path = checked.graph->critical_path();
+  out.key("critical_path").begin_object();
+  out.key("minutes").value(path.minutes);
+  out.key("tasks");
+  write_ids(out, plan, path.tasks);
+  out.end_object();
+  out.key("features").begin_array();
+  for (const auto& f : plan.features) {
+    out.begin_object();
+    out.key("depends_on");
+    write_id_list(out, f.depends_on);
+    out.key("id").value(f.id.str());
+    out.key("line").value(f.line);
+    out.key("parent");
+    if (f.parent.empty()) out.null();
+    else out.value(f.parent.str());
+    out.key("priority").value(to_string(f.priority));
+    out.key("title").value(f.title);
+    out.end_object();
+  }
+  out.end_array();
+  out.key("levels").begin_array();
+  for (const auto& level : levels) write_ids(out, plan, level);
+  out.end_array();
+  out.key("spec").value(checked.spec_path);
+  out.key("strategy").value(to_string(checked.settings.strategy));
+  out.key("tasks").begin_array();
+  for (const auto& t : plan.tasks) {
+    out.begin_object();
+    out.key("acceptance").strings(t.acceptance);
+    out.key("complexity").value(to_string(t.complexity));
+    out.key("depends_on");
+    write_id_list(out, t.depends_on);
+    out.key("domain").value(to_string(t.domain));
+    out.key("feature").value(t.feature.str());
+    out.key("files").strings(t.files);
+    out.key("id").value(t.id.str());
+    out.key("minutes").value(t.minutes);
+    out.key("priority").value(to_string(t.priority));
+    out.key("title").value(t.title);
+    out.end_object();
+  }
+  out.end_array();
+  out.key("title").value(plan.title);
+  out.key("version").value(kJsonVersion);
+  out.end_object();
+}
+
+void write_plan_text(const CheckedPlan& checked, OutputBuffer& buffer) {
+  const Plan& plan = checked.plan;
+  std::string& text = buffer.text();
+  const auto out = std::back_inserter(text);
   std::uint64_t total_minutes = 0;
   for (const auto& t : plan.tasks) total_minutes += t.minutes;
-  std::string out = fmt::format("{}\n{} features, {} tasks, {} h of agent work\n\nFeatures\n",
-                                plan.title, plan.features.size(), plan.tasks.size(),
-                                (total_minutes + 30) / 60);
+  fmt::format_to(out, "{}\n{} features, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
+                 plan.features.size(), plan.tasks.size(), (total_minutes + 30) / 60);
   for (const auto& f : plan.features) {
-    std::string deps;
-    for (const auto& d : f.depends_on) deps += (deps.empty() ? "" : ", ") + d.str();
-    out += fmt::format("  {:<8} {}{}\n", to_string(f.priority), f.id.str(),
-                       deps.empty() ? "" : "  (after " + deps + ")");
-  }
-  const auto levels = checked.graph->levels();
-  out += fmt::format("\nLevels (tasks in a level can run in parallel)\n");
-  for (std::size_t l = 0; l < levels.size(); ++l) {
-    out += fmt::format("  {:>3}:", l + 1);
-    for (auto i : levels[l]) {
-      out += fmt::format(" {} [{} {}m]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
-                         plan.tasks[i].minutes);
+    fmt::format_to(out, "  {:<8} {}", to_string(f.priority), f.id.str());
+    for (std::size_t d = 0; d < f.depends_on.size(); ++d) {
+      text += d == 0 ? "  (after " : ", ";
+      text += f.depends_on[d].str();
     }
-    out += '\n';
+    text += f.depends_on.empty() ? "\n" : ")\n";
+    buffer.maybe_flush();
+  }
+  const Levels levels = checked.graph->levels();
+  text += "\nLevels (tasks in a level can run in parallel)\n";
+  for (std::size_t l = 0; l < levels.size(); ++l) {
+    fmt::format_to(out, "  {:>3}:", l + 1);
+    for (auto i : levels[l]) {
+      fmt::format_to(out, " {} [{} {}m]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
+                     plan.tasks[i].minutes);
+      buffer.maybe_flush();
+    }
+    text += '\n';
   }
   const CriticalPath path = checked.graph->critical_path();
-  out += fmt::format("\nCritical path: {} min ({:.1f} h) over {} tasks\n", path.minutes,
-                     static_cast<double>(path.minutes) / 60.0, path.tasks.size());
+  fmt::format_to(out, "\nCritical path: {} min ({:.1f} h) over {} tasks\n", path.minutes,
+                 static_cast<double>(path.minutes) / 60.0, path.tasks.size());
   for (auto i : path.tasks) {
-    out += fmt::format("  {} ({}m)\n", plan.tasks[i].id.str(), plan.tasks[i].minutes);
+    fmt::format_to(out, "  {} ({}m)\n", plan.tasks[i].id.str(), plan.tasks[i].minutes);
+    buffer.maybe_flush();
   }
-  const auto batches = plan_batches(checked, strategy);
-  out += fmt::format("\nBatches ({} strategy, {} batches)\n", to_string(strategy), batches.size());
+  const auto batches = batches_by_level(checked, levels);
+  fmt::format_to(out, "\nBatches ({} strategy, {} batches)\n", to_string(checked.settings.strategy),
+                 batches.size());
   for (std::size_t b = 0; b < batches.size(); ++b) {
     std::uint32_t minutes = 0;
-    std::string names;
-    for (auto i : batches[b]) {
-      minutes += plan.tasks[i].minutes;
-      names += (names.empty() ? "" : ", ") + plan.tasks[i].id.str();
+    for (auto i : batches[b]) minutes += plan.tasks[i].minutes;
+    fmt::format_to(out, "  {:>3}. [{} {}m] ", b + 1, to_string(plan.tasks[batches[b][0]].domain),
+                   minutes);
+    for (std::size_t k = 0; k < batches[b].size(); ++k) {
+      if (k > 0) text += ", ";
+      text += plan.tasks[batches[b][k]].id.str();
     }
-    out += fmt::format("  {:>3}. [{} {}m] {}\n", b + 1, to_string(plan.tasks[batches[b][0]].domain),
-                       minutes, names);
+    text += '\n';
+    buffer.maybe_flush();
   }
-  return out;
+  buffer.maybe_flush();
 }
 
 }  // namespace br

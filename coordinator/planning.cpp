@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 
-
 #include "actors/planner/decomposer.hpp"
 #include "actors/planner/spec_parser.hpp"
 #include "protocol/bounded_read.hpp"
@@ -55,15 +54,41 @@ Result<CheckedPlan> check_plan(Plan plan, const std::string& spec_path, std::str
   return checked;
 }
 
-Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
-  auto file = read_spec_file(spec_path, limits);
-  if (!file) return file.error();
+Result<PlanSettings> plan_settings(const Config& config, std::string_view strategy) {
+  auto parsed = parse_strategy(strategy.empty() ? std::string_view(config.run.strategy) : strategy);
+  if (!parsed) return parsed.error();
+  PlanSettings settings;
+  settings.limits = config.limits;
+  settings.strategy = *parsed;
+  settings.batch.max_tasks = config.run.batch_max_tasks;
+  settings.batch.max_minutes = config.run.batch_max_minutes;
+  return settings;
+}
+
+Result<CheckedPlan> plan_spec(const SpecFile& file, const std::string& spec_path,
+                              const PlanSettings& settings) {
   ParseLimits parse_limits;
-  parse_limits.max_bytes = limits.spec_max_bytes;
-  parse_limits.max_features = limits.max_tasks;  // every feature gives at least one task
-  auto spec = parse_spec(file->text, spec_path, parse_limits);
+  parse_limits.max_bytes = settings.limits.spec_max_bytes;
+  parse_limits.max_features = settings.limits.max_tasks;  // every feature gives at least one task
+  auto spec = parse_spec(file.text, spec_path, parse_limits);
   if (!spec) return spec.error();
-  return check_plan(make_plan(*spec), spec_path, file->hash, limits);
+  auto checked = check_plan(make_plan(std::move(spec).value()), spec_path, file.hash,
+                            settings.limits);
+  if (!checked) return checked.error();
+  checked->settings = settings;
+  return checked;
+}
+
+Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const PlanSettings& settings) {
+  auto file = read_spec_file(spec_path, settings.limits);
+  if (!file) return file.error();
+  return plan_spec(*file, spec_path, settings);
+}
+
+Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
+  PlanSettings settings;
+  settings.limits = limits;
+  return plan_spec_file(spec_path, settings);
 }
 
 }  // namespace br

@@ -1,22 +1,40 @@
-// From a spec file to a checked plan: parse, decompose, build the dependency graph. Shared
-// by `br plan` (which prints it) and `br run` (which journals it).
+// From a spec to a checked plan: parse, decompose, build the dependency graph, under the
+// limits and batching rules of br.toml. `br plan` prints what this makes and `br run`
+// journals it: both call plan_spec, so what one shows is what the other runs.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "actors/graph/dependency_graph.hpp"
+#include "actors/scheduler/batch_optimizer.hpp"
+#include "actors/scheduler/strategy.hpp"
 #include "protocol/config.hpp"
 #include "protocol/model.hpp"
 #include "protocol/result.hpp"
 
 namespace br {
 
+// What planning takes from br.toml: the limits a spec must fit ([limits]) and how its ready
+// tasks are ordered and batched ([run] strategy, batch_max_tasks, batch_max_minutes) — the
+// values `br run` gives its scheduler.
+struct PlanSettings {
+  LimitsConfig limits;
+  Strategy strategy = Strategy::critical_path;
+  BatchLimits batch;
+};
+
+// The settings of `config`; a non-empty `strategy` (a --strategy flag) overrides [run]
+// strategy. The error names an unknown strategy and lists the known ones.
+Result<PlanSettings> plan_settings(const Config& config, std::string_view strategy = {});
+
 struct CheckedPlan {
   Plan plan;
   std::shared_ptr<const DependencyGraph> graph;
   std::string spec_path;
   std::string spec_hash;  // SHA-256 of the spec bytes, hex
+  PlanSettings settings;  // what it was planned under: its batches follow these
 };
 
 struct SpecFile {
@@ -26,13 +44,20 @@ struct SpecFile {
 // Reads at most limits.spec_max_bytes + 1 bytes (the parser reports the excess).
 Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits);
 
+// Parses and decomposes `file` (read from `spec_path`), checks the plan against
+// settings.limits and builds its graph. Pure: no files, no clock. Errors are the spec's
+// diagnostics (file:line: message), the limit that was exceeded, or the graph's.
+Result<CheckedPlan> plan_spec(const SpecFile& file, const std::string& spec_path,
+                              const PlanSettings& settings);
+
+// read_spec_file, then plan_spec.
+Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const PlanSettings& settings);
+// The same with the default strategy and batch limits.
+Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits);
+
 // Checks a decomposed plan against the limits and builds its graph.
 Result<CheckedPlan> check_plan(Plan plan, const std::string& spec_path, std::string spec_hash,
                                const LimitsConfig& limits);
-
-// Read, parse, decompose, check. Errors are the spec's diagnostics (file:line: message), or
-// the graph's.
-Result<CheckedPlan> plan_spec_file(const std::string& spec_path, const LimitsConfig& limits);
 
 // A plan from the journal: rebuilds its graph (which was valid when journaled).
 Result<std::shared_ptr<const DependencyGraph>> graph_of(const Plan& plan);

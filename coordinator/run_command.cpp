@@ -16,7 +16,6 @@
 #include <random>
 
 #include "actors/graph/graph_actor.hpp"
-#include "actors/planner/planner_actor.hpp"
 #include "actors/scheduler/scheduler_actor.hpp"
 #include "actors/worker/agent_runner.hpp"
 #include "actors/worker/worker_actor.hpp"
@@ -149,27 +148,6 @@ Result<Settings> load_settings(const RunOptions& options) {
   return s;
 }
 
-// Asks the planner actor for the plan of the spec, then checks it (limits, graph).
-Result<CheckedPlan> plan_with_actor(caf::scoped_actor& self, const caf::actor& planner,
-                                    const std::string& spec_path, const SpecFile* file,
-                                    const LimitsConfig& limits) {
-  std::optional<Result<CheckedPlan>> out;
-  self->request(planner, caf::infinite, plan_atom_v, spec_path, file->text,
-                static_cast<std::uint64_t>(limits.spec_max_bytes),
-                static_cast<std::uint64_t>(limits.max_tasks))
-      .receive(
-          [&](const std::string& bytes) {
-            auto plan = decode<Plan>(bytes, journal_decode_limits());
-            out = plan ? check_plan(std::move(plan).value(), spec_path, file->hash, limits)
-                       : Result<CheckedPlan>(plan.error());
-          },
-          [&](caf::error& error) {
-            out = Result<CheckedPlan>(Error::of(error_text(error)));
-          });
-  self->send_exit(planner, caf::exit_reason::user_shutdown);
-  return std::move(*out);
-}
-
 // Makes a rename in `dir` durable (fsync of the directory itself).
 Status sync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -277,8 +255,10 @@ int run_command(const RunOptions& options) {
     spec_file = std::move(file).value();
   }
   const auto plan_spec = [&]() -> Status {
-    auto planned = plan_with_actor(self, spawn_planner_actor(system), options.spec, &*spec_file,
-                                   config.limits);
+    // The planning `br plan --config` does: the plan shown is the plan run.
+    auto with = plan_settings(config);
+    if (!with) return with.error();
+    auto planned = br::plan_spec(*spec_file, options.spec, *with);
     if (!planned) return planned.error();
     fresh = std::move(planned).value();
     return Ok{};

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 namespace br {
 namespace {
 
@@ -46,44 +48,78 @@ std::string status_text(const RunState& state) {
   return out;
 }
 
-nlohmann::json task_list_json(const RunState& state, std::optional<TaskStatus> only) {
-  nlohmann::json tasks = nlohmann::json::array();
+namespace {
+
+// Calls `each(i)` for the indices of the tasks `filter` keeps, in plan order; returns how many
+// more it kept out for the limit.
+template <class Each>
+std::size_t for_each_task(const RunState& state, const TaskFilter& filter, Each each) {
   const auto& plan = state.plan().tasks;
+  std::size_t shown = 0, more = 0;
   for (std::size_t i = 0; i < plan.size(); ++i) {
-    const TaskState& t = state.tasks()[i];
-    if (only && t.status != *only) continue;
-    tasks.push_back({{"id", plan[i].id.str()},
-                     {"feature", plan[i].feature.str()},
-                     {"title", plan[i].title},
-                     {"domain", std::string(to_string(plan[i].domain))},
-                     {"minutes", plan[i].minutes},
-                     {"status", std::string(to_string(t.status))},
-                     {"attempt", t.attempt},
-                     {"worker", t.worker},
-                     {"reason", t.reason},
-                     {"files", t.files},
-                     {"dispatched_ms", t.dispatched_ms},
-                     {"started_ms", t.started_ms},
-                     {"finished_ms", t.finished_ms}});
+    if (filter.status && state.tasks()[i].status != *filter.status) continue;
+    if (!filter.feature.empty() && plan[i].feature.str() != filter.feature) continue;
+    if (filter.limit && shown == *filter.limit) {
+      ++more;
+      continue;
+    }
+    ++shown;
+    each(i);
   }
-  return {{"version", kJsonVersion}, {"run_id", state.run_id()}, {"tasks", tasks}};
+  return more;
 }
 
-std::string task_list_text(const RunState& state, std::optional<TaskStatus> only) {
-  std::size_t width = 4;
-  for (const auto& t : state.plan().tasks) width = std::max(width, t.id.str().size());
-  std::string out = fmt::format("{:<{}}  {:<10}  {:>7}  {}\n", "TASK", width, "STATUS",
-                                "ATTEMPT", "TITLE");
+}  // namespace
+
+// Keys in alphabetical order: the order nlohmann::json gave them when this was a DOM.
+void write_task_list_json(const RunState& state, const TaskFilter& filter, JsonWriter& out) {
   const auto& plan = state.plan().tasks;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
+  out.begin_object();
+  out.key("run_id").value(state.run_id());
+  out.key("tasks").begin_array();
+  for_each_task(state, filter, [&](std::size_t i) {
+    const Task& task = plan[i];
     const TaskState& t = state.tasks()[i];
-    if (only && t.status != *only) continue;
-    out += fmt::format("{:<{}}  {:<10}  {:>7}  {}", plan[i].id.str(), width, to_string(t.status),
-                       t.attempt, plan[i].title);
-    if (!t.reason.empty()) out += fmt::format("  ({})", t.reason);
-    out += '\n';
+    out.begin_object();
+    out.key("attempt").value(t.attempt);
+    out.key("dispatched_ms").value(t.dispatched_ms);
+    out.key("domain").value(to_string(task.domain));
+    out.key("feature").value(task.feature.str());
+    out.key("files").strings(t.files);
+    out.key("finished_ms").value(t.finished_ms);
+    out.key("id").value(task.id.str());
+    out.key("minutes").value(task.minutes);
+    out.key("reason").value(t.reason);
+    out.key("started_ms").value(t.started_ms);
+    out.key("status").value(to_string(t.status));
+    out.key("title").value(task.title);
+    out.key("worker").value(t.worker);
+    out.end_object();
+  });
+  out.end_array();
+  out.key("version").value(kJsonVersion);
+  out.end_object();
+}
+
+void write_task_list_text(const RunState& state, const TaskFilter& filter, OutputBuffer& out) {
+  const auto& plan = state.plan().tasks;
+  std::size_t width = 4;
+  for (const auto& t : plan) width = std::max(width, t.id.str().size());
+  std::string& text = out.text();
+  fmt::format_to(std::back_inserter(text), "{:<{}}  {:<10}  {:>7}  {}\n", "TASK", width,
+                 "STATUS", "ATTEMPT", "TITLE");
+  const std::size_t more = for_each_task(state, filter, [&](std::size_t i) {
+    const TaskState& t = state.tasks()[i];
+    fmt::format_to(std::back_inserter(text), "{:<{}}  {:<10}  {:>7}  {}", plan[i].id.str(), width,
+                   to_string(t.status), t.attempt, plan[i].title);
+    if (!t.reason.empty()) fmt::format_to(std::back_inserter(text), "  ({})", t.reason);
+    text += '\n';
+    out.maybe_flush();
+  });
+  if (more > 0) {
+    fmt::format_to(std::back_inserter(text), "… and {} more (--limit {})\n", more,
+                   *filter.limit);
   }
-  return out;
 }
 
 }  // namespace br

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "coordinator/json_writer.hpp"
 #include "protocol/run_state.hpp"
 
 namespace br {
@@ -15,8 +16,16 @@ inline constexpr int kJsonVersion = 1;
 nlohmann::json status_json(const RunState& state);
 std::string status_text(const RunState& state);
 
-// Tasks in plan order, optionally only those with one status.
-nlohmann::json task_list_json(const RunState& state, std::optional<TaskStatus> only);
-std::string task_list_text(const RunState& state, std::optional<TaskStatus> only);
+// Which tasks `br task list` shows: in plan order, those with `status` (any when unset) of
+// `feature` (its exact id; any when empty), the first `limit` of them (all when unset).
+struct TaskFilter {
+  std::optional<TaskStatus> status;
+  std::string feature;
+  std::optional<std::size_t> limit;
+};
+
+// Both write as they go, one task at a time: no DOM or string of every task.
+void write_task_list_json(const RunState& state, const TaskFilter& filter, JsonWriter& out);
+void write_task_list_text(const RunState& state, const TaskFilter& filter, OutputBuffer& out);
 
 }  // namespace br
