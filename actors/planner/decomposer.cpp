@@ -4,9 +4,9 @@
 #include <array>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "actors/planner/domain_keywords.hpp"
+#include "actors/planner/id_index.hpp"
 #include "protocol/name_matching.hpp"
 
 namespace br {
@@ -96,13 +96,13 @@ Complexity from_minutes(std::uint32_t minutes) {
 
 struct Work {
   Domain domain;
-  std::vector<std::string> requirements;  // requirement and technical lines
+  std::vector<const std::string*> requirements;  // requirement and technical lines (of the feature)
   std::vector<std::string> acceptance;
   std::vector<std::string> files;
   std::size_t items() const { return requirements.size() + acceptance.size(); }
   std::size_t bytes() const {
     std::size_t n = 0;
-    for (const auto& r : requirements) n += r.size();
+    for (const auto* r : requirements) n += r->size();
     for (const auto& a : acceptance) n += a.size();
     return n;
   }
@@ -179,7 +179,7 @@ FeatureTasks decompose_one(const Feature& f) {
   for (const auto* list : {&f.requirements, &f.technical}) {
     for (const auto& line : *list) {
       const int home = home_of(line_sets[line_index++]);
-      (home >= 0 ? impl[static_cast<std::size_t>(home)] : tests).requirements.push_back(line);
+      (home >= 0 ? impl[static_cast<std::size_t>(home)] : tests).requirements.push_back(&line);
     }
   }
   for (const auto& criterion : f.acceptance) {
@@ -269,14 +269,14 @@ FeatureTasks decompose_one(const Feature& f) {
                             w.domain != Domain::docs;
     std::size_t size = f.description.size() + (with_notes ? 24 + f.context.size() : 0);
     if (!w.requirements.empty()) size += 29;
-    for (const auto& r : w.requirements) size += 3 + r.size();
+    for (const auto* r : w.requirements) size += 3 + r->size();
     t.description.reserve(size);
     t.description += f.description;
     if (!w.requirements.empty()) {
       t.description += "\n\nRequirements for this task:";
-      for (const auto& r : w.requirements) {
+      for (const auto* r : w.requirements) {
         t.description += "\n- ";
-        t.description += r;
+        t.description += *r;
       }
     }
     if (with_notes) {
@@ -321,6 +321,7 @@ FeatureTasks decompose_one(const Feature& f) {
     out.tasks[i].depends_on.push_back(out.tasks[i - 1].id);
   }
   Task& tests_task = out.tasks[out.implementation];
+  tests_task.depends_on.reserve(out.implementation);
   for (std::size_t i = 0; i < out.implementation; ++i) tests_task.depends_on.push_back(out.tasks[i].id);
   out.tasks[out.implementation + 1].depends_on.push_back(tests_task.id);
   return out;
@@ -331,26 +332,25 @@ FeatureTasks decompose_one(const Feature& f) {
 std::vector<Task> decompose(const std::vector<Feature>& features) {
   std::vector<FeatureTasks> per_feature;
   per_feature.reserve(features.size());
-  std::unordered_map<std::string_view, std::size_t> index;  // views of `features`' ids
-  index.reserve(features.size());
+  IdIndex index(features.size());  // views of `features`' ids
   std::size_t total = 0;
   for (std::size_t i = 0; i < features.size(); ++i) {
     per_feature.push_back(decompose_one(features[i]));
     total += per_feature.back().tasks.size();
-    index.emplace(features[i].id.str(), i);
+    index.emplace(features[i].id.str(), static_cast<std::uint32_t>(i));
   }
   for (std::size_t i = 0; i < features.size(); ++i) {
     FeatureTasks& mine = per_feature[i];
+    mine.tasks[0].depends_on.reserve(mine.tasks[0].depends_on.size() + features[i].depends_on.size());
     for (const auto& dep : features[i].depends_on) {
-      auto it = index.find(dep.str());
-      if (it == index.end()) continue;  // the parser reports unknown dependencies
-      mine.tasks[0].depends_on.push_back(per_feature[it->second].last_implementation());
+      const auto found = index.find(dep.str());
+      if (!found) continue;  // the parser reports unknown dependencies
+      mine.tasks[0].depends_on.push_back(per_feature[*found].last_implementation());
     }
     // A parent's tests wait for its sub-features' implementation.
     if (!features[i].parent.empty()) {
-      auto parent = index.find(features[i].parent.str());
-      if (parent != index.end()) {
-        FeatureTasks& p = per_feature[parent->second];
+      if (const auto parent = index.find(features[i].parent.str())) {
+        FeatureTasks& p = per_feature[*parent];
         p.tasks[p.implementation].depends_on.push_back(mine.last_implementation());
       }
     }

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <optional>
-#include <unordered_map>
 
+#include "actors/planner/id_index.hpp"
 #include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
 
@@ -629,22 +629,31 @@ class Parser {
 
   // Ids unique, dependencies known (by id, #id or title), sub-features inheriting, no cycles.
   void resolve() {
-    // Keys are views of the drafts' ids and of `titles`, which outlive the maps.
-    std::unordered_map<std::string_view, std::size_t> by_id, by_title;
-    std::vector<std::string> titles(drafts_.size());
-    by_id.reserve(drafts_.size());
-    by_title.reserve(drafts_.size());
+    // Keys are views of the drafts' ids and of `titles`, which outlive the indexes.
+    IdIndex by_id(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       const Feature& f = drafts_[i].feature;
-      auto [it, inserted] = by_id.emplace(f.id.str(), i);
+      auto [first, inserted] = by_id.emplace(f.id.str(), static_cast<std::uint32_t>(i));
       if (!inserted) {
         error(f.line, "duplicate feature id '" + f.id.str() + "' (first defined on line " +
-                          std::to_string(drafts_[it->second].feature.line) +
+                          std::to_string(drafts_[first].feature.line) +
                           "); give one of them an explicit id such as {#" + f.id.str() + "-2}");
       }
-      titles[i] = ascii_lower(f.title);
-      by_title.emplace(titles[i], i);
     }
+    // Titles are looked up only for a dependency that is no id: built on the first such.
+    std::vector<std::string> titles;
+    std::optional<IdIndex> by_title;
+    const auto title_index = [&]() -> const IdIndex& {
+      if (!by_title) {
+        titles.resize(drafts_.size());
+        by_title.emplace(drafts_.size());
+        for (std::size_t i = 0; i < drafts_.size(); ++i) {
+          titles[i] = ascii_lower(drafts_[i].feature.title);
+          by_title->emplace(titles[i], static_cast<std::uint32_t>(i));
+        }
+      }
+      return *by_title;
+    };
     std::vector<std::vector<std::size_t>> edges(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       Draft& d = drafts_[i];
@@ -662,14 +671,9 @@ class Parser {
         if (key.empty() || equals_lower(key, "none") || equals_lower(key, "n/a") || key == "-") {
           continue;
         }
-        std::optional<std::size_t> target;
-        if (auto it = by_id.find(key); it != by_id.end()) {
-          target = it->second;
-        } else if (auto t = by_title.find(ascii_lower(key)); t != by_title.end()) {
-          target = t->second;
-        } else if (auto s = by_id.find(slugify(key)); s != by_id.end()) {
-          target = s->second;
-        }
+        std::optional<std::uint32_t> target = by_id.find(key);
+        if (!target) target = title_index().find(ascii_lower(key));
+        if (!target) target = by_id.find(slugify(key));
         if (!target) {
           error(ref.line, "feature '" + d.feature.id.str() + "' depends on unknown feature '" +
                               std::string(key) + "'" + suggestion(std::string(key)));
