@@ -1,13 +1,18 @@
 #include "actors/worker/agent_runner.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -277,6 +282,126 @@ TEST_CASE("a file that is there but not executable is a permission error") {
   auto r = run_process(spec);
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r.error().str(), Catch::Contains("permission denied (is it executable?)"));
+}
+
+TEST_CASE("a command that cannot be executed says why, in the error and in the log") {
+  test::TempDir dir("br-runner");
+  {
+    std::ofstream(dir.path() / "plain") << "#!/bin/sh\nexit 0\n";
+    std::ofstream(dir.path() / "garbage") << std::string("\x01\x02\x03 not a program\n");
+    fs::create_directories(dir.path() / "a-dir");
+    fs::create_directories(dir.path() / "bin");
+    std::ofstream(dir.path() / "bin" / "br-test-agent") << "#!/bin/sh\nexit 0\n";
+  }
+  ::chmod((dir.path() / "garbage").c_str(), 0755);
+  const std::string path = ::getenv("PATH");
+  const std::string in_bin = dir.str() + "/bin:" + dir.str() + "/none";
+  struct Case {
+    const char* what;
+    std::string command;
+    std::string path_env;  // br's PATH while it runs
+    std::string why;
+  };
+  const Case cases[] = {
+      {"a name not in PATH", "br-no-such-agent-xyz", path,
+       "command not found in PATH (" + path + ")"},
+      {"a path that does not exist", dir / "missing", path, "no such file"},
+      {"a file without the exec bit", dir / "plain", path, "permission denied (is it executable?)"},
+      {"a directory", dir / "a-dir", path, "permission denied (is it executable?)"},
+      {"a file in no format the kernel runs", dir / "garbage", path, std::strerror(ENOEXEC)},
+      // The first candidate that is there but cannot run wins over later ones not found.
+      {"a name in PATH that cannot run", "br-test-agent", in_bin,
+       "permission denied (is it executable?)"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    auto spec = shell(dir, "");
+    spec.argv = {c.command, "--flag"};
+    ::setenv("PATH", c.path_env.c_str(), 1);
+    auto r = run_process(spec);
+    ::setenv("PATH", path.c_str(), 1);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().str() == "cannot run '" + c.command + "': " + c.why +
+                                 "; check the command in br.toml and that it is installed");
+    CHECK_THAT(read(spec.log_file),
+               Catch::Contains("[br] cannot run '" + c.command + "': " + c.why + "\n"));
+  }
+}
+
+TEST_CASE("agents start from threads while another thread allocates") {
+  // The child runs in br's memory until it execs: it must neither need a lock another
+  // thread holds (malloc's) nor be disturbed by mappings coming and going beside it.
+  test::TempDir dir("br-runner");
+  std::atomic<bool> stop{false};
+  std::thread allocator([&] {
+    std::vector<std::unique_ptr<char[]>> held(64);
+    for (std::size_t i = 0; !stop.load(); ++i) {
+      const std::size_t size = std::size_t{16} << (i % 17);    // 16 B to 1 MiB: heap and mmap
+      held[i % held.size()] = std::make_unique<char[]>(size);  // zeroed, so touched
+    }
+  });
+  constexpr int kSpawners = 2;
+  constexpr int kRuns = 20;
+  std::atomic<int> exited_right{0};
+  std::atomic<int> missing_reported{0};
+  std::vector<std::thread> spawners;
+  for (int t = 0; t < kSpawners; ++t) {
+    spawners.emplace_back([&, t] {
+      for (int i = 0; i < kRuns; ++i) {
+        const int code = t * kRuns + i;
+        auto spec = shell(dir, "read line; test \"$line\" = hello && exit " + std::to_string(code));
+        spec.stdin_text = "hello\n";
+        spec.log_file = dir.path() / ("spawner-" + std::to_string(t) + ".log");
+        auto r = run_process(spec);
+        if (r.ok() && r->exited && r->exit_code == code) ++exited_right;
+        spec.argv = {"br-no-such-agent-xyz"};
+        auto missing = run_process(spec);
+        if (!missing.ok() && missing.error().str().find("not found") != std::string::npos) {
+          ++missing_reported;
+        }
+      }
+    });
+  }
+  for (auto& s : spawners) s.join();
+  stop = true;
+  allocator.join();
+  CHECK(exited_right.load() == kSpawners * kRuns);
+  CHECK(missing_reported.load() == kSpawners * kRuns);
+}
+
+TEST_CASE("an agent starts with default signal handling and br's signal mask is kept") {
+  test::TempDir dir("br-runner");
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction old_usr1 {};
+  ::sigaction(SIGUSR1, &ignore, &old_usr1);
+  sigset_t usr2, before, after;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  ::pthread_sigmask(SIG_BLOCK, &usr2, &before);
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &before);
+
+  auto spec = shell(dir, "");
+  spec.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"};
+  auto r = run_process(spec);
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &after);
+  auto killed = run_process(shell(dir, "kill -USR1 $$; exit 0"));
+
+  ::pthread_sigmask(SIG_UNBLOCK, &usr2, nullptr);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  REQUIRE(r.ok());
+  CHECK(r->success());
+  const std::string log = read(spec.log_file);
+  CHECK_THAT(log, Catch::Contains("SigBlk:\t0000000000000000\n"));
+  CHECK_THAT(log, Catch::Contains("SigIgn:\t0000000000000000\n"));
+  for (int sig = 1; sig < NSIG; ++sig) {
+    INFO(sig);
+    CHECK(sigismember(&after, sig) == sigismember(&before, sig));
+  }
+  CHECK(sigismember(&after, SIGUSR2) == 1);
+  REQUIRE(killed.ok());
+  CHECK_FALSE(killed->exited);
+  CHECK(killed->signal == SIGUSR1);
 }
 
 TEST_CASE("an agent does not outlive the br process that started it") {
