@@ -109,7 +109,7 @@ int plan_command(const std::string& spec, const std::string& config_path,
   if (json) {
     JsonWriter writer(out);
     write_plan_json(*checked, writer);
-    writer.raw("\n");
+    out.push('\n');
   } else {
     write_plan_text(*checked, out);
   }
@@ -409,7 +409,7 @@ int main(int argc, char** argv) {
     if (json) {
       JsonWriter writer(out);
       write_task_list_json(*run, task_filter, writer);
-      writer.raw("\n");
+      out.push('\n');
     } else {
       write_task_list_text(*run, task_filter, out);
     }

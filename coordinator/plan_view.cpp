@@ -1,9 +1,5 @@
 #include "coordinator/plan_view.hpp"
 
-#include <fmt/format.h>
-
-#include <iterator>
-
 #include "coordinator/state_views.hpp"
 
 namespace br {
@@ -101,57 +97,49 @@ void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   out.end_object();
 }
 
-void write_plan_text(const CheckedPlan& checked, OutputBuffer& buffer) {
+void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
   const Plan& plan = checked.plan;
-  std::string& text = buffer.text();
-  const auto out = std::back_inserter(text);
   std::uint64_t total_minutes = 0;
   for (const auto& t : plan.tasks) total_minutes += t.minutes;
-  fmt::format_to(out, "{}\n{} features, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
-                 plan.features.size(), plan.tasks.size(), (total_minutes + 30) / 60);
+  out.format("{}\n{} features, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
+             plan.features.size(), plan.tasks.size(), (total_minutes + 30) / 60);
   for (const auto& f : plan.features) {
-    fmt::format_to(out, "  {:<8} {}", to_string(f.priority), f.id.str());
+    out.format("  {:<8} {}", to_string(f.priority), f.id.str());
     for (std::size_t d = 0; d < f.depends_on.size(); ++d) {
-      text += d == 0 ? "  (after " : ", ";
-      text += f.depends_on[d].str();
+      out.append(d == 0 ? "  (after " : ", ");
+      out.append(f.depends_on[d].str());
     }
-    text += f.depends_on.empty() ? "\n" : ")\n";
-    buffer.maybe_flush();
+    out.append(f.depends_on.empty() ? "\n" : ")\n");
   }
   const Levels levels = checked.graph->levels();
-  text += "\nLevels (tasks in a level can run in parallel)\n";
+  out.append("\nLevels (tasks in a level can run in parallel)\n");
   for (std::size_t l = 0; l < levels.size(); ++l) {
-    fmt::format_to(out, "  {:>3}:", l + 1);
+    out.format("  {:>3}:", l + 1);
     for (auto i : levels[l]) {
-      fmt::format_to(out, " {} [{} {}m]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
-                     plan.tasks[i].minutes);
-      buffer.maybe_flush();
+      out.format(" {} [{} {}m]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
+                 plan.tasks[i].minutes);
     }
-    text += '\n';
+    out.push('\n');
   }
   const CriticalPath path = checked.graph->critical_path();
-  fmt::format_to(out, "\nCritical path: {} min ({:.1f} h) over {} tasks\n", path.minutes,
-                 static_cast<double>(path.minutes) / 60.0, path.tasks.size());
+  out.format("\nCritical path: {} min ({:.1f} h) over {} tasks\n", path.minutes,
+             static_cast<double>(path.minutes) / 60.0, path.tasks.size());
   for (auto i : path.tasks) {
-    fmt::format_to(out, "  {} ({}m)\n", plan.tasks[i].id.str(), plan.tasks[i].minutes);
-    buffer.maybe_flush();
+    out.format("  {} ({}m)\n", plan.tasks[i].id.str(), plan.tasks[i].minutes);
   }
   const auto batches = batches_by_level(checked, levels);
-  fmt::format_to(out, "\nBatches ({} strategy, {} batches)\n", to_string(checked.settings.strategy),
-                 batches.size());
+  out.format("\nBatches ({} strategy, {} batches)\n", to_string(checked.settings.strategy),
+             batches.size());
   for (std::size_t b = 0; b < batches.size(); ++b) {
     std::uint32_t minutes = 0;
     for (auto i : batches[b]) minutes += plan.tasks[i].minutes;
-    fmt::format_to(out, "  {:>3}. [{} {}m] ", b + 1, to_string(plan.tasks[batches[b][0]].domain),
-                   minutes);
+    out.format("  {:>3}. [{} {}m] ", b + 1, to_string(plan.tasks[batches[b][0]].domain), minutes);
     for (std::size_t k = 0; k < batches[b].size(); ++k) {
-      if (k > 0) text += ", ";
-      text += plan.tasks[batches[b][k]].id.str();
+      if (k > 0) out.append(", ");
+      out.append(plan.tasks[batches[b][k]].id.str());
     }
-    text += '\n';
-    buffer.maybe_flush();
+    out.push('\n');
   }
-  buffer.maybe_flush();
 }
 
 }  // namespace br

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <iterator>
-
 namespace br {
 namespace {
 
@@ -105,21 +103,15 @@ void write_task_list_text(const RunState& state, const TaskFilter& filter, Outpu
   const auto& plan = state.plan().tasks;
   std::size_t width = 4;
   for (const auto& t : plan) width = std::max(width, t.id.str().size());
-  std::string& text = out.text();
-  fmt::format_to(std::back_inserter(text), "{:<{}}  {:<10}  {:>7}  {}\n", "TASK", width,
-                 "STATUS", "ATTEMPT", "TITLE");
+  out.format("{:<{}}  {:<10}  {:>7}  {}\n", "TASK", width, "STATUS", "ATTEMPT", "TITLE");
   const std::size_t more = for_each_task(state, filter, [&](std::size_t i) {
     const TaskState& t = state.tasks()[i];
-    fmt::format_to(std::back_inserter(text), "{:<{}}  {:<10}  {:>7}  {}", plan[i].id.str(), width,
-                   to_string(t.status), t.attempt, plan[i].title);
-    if (!t.reason.empty()) fmt::format_to(std::back_inserter(text), "  ({})", t.reason);
-    text += '\n';
-    out.maybe_flush();
+    out.format("{:<{}}  {:<10}  {:>7}  {}", plan[i].id.str(), width, to_string(t.status),
+               t.attempt, plan[i].title);
+    if (!t.reason.empty()) out.format("  ({})", t.reason);
+    out.push('\n');
   });
-  if (more > 0) {
-    fmt::format_to(std::back_inserter(text), "… and {} more (--limit {})\n", more,
-                   *filter.limit);
-  }
+  if (more > 0) out.format("… and {} more (--limit {})\n", more, *filter.limit);
 }
 
 }  // namespace br

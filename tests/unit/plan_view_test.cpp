@@ -258,3 +258,24 @@ TEST_CASE("the plan text lists features, levels, the critical path and batches")
   CHECK(text.find("\nBatches (shortest strategy, " + std::to_string(plan_batches(checked).size()) +
                   " batches)\n    1. [") != std::string::npos);
 }
+
+TEST_CASE("a character to escape is found at any offset of a long string") {
+  for (const std::string special : {"\x01", "\"", "\\", "\x1f", "\x7f", " ", "é", "🔴", "\xff"}) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string s(20, 'a');
+      s.replace(at, 1, special);
+      INFO(at << " " << special);
+      std::string text;
+      {
+        OutputBuffer out(text);
+        JsonWriter writer(out);
+        writer.value(s);
+      }
+      if (special == "\xff") {
+        CHECK(nlohmann::json::parse(text).get<std::string>().find("\xEF\xBF\xBD") == at);
+      } else {
+        CHECK(text == nlohmann::json(s).dump(2));
+      }
+    }
+  }
+}
