@@ -363,7 +363,7 @@ int run_command(const RunOptions& options) {
     scheduler_config.strategy = settings->strategy;
     scheduler_config.limits.max_tasks = config.run.batch_max_tasks;
     scheduler_config.limits.max_minutes = config.run.batch_max_minutes;
-    auto scheduler = spawn_scheduler_actor(system, state.plan().tasks, *graph, scheduler_config);
+    auto scheduler = spawn_scheduler_actor(system, state.shared_plan(), *graph, scheduler_config);
 
     GraphActorConfig graph_config;
     graph_config.retry = RetryPolicy{config.run.max_attempts, config.run.backoff_base_ms,

@@ -199,6 +199,7 @@ struct HelloReply {
 # Tasks that became ready (graph → scheduler).
 struct ReadyTasks {
   tasks @0 :List(Text);
+  retries @1 :List(Text);  # ready again after a failed attempt: each goes in a batch of its own
 }
 
 # ---- snapshots of the run state (a cache of the journal's fold, kept in the journal) -----------

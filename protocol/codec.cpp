@@ -143,6 +143,7 @@ void put(wire::HelloReply::Builder b, const HelloReply& v) {
 
 void put(wire::ReadyTasks::Builder b, const ReadyTasks& v) {
   set_ids(b.initTasks(count(v.tasks.size())), v.tasks);
+  set_ids(b.initRetries(count(v.retries.size())), v.retries);
 }
 
 void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
@@ -441,7 +442,10 @@ HelloReply get(wire::HelloReply::Reader r, Budget& budget) {
 }
 
 ReadyTasks get(wire::ReadyTasks::Reader r, Budget& budget) {
-  return ReadyTasks{ids<TaskId>(r.getTasks(), budget)};
+  ReadyTasks out;
+  out.tasks = ids<TaskId>(r.getTasks(), budget);
+  out.retries = ids<TaskId>(r.getRetries(), budget);
+  return out;
 }
 
 JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {

@@ -104,7 +104,7 @@ static auto fields(const TaskProgress& v) {
   return std::tie(v.task, v.attempt, v.batch, v.worker, v.started_ms);
 }
 static auto fields(const HelloReply& v) { return std::tie(v.accepted, v.reason, v.run_id); }
-static auto fields(const ReadyTasks& v) { return std::tie(v.tasks); }
+static auto fields(const ReadyTasks& v) { return std::tie(v.tasks, v.retries); }
 static auto fields(const rec::PlanCreated& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
 static auto fields(const rec::PlanRevised& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
 static auto fields(const rec::TaskReady& v) { return std::tie(v.task); }

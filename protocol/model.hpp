@@ -151,7 +151,8 @@ struct HelloReply {
 };
 
 struct ReadyTasks {
-  std::vector<TaskId> tasks;
+  std::vector<TaskId> tasks;    // ready for the first time
+  std::vector<TaskId> retries;  // ready again after a failed attempt: batched alone
 };
 
 // Journal record bodies: one per state transition (see DESIGN.md, "Journal and recovery").

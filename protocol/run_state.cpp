@@ -63,13 +63,13 @@ bool is_terminal(TaskStatus s) {
 }
 
 const TaskState* RunState::find(const TaskId& id) const {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &tasks_[it->second];
+  auto it = plan_->index.find(id.str());
+  return it == plan_->index.end() ? nullptr : &tasks_[it->second];
 }
 
 std::optional<std::size_t> RunState::index_of(const TaskId& id) const {
-  auto it = index_.find(id);
-  if (it == index_.end()) return std::nullopt;
+  auto it = plan_->index.find(id.str());
+  if (it == plan_->index.end()) return std::nullopt;
   return it->second;
 }
 
@@ -113,10 +113,29 @@ bool operator==(const ProgressCounts& a, const ProgressCounts& b) {
 }
 
 bool operator==(const RunState& a, const RunState& b) {
-  return std::tie(a.run_id_, a.status_, a.last_seq_, a.has_plan_, a.plan_, a.spec_path_,
-                  a.spec_hash_, a.tasks_, a.index_, a.workers_, a.counts_) ==
-         std::tie(b.run_id_, b.status_, b.last_seq_, b.has_plan_, b.plan_, b.spec_path_,
-                  b.spec_hash_, b.tasks_, b.index_, b.workers_, b.counts_);
+  // The index follows from the plan (and so do the counts from the tasks, compared anyway).
+  return std::tie(a.run_id_, a.status_, a.last_seq_, a.has_plan_, a.plan_->plan, a.spec_path_,
+                  a.spec_hash_, a.tasks_, a.workers_, a.counts_) ==
+         std::tie(b.run_id_, b.status_, b.last_seq_, b.has_plan_, b.plan_->plan, b.spec_path_,
+                  b.spec_hash_, b.tasks_, b.workers_, b.counts_);
+}
+
+std::shared_ptr<const IndexedPlan> RunState::empty_plan() {
+  static const std::shared_ptr<const IndexedPlan> empty = std::make_shared<IndexedPlan>();
+  return empty;
+}
+
+Result<std::shared_ptr<const IndexedPlan>> IndexedPlan::make(Plan plan, std::string_view prefix) {
+  auto out = std::make_shared<IndexedPlan>();
+  out->plan = std::move(plan);
+  out->index.reserve(out->plan.tasks.size());
+  for (std::size_t i = 0; i < out->plan.tasks.size(); ++i) {
+    if (!out->index.emplace(out->plan.tasks[i].id.str(), i).second) {
+      return Error::of(std::string(prefix) + " duplicate task id " +
+                       quoted(out->plan.tasks[i].id));
+    }
+  }
+  return std::shared_ptr<const IndexedPlan>(std::move(out));
 }
 
 Result<RunState> RunState::restore(Parts parts) {
@@ -126,11 +145,7 @@ Result<RunState> RunState::restore(Parts parts) {
   }
   if (!parts.has_plan && !parts.tasks.empty()) return Error::of("snapshot has tasks but no plan");
   RunState s;
-  s.index_.reserve(parts.plan.tasks.size());
   for (std::size_t i = 0; i < parts.plan.tasks.size(); ++i) {
-    if (!s.index_.emplace(parts.plan.tasks[i].id, i).second) {
-      return Error::of("snapshot has duplicate task id " + quoted(parts.plan.tasks[i].id));
-    }
     // Only a batchDispatched gives a task an attempt, and every status below follows one.
     const TaskState& t = parts.tasks[i];
     const bool dispatched_once = t.status == TaskStatus::dispatched ||
@@ -152,24 +167,51 @@ Result<RunState> RunState::restore(Parts parts) {
   s.status_ = parts.status;
   s.last_seq_ = parts.last_seq;
   s.has_plan_ = parts.has_plan;
-  s.plan_ = std::move(parts.plan);
+  auto indexed = IndexedPlan::make(std::move(parts.plan), "snapshot has");
+  if (!indexed) return indexed.error();
+  s.plan_ = std::move(indexed).value();
   s.spec_path_ = std::move(parts.spec_path);
   s.spec_hash_ = std::move(parts.spec_hash);
   s.tasks_ = std::move(parts.tasks);
-  s.counts_.total = s.tasks_.size();
-  for (const TaskState& t : s.tasks_) ++slot(s.counts_, t.status);  // recounted, not trusted
+  s.rebuild_derived();  // recounted, not trusted
   return s;
 }
 
+namespace {
+bool is_in_flight(TaskStatus s) { return s == TaskStatus::dispatched || s == TaskStatus::running; }
+}  // namespace
+
+void RunState::rebuild_derived() {
+  counts_ = ProgressCounts{};
+  counts_.total = tasks_.size();
+  in_flight_.clear();
+  retry_queue_.clear();
+  for (std::size_t i = 0; i < tasks_.size(); ++i) {
+    const TaskState& t = tasks_[i];
+    ++slot(counts_, t.status);
+    if (is_in_flight(t.status)) in_flight_.insert(static_cast<std::uint32_t>(i));
+    if (t.status == TaskStatus::retrying) {
+      retry_queue_.emplace(t.not_before_ms, static_cast<std::uint32_t>(i));
+    }
+  }
+}
+
+// The one place a task's status changes, so the derived counts and sets stay exact. A task
+// going to retrying must have its not_before_ms set first.
 void RunState::set_status(TaskState& task, TaskStatus status) {
+  const auto i = static_cast<std::uint32_t>(&task - tasks_.data());
+  if (task.status == TaskStatus::retrying) retry_queue_.erase({task.not_before_ms, i});
+  if (is_in_flight(task.status)) in_flight_.erase(i);
   --slot(counts_, task.status);
   ++slot(counts_, status);
   task.status = status;
+  if (status == TaskStatus::retrying) retry_queue_.emplace(task.not_before_ms, i);
+  if (is_in_flight(status)) in_flight_.insert(i);
 }
 
 Result<TaskState*> RunState::task_for(const TaskId& id, TaskStatus to, std::string_view kind) {
-  auto it = index_.find(id);
-  if (it == index_.end()) {
+  auto it = plan_->index.find(id.str());
+  if (it == plan_->index.end()) {
     return Error::of(std::string(kind) + " names unknown task " + quoted(id));
   }
   TaskState& t = tasks_[it->second];
@@ -202,42 +244,28 @@ Status RunState::apply_body(const JournalRecord& record) {
     RunState& s;
     std::int64_t now;
 
-    static Result<std::unordered_map<TaskId, std::size_t>> index_plan(const Plan& plan,
-                                                                       std::string_view kind) {
-      std::unordered_map<TaskId, std::size_t> index;
-      index.reserve(plan.tasks.size());
-      for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
-        if (!index.emplace(plan.tasks[i].id, i).second) {
-          return Error::of(std::string(kind) + ": duplicate task id " + quoted(plan.tasks[i].id));
-        }
-      }
-      return index;
-    }
-    void adopt(const Plan& plan, const std::string& spec_path, const std::string& spec_hash,
-               std::unordered_map<TaskId, std::size_t> index, std::vector<TaskState> tasks) {
-      s.plan_ = plan;
+    void adopt(std::shared_ptr<const IndexedPlan> plan, const std::string& spec_path,
+               const std::string& spec_hash, std::vector<TaskState> tasks) {
+      s.plan_ = std::move(plan);
       s.spec_path_ = spec_path;
       s.spec_hash_ = spec_hash;
-      s.index_ = std::move(index);
       s.tasks_ = std::move(tasks);
-      s.counts_ = ProgressCounts{};
-      s.counts_.total = s.tasks_.size();
-      for (const TaskState& t : s.tasks_) ++slot(s.counts_, t.status);
+      s.rebuild_derived();
       s.has_plan_ = true;
       s.status_ = RunStatus::running;
     }
     Status operator()(const rec::PlanCreated& v) {
       if (s.has_plan_) return Error::of("planCreated: the run already has a plan");
-      auto index = index_plan(v.plan, "planCreated");
-      if (!index) return index.error();
-      adopt(v.plan, v.spec_path, v.spec_hash, std::move(index).value(),
+      auto indexed = IndexedPlan::make(v.plan, "planCreated:");
+      if (!indexed) return indexed.error();
+      adopt(std::move(indexed).value(), v.spec_path, v.spec_hash,
             std::vector<TaskState>(v.plan.tasks.size()));
       return Ok{};
     }
     Status operator()(const rec::PlanRevised& v) {
       if (!s.has_plan_) return Error::of("planRevised: the run has no plan to revise");
-      auto index = index_plan(v.plan, "planRevised");
-      if (!index) return index.error();
+      auto indexed = IndexedPlan::make(v.plan, "planRevised:");
+      if (!indexed) return indexed.error();
       std::vector<TaskState> tasks(v.plan.tasks.size());
       for (std::size_t i = 0; i < tasks.size(); ++i) {
         const TaskState* old = s.find(v.plan.tasks[i].id);
@@ -250,7 +278,7 @@ Status RunState::apply_body(const JournalRecord& record) {
           tasks[i].attempt = old->attempt;
         }
       }
-      adopt(v.plan, v.spec_path, v.spec_hash, std::move(index).value(), std::move(tasks));
+      adopt(std::move(indexed).value(), v.spec_path, v.spec_hash, std::move(tasks));
       return Ok{};
     }
     Status operator()(const rec::TaskReady& v) {
@@ -336,8 +364,8 @@ Status RunState::apply_body(const JournalRecord& record) {
                          std::to_string(v.next_attempt) + " is not after attempt " +
                          std::to_string((*t)->attempt));
       }
+      (*t)->not_before_ms = v.not_before_ms;  // before set_status, which queues it by this
       s.set_status(**t, TaskStatus::retrying);
-      (*t)->not_before_ms = v.not_before_ms;
       return Ok{};
     }
     Status operator()(const rec::TaskBlocked& v) {

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -81,6 +83,21 @@ struct ProgressCounts {
 bool operator==(const ProgressCounts& a, const ProgressCounts& b);
 inline bool operator!=(const ProgressCounts& a, const ProgressCounts& b) { return !(a == b); }
 
+// A plan with its index by task id. Immutable once built and shared by every copy of a
+// RunState (the graph actor's, the live view's, the journal's): copying the state of a
+// 400,000-task run copies task states, not the plan. The index's keys view the plan's ids,
+// so an IndexedPlan is never copied or moved.
+struct IndexedPlan {
+  // Indexes `plan`; a duplicate task id is an error naming it, after `prefix` (the source).
+  static Result<std::shared_ptr<const IndexedPlan>> make(Plan plan, std::string_view prefix);
+  IndexedPlan() = default;
+  IndexedPlan(const IndexedPlan&) = delete;
+  IndexedPlan& operator=(const IndexedPlan&) = delete;
+
+  Plan plan;
+  std::unordered_map<std::string_view, std::size_t> index;
+};
+
 class RunState {
  public:
   // Everything a RunState holds, for snapshots: restore() rebuilds the state from it so that
@@ -107,7 +124,11 @@ class RunState {
   RunStatus status() const { return status_; }
   std::uint64_t last_seq() const { return last_seq_; }
   bool has_plan() const { return has_plan_; }
-  const Plan& plan() const { return plan_; }
+  const Plan& plan() const { return plan_->plan; }
+  // The same plan, for holders that outlive this state (the scheduler); never null.
+  std::shared_ptr<const Plan> shared_plan() const {
+    return std::shared_ptr<const Plan>(plan_, &plan_->plan);
+  }
   const std::string& spec_path() const { return spec_path_; }
   const std::string& spec_hash() const { return spec_hash_; }
 
@@ -119,12 +140,21 @@ class RunState {
 
   // Kept up to date by apply(): O(1).
   const ProgressCounts& counts() const { return counts_; }
+  // Indices of the tasks dispatched or running (a few per worker slot), kept by apply(), so
+  // that lease checks and a lost worker's sweep look at attempts in flight, not every task.
+  const std::set<std::uint32_t>& in_flight() const { return in_flight_; }
+  // Retrying tasks as (backoff end, index), earliest first, kept by apply().
+  const std::set<std::pair<std::int64_t, std::uint32_t>>& retry_queue() const {
+    return retry_queue_;
+  }
 
   // Every field equal (the index and counts follow from the rest, and are compared too).
   friend bool operator==(const RunState& a, const RunState& b);
   friend bool operator!=(const RunState& a, const RunState& b) { return !(a == b); }
 
  private:
+  static std::shared_ptr<const IndexedPlan> empty_plan();
+  void rebuild_derived();  // counts, in_flight_ and retry_queue_ from tasks_
   void set_status(TaskState& task, TaskStatus status);
   Status apply_body(const JournalRecord& record);
   Result<TaskState*> task_for(const TaskId& id, TaskStatus to, std::string_view kind);
@@ -133,13 +163,14 @@ class RunState {
   RunStatus status_ = RunStatus::empty;
   std::uint64_t last_seq_ = 0;
   bool has_plan_ = false;
-  Plan plan_;
+  std::shared_ptr<const IndexedPlan> plan_ = empty_plan();
   std::string spec_path_;
   std::string spec_hash_;
   std::vector<TaskState> tasks_;
-  std::unordered_map<TaskId, std::size_t> index_;
   std::map<std::string, WorkerState> workers_;
   ProgressCounts counts_;
+  std::set<std::uint32_t> in_flight_;
+  std::set<std::pair<std::int64_t, std::uint32_t>> retry_queue_;
 };
 
 }  // namespace br

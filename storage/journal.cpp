@@ -2,7 +2,9 @@
 // thread, and replay from the newest readable snapshot.
 #include "storage/journal.hpp"
 
+#include <malloc.h>
 #include <rocksdb/db.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/options.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
@@ -87,6 +89,8 @@ class Journal::Impl {
     std::vector<JournalRecord> records;  // the same, for the snapshot fold (when tracking)
     Done done;
   };
+  // Queues a group for the writer thread (records kept only when tracking).
+  void enqueue(Pending pending, std::vector<JournalRecord> records, Done done);
   // Durable records for the snapshot thread: they got sequence numbers first_seq + 1, ….
   struct Durable {
     std::uint64_t first_seq = 0;
@@ -210,6 +214,14 @@ class Journal::Impl {
     if (compact) drop.DeleteRange(records_cf, seq_key(1), seq_key(stored.front() + 1));
     // Not synced on its own: the next synced append carries it to disk.
     (void)db->Write(rocksdb::WriteOptions(), &drop);
+    // With compaction off, dropped snapshots leave the disk with their table files. A file
+    // that also holds a kept snapshot's key is not wholly in the range and stays.
+    const std::string begin = seq_key(0), end = seq_key(stored.front() - 1);
+    const rocksdb::Slice b(begin), e(end);
+    (void)rocksdb::DeleteFilesInRange(db.get(), snapshots_cf, &b, &e, /*include_end=*/true);
+    // The encoding, the batch and the flush were megabytes each: give them back to the OS
+    // rather than leave them to fragment the heap.
+    ::malloc_trim(0);
   }
 
   void snapshot_loop() {
@@ -487,8 +499,14 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   db_options.max_open_files = 64;
   db_options.info_log = std::make_shared<DiscardLogger>();
 
+  // Records are written once and read back only at replay: a small memtable is enough, and
+  // RocksDB's 64 MiB default (twice over while one flushes) is memory a coordinator of a big
+  // run has better uses for.
+  rocksdb::ColumnFamilyOptions records_options;
+  records_options.write_buffer_size = std::size_t{8} << 20;
+  records_options.max_write_buffer_number = 2;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {rocksdb::kDefaultColumnFamilyName, records_options},
       {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
   // Journals from before snapshots have no such family; a read-only open cannot add it.
   bool with_snapshots = !options.read_only;
@@ -498,7 +516,15 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
       with_snapshots = std::find(names.begin(), names.end(), kSnapshotFamily) != names.end();
     }
   }
-  if (with_snapshots) families.push_back({kSnapshotFamily, rocksdb::ColumnFamilyOptions()});
+  // A snapshot is one big value (a 39k-task run's is megabytes) that is written once, read at
+  // most once and dropped two snapshots later. RocksDB's compaction of such values held ~160
+  // MiB at once (whole values in block builders and compression buffers: 60 % of that run's
+  // peak heap), so this family is never compacted: each snapshot is flushed into a table file
+  // of its own, and the files of dropped snapshots are deleted whole (write_snapshot).
+  rocksdb::ColumnFamilyOptions snapshot_options;
+  snapshot_options.disable_auto_compactions = true;
+  snapshot_options.compression = rocksdb::kNoCompression;
+  if (with_snapshots) families.push_back({kSnapshotFamily, snapshot_options});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
@@ -603,17 +629,45 @@ void Journal::append_async(std::vector<JournalRecord> records, Done done) {
     // Encoding happens on the caller's thread, so appenders encode in parallel.
     pending.encoded.push_back(encode(record));
   }
-  if (impl_->tracking.load()) pending.records = std::move(records);
+  impl_->enqueue(std::move(pending), std::move(records), std::move(done));
+}
+
+void Journal::append_encoded_async(std::vector<std::string> encoded,
+                                   std::vector<JournalRecord> records, Done done) {
+  if (impl_->read_only) {
+    if (done) done(journal_error(impl_->dir, "opened read-only"));
+    return;
+  }
+  if (encoded.size() != records.size()) {
+    if (done) done(journal_error(impl_->dir, "encoded records and records differ in number"));
+    return;
+  }
+  for (const auto& record : records) {
+    if (record.run_id != impl_->run_id) {
+      if (done) {
+        done(journal_error(impl_->dir, "refusing a record of run '" + record.run_id +
+                                           "' in the journal of run '" + impl_->run_id + "'"));
+      }
+      return;
+    }
+  }
+  Impl::Pending pending;
+  pending.encoded = std::move(encoded);
+  impl_->enqueue(std::move(pending), std::move(records), std::move(done));
+}
+
+void Journal::Impl::enqueue(Pending pending, std::vector<JournalRecord> records, Done done) {
+  if (tracking.load()) pending.records = std::move(records);
   if (pending.encoded.empty()) {
-    if (done) done(impl_->durable_seq.load());
+    if (done) done(durable_seq.load());
     return;
   }
   pending.done = std::move(done);
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->queue.push_back(std::move(pending));
+    std::lock_guard<std::mutex> lock(mu);
+    queue.push_back(std::move(pending));
   }
-  impl_->wake.notify_one();
+  wake.notify_one();
 }
 
 Result<std::uint64_t> Journal::append(std::vector<JournalRecord> records) {

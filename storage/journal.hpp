@@ -63,6 +63,11 @@ class Journal {
   // Queues records for the next group commit; they get consecutive sequence numbers in order.
   // A record with an empty run_id is stamped with the journal's; another run's id is an error.
   void append_async(std::vector<JournalRecord> records, Done done);
+  // The same for records the caller has encoded already (the graph actor encodes each record
+  // once, and those bytes are what RocksDB stores). `records[i]` is `encoded[i]` decoded, for
+  // the snapshot fold; each must carry this journal's run id, else nothing is appended.
+  void append_encoded_async(std::vector<std::string> encoded, std::vector<JournalRecord> records,
+                            Done done);
   // Appends and waits until durable. Returns the sequence number of the last record.
   Result<std::uint64_t> append(std::vector<JournalRecord> records);
 

@@ -22,8 +22,9 @@ struct JournalActorState {
 caf::behavior journal_actor(caf::stateful_actor<JournalActorState>* self, Journal* journal) {
   self->state.journal = journal;
   return {
-      // Records arrive encoded (each one a Cap'n Proto JournalRecord) so that the same
-      // message could come from another process; they are decoded here, bounded, before use.
+      // Records arrive encoded (each one a Cap'n Proto JournalRecord, with the run's id) so
+      // that the same message could come from another process; they are decoded here,
+      // bounded, to check them and for the snapshot fold, and stored as they came.
       [=](append_atom, const std::vector<std::string>& encoded) -> caf::result<std::uint64_t> {
         std::vector<JournalRecord> records;
         records.reserve(encoded.size());
@@ -37,10 +38,12 @@ caf::behavior journal_actor(caf::stateful_actor<JournalActorState>* self, Journa
         st.waiting.emplace(ticket, self->make_response_promise());
         // The callback runs on the journal's writer thread: only hand the answer back.
         caf::actor me = caf::actor_cast<caf::actor>(self);
-        st.journal->append_async(std::move(records), [me, ticket](Result<std::uint64_t> r) {
-          if (r.ok()) caf::anon_send(me, durable_atom_v, ticket, r.value(), std::string());
-          else caf::anon_send(me, durable_atom_v, ticket, std::uint64_t{0}, r.error().str());
-        });
+        // The bytes as they came are what is stored: a record is encoded once, by its author.
+        st.journal->append_encoded_async(
+            encoded, std::move(records), [me, ticket](Result<std::uint64_t> r) {
+              if (r.ok()) caf::anon_send(me, durable_atom_v, ticket, r.value(), std::string());
+              else caf::anon_send(me, durable_atom_v, ticket, std::uint64_t{0}, r.error().str());
+            });
         return caf::delegated<std::uint64_t>();
       },
       [=](durable_atom, std::uint64_t ticket, std::uint64_t seq, const std::string& error) {

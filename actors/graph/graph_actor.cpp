@@ -71,12 +71,13 @@ void commit(Self* self, std::vector<RecordBody> bodies, const std::function<void
     if (const auto* r = std::get_if<rec::TaskReady>(&record.body)) ready.push_back(r->task);
     encoded.push_back(encode(record));
   }
+  const ReadyTasks ready_tasks = st.tracker->ready_tasks(st.state, ready);
   self->request(st.journal, caf::infinite, append_atom_v, encoded)
       .then(
           [=](std::uint64_t) {
             auto& st = self->state;
             self->send(st.listener, progress_atom_v, encoded);
-            if (!ready.empty()) self->send(st.scheduler, ready_atom_v, encode(ReadyTasks{ready}));
+            if (!ready.empty()) self->send(st.scheduler, ready_atom_v, encode(ready_tasks));
             if (then) then();
             check_completion(self);
           },
@@ -96,45 +97,17 @@ void check_completion(Self* self) {
   commit(self, std::move(records), [self] { finish(self, self->state.state.status()); });
 }
 
-bool is_remote(const RunState& state, const std::string& worker) {
-  auto it = state.workers().find(worker);
-  return it != state.workers().end() && it->second.address != kInProcessAddress;
-}
-
-// Fails every in-flight attempt of `worker` that `keep` does not hold.
+// Fails every in-flight attempt of `worker` that `keep` does not hold. One commit each: a
+// failure can block dependents, and the next decision must see that.
 void lose_attempts_of(Self* self, const std::string& worker,
                       const std::set<std::pair<TaskId, std::uint32_t>>& keep,
                       const std::string& reason) {
   auto& st = self->state;
-  for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
-    const TaskState& t = st.state.tasks()[i];
-    const bool in_flight = t.status == TaskStatus::dispatched || t.status == TaskStatus::running;
-    const TaskId& id = st.state.plan().tasks[i].id;
-    if (!in_flight || t.worker != worker || keep.count({id, t.attempt})) continue;
+  for (const auto& [id, attempt] : st.tracker->attempts_lost_with(st.state, worker, keep)) {
     auto outcome =
-        st.tracker->on_attempt_lost(st.state, id, t.attempt, reason, unix_now_ms(), st.unit_random());
+        st.tracker->on_attempt_lost(st.state, id, attempt, reason, unix_now_ms(), st.unit_random());
     commit(self, std::move(outcome.records));
   }
-}
-
-Batch full_batch(const GraphActorState& st, const rec::BatchDispatched& d) {
-  const Plan& plan = st.state.plan();
-  Batch batch;
-  batch.id = d.batch;
-  batch.lease_ms = static_cast<std::uint64_t>(st.config.lease_ms);
-  batch.project = plan.title + "\n\n" + plan.overview.substr(0, kMaxProjectBytes);
-  std::set<std::size_t> deps;
-  for (std::size_t i = 0; i < d.tasks.size(); ++i) {
-    const std::size_t index = *st.state.index_of(d.tasks[i]);
-    batch.tasks.push_back(BatchTask{plan.tasks[index], d.attempts[i]});
-    batch.domain = plan.tasks[index].domain;
-    for (std::size_t dep : st.graph->dependencies(index)) deps.insert(dep);
-  }
-  for (std::size_t dep : deps) {
-    batch.completed.push_back(
-        CompletedWork{plan.tasks[dep].id, plan.tasks[dep].title, st.state.tasks()[dep].files});
-  }
-  return batch;
 }
 
 caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const DependencyGraph> graph,
@@ -158,18 +131,11 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
       already_ready.push_back(st.state.plan().tasks[i].id);
     }
   }
-  if (!already_ready.empty()) self->send(st.scheduler, ready_atom_v, encode(ReadyTasks{already_ready}));
-  if (st.state.status() == RunStatus::stopped) commit(self, {rec::RunResumed{}});
-  for (std::size_t i = 0; i < st.state.tasks().size(); ++i) {
-    const TaskState& t = st.state.tasks()[i];
-    if (t.status != TaskStatus::dispatched && t.status != TaskStatus::running) continue;
-    if (config.keep_remote_inflight && is_remote(st.state, t.worker)) continue;
-    const TaskId& id = st.state.plan().tasks[i].id;
-    // Not charged against max_attempts: the attempt did not fail, its process went away.
-    commit(self, {rec::TaskFailed{id, t.attempt, "interrupted: the coordinator stopped"},
-                  rec::TaskRetrying{id, t.attempt + 1, unix_now_ms()}});
+  if (!already_ready.empty()) {
+    self->send(st.scheduler, ready_atom_v,
+               encode(st.tracker->ready_tasks(st.state, already_ready)));
   }
-  commit(self, st.tracker->release_ready(st.state));
+  commit(self, st.tracker->on_start(st.state, config.keep_remote_inflight, unix_now_ms()));
   check_completion(self);
   self->send(self, tick_atom_v);
 
@@ -180,23 +146,18 @@ caf::behavior graph_actor(Self* self, RunState state, std::shared_ptr<const Depe
         auto batch = decode<Batch>(proposal);
         if (!batch) return caf::make_error(caf::sec::invalid_argument, batch.error().str());
         if (st.stopping) return caf::make_error(caf::sec::runtime_error, "run is over");
-        rec::BatchDispatched d;
-        d.batch = BatchId("b" + std::to_string(unix_now_ms()) + "-" + std::to_string(st.batches++));
-        d.worker = worker;
-        d.lease_until_ms = st.config.lease_ms > 0 ? unix_now_ms() + st.config.lease_ms : 0;
-        for (const auto& item : batch->tasks) {
-          const TaskState* t = st.state.find(item.task.id);
-          if (!t || t->status != TaskStatus::ready) {
-            return caf::make_error(caf::sec::invalid_argument,
-                                   "task '" + item.task.id.str() + "' is not ready");
-          }
-          d.tasks.push_back(item.task.id);
-          d.attempts.push_back(t->attempt + 1);
-        }
-        if (d.tasks.empty()) return caf::make_error(caf::sec::invalid_argument, "empty batch");
+        std::vector<TaskId> ids;
+        for (const auto& item : batch->tasks) ids.push_back(item.task.id);
+        const std::int64_t now = unix_now_ms();
+        auto d = st.tracker->dispatch(
+            st.state, ids, BatchId("b" + std::to_string(now) + "-" + std::to_string(st.batches++)),
+            worker, now, st.config.lease_ms);
+        if (!d) return caf::make_error(caf::sec::invalid_argument, d.error().str());
         auto promise = self->make_response_promise<std::string>();
-        commit(self, {d}, [self, promise, d]() mutable {
-          promise.deliver(encode(full_batch(self->state, d)));
+        commit(self, {*d}, [self, promise, d = *d]() mutable {
+          const auto& st = self->state;
+          promise.deliver(encode(st.tracker->assemble(st.state, d, st.config.lease_ms,
+                                                      kMaxProjectBytes)));
         });
         return promise;
       },

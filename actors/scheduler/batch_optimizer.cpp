@@ -1,5 +1,7 @@
 #include "actors/scheduler/batch_optimizer.hpp"
 
+#include "actors/scheduler/ready_queue.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -9,29 +11,23 @@ std::vector<std::vector<std::size_t>> form_batches(const std::vector<std::size_t
                                                    const std::vector<Task>& tasks,
                                                    const BatchLimits& limits,
                                                    const std::vector<bool>& alone) {
-  const auto is_alone = [&](std::size_t task) { return task < alone.size() && alone[task]; };
-  const std::size_t max_tasks = std::max<std::size_t>(1, limits.max_tasks);
-  std::vector<bool> taken(ordered.size(), false);
+  // The queue works on positions in `ordered`: position k has rank k.
+  std::vector<const Task*> subset;
+  std::vector<std::uint32_t> rank;
+  subset.reserve(ordered.size());
+  rank.reserve(ordered.size());
+  for (std::size_t k = 0; k < ordered.size(); ++k) {
+    subset.push_back(&tasks[ordered[k]]);
+    rank.push_back(static_cast<std::uint32_t>(k));
+  }
+  ReadyQueue queue(ready_items(subset, rank));
+  for (std::size_t k = 0; k < ordered.size(); ++k) {
+    queue.push(k, ordered[k] < alone.size() && alone[ordered[k]]);
+  }
   std::vector<std::vector<std::size_t>> batches;
-  for (std::size_t lead = 0; lead < ordered.size(); ++lead) {
-    if (taken[lead]) continue;
-    taken[lead] = true;
-    const Task& first = tasks[ordered[lead]];
-    std::vector<std::size_t> batch = {ordered[lead]};
-    std::uint32_t minutes = first.minutes;
-    // Two passes over the rest: same feature first, then any feature of the same domain.
-    for (int pass = 0; pass < 2 && batch.size() < max_tasks && !is_alone(ordered[lead]); ++pass) {
-      for (std::size_t k = lead + 1; k < ordered.size() && batch.size() < max_tasks; ++k) {
-        if (taken[k] || is_alone(ordered[k])) continue;
-        const Task& t = tasks[ordered[k]];
-        if (t.domain != first.domain) continue;
-        if ((pass == 0) != (t.feature == first.feature)) continue;
-        if (minutes + t.minutes > limits.max_minutes) continue;
-        taken[k] = true;
-        batch.push_back(ordered[k]);
-        minutes += t.minutes;
-      }
-    }
+  while (!queue.empty()) {
+    auto batch = queue.pop_batch(limits);
+    for (auto& k : batch) k = ordered[k];
     batches.push_back(std::move(batch));
   }
   return batches;

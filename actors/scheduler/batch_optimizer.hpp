@@ -29,7 +29,8 @@ struct BatchLimits {
 };
 
 // `ordered` holds task indices into `tasks`, best first (order_ready). Returns batches of
-// task indices, in the order they should be handed out.
+// task indices, in the order they should be handed out. O(n log n), through a ReadyQueue
+// (which the scheduler keeps for the whole run, forming one batch per waiting slot).
 // `alone[i]`, when given, marks task i to be batched by itself.
 std::vector<std::vector<std::size_t>> form_batches(const std::vector<std::size_t>& ordered,
                                                    const std::vector<Task>& tasks,

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
+
+#include "actors/scheduler/ready_queue.hpp"
 
 #include "protocol/actor_messages.hpp"
 #include "protocol/codec.hpp"
@@ -19,14 +23,11 @@ struct WaitingSlot {
 };
 
 struct SchedulerState {
-  std::vector<Task> tasks;
-  std::shared_ptr<const DependencyGraph> graph;
+  std::shared_ptr<const Plan> plan;
   SchedulerConfig config;
-  std::unordered_map<TaskId, std::size_t> index;
+  std::unordered_map<std::string_view, std::uint32_t> index;  // keys view plan's task ids
   caf::actor graph_actor;
-  std::set<std::size_t> ready;       // ready and not yet proposed for dispatch
-  std::vector<bool> seen_ready;      // became ready before: ready again means a retry
-  std::vector<bool> alone;           // retries, batched by themselves
+  std::optional<ReadyQueue> ready;   // ready and not yet proposed for dispatch
   std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
   std::set<std::string> workers;     // every worker slot that has asked for work
   // Every worker actor that has asked for work: all are told when the run is over, also those
@@ -43,26 +44,23 @@ using Self = caf::stateful_actor<SchedulerState>;
 // slot, and asks the graph to dispatch each.
 void dispatch(Self* self) {
   auto& st = self->state;
-  if (st.over || !st.graph_actor || st.waiting.empty() || st.ready.empty()) return;
-  const std::vector<std::size_t> ready(st.ready.begin(), st.ready.end());
-  const auto ordered = order_ready(ready, st.config.strategy, *st.graph, st.tasks);
+  if (st.over || !st.graph_actor || st.waiting.empty() || st.ready->empty()) return;
   // Batching saves agent sessions, but not at the price of idle slots: when there are fewer
   // than max_tasks ready tasks per slot, batches shrink so the work spreads over every slot
   // (this matters at the end of a level or a run, where one big batch would hold up the rest).
   BatchLimits limits = st.config.limits;
   const std::size_t slots = std::max(st.workers.size(), st.waiting.size());
-  limits.max_tasks = std::clamp<std::size_t>(ready.size() / std::max<std::size_t>(1, slots), 1,
-                                             std::max<std::size_t>(1, limits.max_tasks));
-  const auto batches = form_batches(ordered, st.tasks, limits, st.alone);
-  for (const auto& group : batches) {
-    if (st.waiting.empty()) break;
+  limits.max_tasks = std::clamp<std::size_t>(st.ready->size() / std::max<std::size_t>(1, slots),
+                                             1, std::max<std::size_t>(1, limits.max_tasks));
+  // Only the batches that waiting slots take are formed: O(slots · log n), not O(ready).
+  while (!st.waiting.empty() && !st.ready->empty()) {
+    const auto group = st.ready->pop_batch(limits);
     WaitingSlot slot = std::move(st.waiting.front());
     st.waiting.pop_front();
     Batch proposal;
     for (std::size_t i : group) {
-      st.ready.erase(i);
       BatchTask item;
-      item.task.id = st.tasks[i].id;
+      item.task.id = st.plan->tasks[i].id;
       proposal.tasks.push_back(std::move(item));
     }
     self->request(st.graph_actor, caf::infinite, dispatch_atom_v, encode(proposal), slot.name)
@@ -75,16 +73,18 @@ void dispatch(Self* self) {
   }
 }
 
-caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
-                              std::shared_ptr<const DependencyGraph> graph,
+caf::behavior scheduler_actor(Self* self, std::shared_ptr<const Plan> plan,
+                              const std::shared_ptr<const DependencyGraph>& graph,
                               SchedulerConfig config) {
   auto& st = self->state;
-  st.tasks = std::move(tasks);
-  st.graph = std::move(graph);
+  st.plan = std::move(plan);
   st.config = config;
-  for (std::size_t i = 0; i < st.tasks.size(); ++i) st.index.emplace(st.tasks[i].id, i);
-  st.seen_ready.assign(st.tasks.size(), false);
-  st.alone.assign(st.tasks.size(), false);
+  const auto& tasks = st.plan->tasks;
+  st.index.reserve(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    st.index.emplace(tasks[i].id.str(), static_cast<std::uint32_t>(i));
+  }
+  st.ready.emplace(ready_items(tasks, strategy_ranks(config.strategy, *graph, tasks)));
   return {
       [=](attach_atom, const caf::actor& graph_actor) {
         self->state.graph_actor = graph_actor;
@@ -94,13 +94,14 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
         auto& st = self->state;
         auto ready = decode<ReadyTasks>(bytes);
         if (!ready) return;
-        for (const auto& id : ready->tasks) {
-          auto it = st.index.find(id);
-          if (it == st.index.end()) continue;
-          if (st.seen_ready[it->second]) st.alone[it->second] = true;
-          st.seen_ready[it->second] = true;
-          st.ready.insert(it->second);
-        }
+        const auto push = [&](const std::vector<TaskId>& ids, bool alone) {
+          for (const auto& id : ids) {
+            auto it = st.index.find(id.str());
+            if (it != st.index.end()) st.ready->push(it->second, alone);
+          }
+        };
+        push(ready->tasks, false);
+        push(ready->retries, true);  // a retry goes alone (batch_optimizer.hpp, rule 4)
         dispatch(self);
       },
       [=](work_atom, const std::string& bytes) {
@@ -138,10 +139,10 @@ caf::behavior scheduler_actor(Self* self, std::vector<Task> tasks,
 
 }  // namespace
 
-caf::actor spawn_scheduler_actor(caf::actor_system& system, std::vector<Task> tasks,
+caf::actor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
                                  std::shared_ptr<const DependencyGraph> graph,
                                  SchedulerConfig config) {
-  return system.spawn(scheduler_actor, std::move(tasks), std::move(graph), config);
+  return system.spawn(scheduler_actor, std::move(plan), std::move(graph), config);
 }
 
 }  // namespace br

@@ -1,6 +1,6 @@
-// The scheduler actor: keeps the ready tasks and the workers waiting for work (pull), orders
-// the ready tasks by strategy, forms batches (batch_optimizer), and asks the graph actor to
-// dispatch each one; once the graph says the dispatch is durable, it hands the batch to the
+// The scheduler actor: keeps the ready tasks (a ReadyQueue, ordered by strategy and grouped
+// by domain) and the workers waiting for work (pull), forms one batch per waiting slot, and
+// asks the graph actor to dispatch each one; once the graph says the dispatch is durable, it hands the batch to the
 // worker. Independent tasks run in parallel up to the number of waiting worker slots; batches
 // shrink (down to one task) when there are too few ready tasks to give every waiting slot work.
 #pragma once
@@ -22,8 +22,9 @@ struct SchedulerConfig {
   BatchLimits limits;
 };
 
-// `tasks` is the plan's task list and `graph` its dependency graph (for strategy scores).
-caf::actor spawn_scheduler_actor(caf::actor_system& system, std::vector<Task> tasks,
+// `plan` is the run's plan and `graph` its dependency graph (for strategy scores); the
+// scheduler shares the plan, it does not copy it.
+caf::actor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
                                  std::shared_ptr<const DependencyGraph> graph,
                                  SchedulerConfig config);
 

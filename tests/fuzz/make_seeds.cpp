@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   write(root / "wire" / "batch", tagged(4, encode(test::sample_batch())));
   write(root / "wire" / "hello-reply", tagged(5, encode(HelloReply{true, "", "run-1"})));
   write(root / "wire" / "ready",
-        tagged(6, encode(ReadyTasks{{TaskId("a/01"), TaskId("a/02")}})));
+        tagged(6, encode(ReadyTasks{{TaskId("a/01"), TaskId("a/02")}, {TaskId("a/03")}})));
   write(root / "wire" / "plan", tagged(7, encode(test::sample_plan())));
 
   // Every record kind on its own, and a short legal history that folds.

@@ -54,7 +54,7 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(progress) == progress);
   const HelloReply reply{true, "wrong token", "run-9"};
   CHECK(round_trip(reply) == reply);
-  const ReadyTasks ready{{TaskId("a/01"), TaskId("b/02")}};
+  const ReadyTasks ready{{TaskId("a/01"), TaskId("b/02")}, {TaskId("c/03")}};
   CHECK(round_trip(ready) == ready);
 }
 

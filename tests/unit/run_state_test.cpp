@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
+#include <set>
 #include <tuple>
 
 #include "protocol/run_state.hpp"
+#include "tests/support/run_history.hpp"
 #include "tests/support/samples.hpp"
 
 using namespace br;
@@ -258,4 +260,54 @@ TEST_CASE("a revised plan needs a plan to revise and unique task ids") {
         "planRevised: duplicate task id 'a/01'");
   CHECK(run.state.spec_hash() == "h1");
   CHECK(run.state.plan().tasks.size() == 2);
+}
+
+TEST_CASE("tasks in flight and the retry queue follow every transition, and a restore") {
+  // Recomputed from the task states the slow way, after every record of random histories.
+  const auto expect_derived = [](const RunState& s) {
+    std::set<std::uint32_t> in_flight;
+    std::set<std::pair<std::int64_t, std::uint32_t>> retries;
+    for (std::size_t i = 0; i < s.tasks().size(); ++i) {
+      const TaskState& t = s.tasks()[i];
+      if (t.status == TaskStatus::dispatched || t.status == TaskStatus::running) {
+        in_flight.insert(static_cast<std::uint32_t>(i));
+      }
+      if (t.status == TaskStatus::retrying) {
+        retries.emplace(t.not_before_ms, static_cast<std::uint32_t>(i));
+      }
+    }
+    REQUIRE(s.in_flight() == in_flight);
+    REQUIRE(s.retry_queue() == retries);
+  };
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    RunState state;
+    std::uint64_t seq = 0;
+    for (const auto& body : test::random_history(40, 600, seed)) {
+      REQUIRE(state.apply(JournalRecord{++seq, "run", static_cast<std::int64_t>(seq), body}).ok());
+      expect_derived(state);
+    }
+    RunState::Parts parts;
+    parts.run_id = state.run_id();
+    parts.status = state.status();
+    parts.last_seq = state.last_seq();
+    parts.has_plan = true;
+    parts.plan = state.plan();
+    parts.tasks = state.tasks();
+    auto restored = RunState::restore(std::move(parts));
+    REQUIRE(restored.ok());
+    expect_derived(*restored);
+    CHECK(restored->in_flight() == state.in_flight());
+  }
+}
+
+TEST_CASE("copies of a state share one plan") {
+  RunState state;
+  Plan plan;
+  plan.tasks.resize(1);
+  plan.tasks[0].id = TaskId("a/01");
+  REQUIRE(state.apply(JournalRecord{1, "run", 1, rec::PlanCreated{plan, "s.md", "h"}}).ok());
+  const RunState copy = state;
+  CHECK(&copy.plan() == &state.plan());
+  CHECK(copy.shared_plan().get() == &state.plan());
+  CHECK(copy.index_of(TaskId("a/01")) == std::optional<std::size_t>{0});
 }

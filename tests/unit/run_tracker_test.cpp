@@ -155,3 +155,88 @@ TEST_CASE("the run completes once every task is terminal, failed if any did not 
   REQUIRE(done.size() == 1);
   CHECK(std::get<rec::RunCompleted>(done[0]).outcome == rec::RunOutcome::failed);
 }
+
+TEST_CASE("a dispatch numbers attempts and is refused unless every task is ready, once") {
+  Fixture f;
+  f.apply(f.tracker.release_ready(f.state));
+  auto d = f.tracker.dispatch(f.state, {TaskId("a"), TaskId("e")}, BatchId("b1"), "w", 1000, 500);
+  REQUIRE(d.ok());
+  CHECK(d->attempts == std::vector<std::uint32_t>{1, 1});
+  CHECK(d->lease_until_ms == 1500);
+  CHECK(f.tracker.dispatch(f.state, {TaskId("b")}, BatchId("b2"), "w", 1000, 0).error().str() ==
+        "task 'b' is not ready");
+  CHECK(f.tracker.dispatch(f.state, {TaskId("a"), TaskId("a")}, BatchId("b3"), "w", 1000, 0)
+            .error()
+            .str() == "task 'a' is in the batch twice");
+  CHECK(f.tracker.dispatch(f.state, {}, BatchId("b4"), "w", 1000, 0).error().str() ==
+        "empty batch");
+  CHECK(f.tracker.dispatch(f.state, {TaskId("zz")}, BatchId("b5"), "w", 1000, 0).error().str() ==
+        "task 'zz' is not ready");
+}
+
+TEST_CASE("an assembled batch carries its tasks at their attempts and its dependencies' work") {
+  Fixture f;
+  f.apply(f.tracker.release_ready(f.state));
+  f.dispatch("a", 1);
+  auto r = f.result("a", 1, true);
+  r.files = {"schema.sql"};
+  f.apply(f.tracker.on_result(f.state, r, 0, 0.5).records);
+  auto d = f.tracker.dispatch(f.state, {TaskId("b"), TaskId("c")}, BatchId("b2"), "w", 0, 0);
+  REQUIRE(d.ok());
+  const Batch batch = f.tracker.assemble(f.state, *d, 9000, 1024);
+  REQUIRE(batch.tasks.size() == 2);
+  CHECK(batch.tasks[0].task.id == TaskId("b"));
+  CHECK(batch.tasks[1].attempt == 1);
+  CHECK(batch.lease_ms == 9000);
+  REQUIRE(batch.completed.size() == 1);  // a, once, though both depend on it
+  CHECK(batch.completed[0].task == TaskId("a"));
+  CHECK(batch.completed[0].files == std::vector<std::string>{"schema.sql"});
+}
+
+TEST_CASE("on start, a stopped run resumes, local attempts in flight retry, remote ones wait") {
+  Fixture f;
+  f.apply({rec::WorkerJoined{"remote", 1, "10.0.0.2:1"}, rec::WorkerJoined{"w", 1, "in-process"}});
+  f.apply(f.tracker.release_ready(f.state));
+  f.apply({rec::BatchDispatched{BatchId("b1"), "w", {TaskId("a")}, {1}, 0},
+           rec::BatchDispatched{BatchId("b2"), "remote", {TaskId("e")}, {1}, 0},
+           rec::RunStopped{"interrupted"}});
+  const auto records = f.tracker.on_start(f.state, true, 5000);
+  REQUIRE(records.size() == 3);
+  CHECK(std::holds_alternative<rec::RunResumed>(records[0]));
+  CHECK(std::get<rec::TaskFailed>(records[1]).task == TaskId("a"));
+  CHECK(std::get<rec::TaskRetrying>(records[2]).not_before_ms == 5000);
+  f.apply(records);
+  CHECK(f.status("e") == TaskStatus::dispatched);  // its worker may still report
+  // Without keeping remote attempts, both are retried.
+  Fixture g;
+  g.apply({rec::WorkerJoined{"remote", 1, "10.0.0.2:1"}});
+  g.apply(g.tracker.release_ready(g.state));
+  g.apply({rec::BatchDispatched{BatchId("b2"), "remote", {TaskId("e")}, {1}, 0}});
+  CHECK(g.tracker.on_start(g.state, false, 0).size() == 2);
+}
+
+TEST_CASE("retries are released by their backoff end, attempts in flight swept by worker") {
+  Fixture f;
+  f.apply(f.tracker.release_ready(f.state));
+  f.apply({rec::BatchDispatched{BatchId("b1"), "w1", {TaskId("a")}, {1}, 2000},
+           rec::BatchDispatched{BatchId("b2"), "w2", {TaskId("e")}, {1}, 9000}});
+  CHECK(f.state.in_flight().size() == 2);
+  CHECK(f.tracker.attempts_lost_with(f.state, "w2", {}) ==
+        std::vector<std::pair<TaskId, std::uint32_t>>{{TaskId("e"), 1}});
+  CHECK(f.tracker.attempts_lost_with(f.state, "w2", {{TaskId("e"), 1}}).empty());
+  CHECK(f.tracker.expired_leases(f.state, 5000) ==
+        std::vector<std::pair<TaskId, std::uint32_t>>{{TaskId("a"), 1}});
+  f.apply({rec::TaskFailed{TaskId("a"), 1, "x"}, rec::TaskRetrying{TaskId("a"), 2, 7000},
+           rec::TaskFailed{TaskId("e"), 1, "x"}, rec::TaskRetrying{TaskId("e"), 2, 6000}});
+  CHECK(f.state.in_flight().empty());
+  CHECK(f.tracker.next_retry_ms(f.state) == 6000);
+  CHECK(ready_ids(f.tracker.release_retries(f.state, 6500)) == std::vector<std::string>{"e"});
+  CHECK(ready_ids(f.tracker.release_retries(f.state, 7000)) ==
+        std::vector<std::string>{"e", "a"});
+  f.apply(f.tracker.release_retries(f.state, 7000));
+  CHECK(f.state.retry_queue().empty());
+  // Ready again after a failure: a retry, which the scheduler batches alone.
+  const ReadyTasks split = f.tracker.ready_tasks(f.state, {TaskId("a"), TaskId("b")});
+  CHECK(split.retries == std::vector<TaskId>{TaskId("a")});
+  CHECK(split.tasks == std::vector<TaskId>{TaskId("b")});
+}
