@@ -383,6 +383,8 @@ int run_command(const RunOptions& options) {
       w.runner.workspace = config.run.workspace;
       w.runner.logs_dir = dir.logs();
       w.runner.prompts_dir = dir.prompts();
+      w.runner.keep_succeeded_prompt = config.run.keep_succeeded == "all";
+      w.runner.keep_succeeded_log = config.run.keep_succeeded != "none";
       w.runner.token_budget = config.context.token_budget;
       w.runner.log_max_bytes = config.limits.agent_output_max_bytes;
       w.context_dir = dir.context() + "/" + w.runner.worker;

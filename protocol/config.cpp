@@ -218,9 +218,10 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   run.integer("batch_max_tasks", config.run.batch_max_tasks, 1, 3);
   run.integer("batch_max_minutes", config.run.batch_max_minutes, 60, 240);
   run.string("workspace", config.run.workspace);
+  run.string("keep_succeeded", config.run.keep_succeeded, {"all", "logs", "none"});
   run.reject_unknown({"workers", "strategy", "max_attempts", "backoff_base", "backoff_max",
                       "backoff_jitter", "lease", "batch_max_tasks", "batch_max_minutes",
-                      "workspace"});
+                      "workspace", "keep_succeeded"});
 
   Section agent(root, "agent", path, errors);
   agent.strings("command", config.agent.command, /*non_empty=*/true);

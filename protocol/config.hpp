@@ -22,6 +22,10 @@ struct RunConfig {
   std::uint32_t batch_max_tasks = 3;
   std::uint32_t batch_max_minutes = 240;
   std::string workspace = ".";            // where agents work, relative to the config file
+  // What stays in the state dir of an attempt that passed: "all" (prompt and log), "logs"
+  // (the prompt goes: the plan can rebuild it; it was most of a big run's state dir) or
+  // "none". Failed attempts always keep both.
+  std::string keep_succeeded = "logs";
 };
 
 struct AgentConfig {

@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
     w.runner.workspace = std::filesystem::absolute(workspace);
     w.runner.logs_dir = std::filesystem::path(state_dir) / "logs";
     w.runner.prompts_dir = std::filesystem::path(state_dir) / "prompts";
+    w.runner.keep_succeeded_prompt = config->run.keep_succeeded == "all";
+    w.runner.keep_succeeded_log = config->run.keep_succeeded != "none";
     w.runner.token_budget = config->context.token_budget;
     w.runner.log_max_bytes = config->limits.agent_output_max_bytes;
     w.context_dir = std::filesystem::path(state_dir) / "context" / std::to_string(i);

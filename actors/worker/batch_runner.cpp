@@ -1,5 +1,7 @@
 #include "actors/worker/batch_runner.hpp"
 
+#include <algorithm>
+
 #include "actors/worker/file_monitor.hpp"
 #include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/verifier.hpp"
@@ -56,7 +58,9 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
 
   PromptOptions prompt_options;
   prompt_options.token_budget = config.token_budget;
-  auto prompt = build_prompt(batch, context.relevant_to(batch), prompt_options);
+  RelevantContext relevant = context.relevant_to(batch, config.token_budget);
+  prompt_options.older_context = relevant.older;
+  auto prompt = build_prompt(batch, relevant.entries, prompt_options);
   if (!prompt) return fail_all("prompt: " + prompt.error().str());
 
   AgentRun run;
@@ -106,6 +110,17 @@ std::vector<TaskResult> run_batch(const Batch& batch, const BatchRunnerConfig& c
     r.files = v.produced;
     r.finished_ms = unix_now_ms();
     if (r.success) context.record(CompletedWork{task.id, task.title, v.produced});
+  }
+  // What a passed attempt leaves behind is pruned, so a long run's state dir stays bounded.
+  const bool all_passed = std::all_of(results.begin(), results.end(),
+                                      [](const TaskResult& r) { return r.success; });
+  if (all_passed) {
+    std::error_code ignored;
+    if (!config.keep_succeeded_prompt) std::filesystem::remove(run.prompt_file, ignored);
+    if (!config.keep_succeeded_log) {
+      std::filesystem::remove(log_file, ignored);
+      for (auto& r : results) r.log_path.clear();
+    }
   }
   return results;
 }

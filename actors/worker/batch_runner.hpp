@@ -23,6 +23,9 @@ struct BatchRunnerConfig {
   std::filesystem::path workspace;
   std::filesystem::path logs_dir;     // one log per batch attempt
   std::filesystem::path prompts_dir;  // the prompt of each batch attempt
+  // Of a batch attempt whose every task passed, keep the prompt file, the log file.
+  bool keep_succeeded_prompt = false;
+  bool keep_succeeded_log = true;
   std::size_t token_budget = kDefaultTokenBudget;
   std::uint64_t log_max_bytes = kDefaultLogMaxBytes;
 };

@@ -138,20 +138,32 @@ Status write_file_atomically(const fs::path& path, const std::string& content) {
 }  // namespace
 
 FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::string_view heading,
-                          std::size_t max_bytes, std::string_view label) {
+                          std::size_t max_bytes, std::string_view label, std::size_t older) {
   FittedContext out;
-  if (oldest_first.empty()) return out;
+  const std::string section(label);
+  if (oldest_first.empty()) {
+    if (older > 0) out.cut.push_back(section + ": " + std::to_string(older) + " older entries dropped");
+    return out;
+  }
   const std::string head = std::string(heading) + "\n";
-  const std::size_t n = oldest_first.size();
+  // Newest first, each in its shortest form, until they alone overflow: every entry older
+  // than that is dropped by the rules below whatever it holds, so it is not rendered at all.
+  std::size_t first = oldest_first.size();
+  for (std::size_t shortest = head.size(); first > 0 && shortest <= max_bytes;) {
+    const CompletedWork& e = oldest_first[--first];
+    shortest += std::min(render_summary(e).size(), render_full(e).size());
+  }
+  const std::size_t skipped = first;
+  const std::size_t n = oldest_first.size() - skipped;
   std::vector<std::string> full(n), summary(n);
   std::vector<ContextDetail> detail(n, ContextDetail::full);
   std::size_t body = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    full[i] = render_full(oldest_first[i]);
-    summary[i] = render_summary(oldest_first[i]);
+    full[i] = render_full(oldest_first[skipped + i]);
+    summary[i] = render_summary(oldest_first[skipped + i]);
     body += full[i].size();
   }
-  std::size_t dropped = 0;
+  std::size_t dropped = older + skipped;
   auto total = [&] { return head.size() + body + omitted_line(dropped).size(); };
 
   for (std::size_t i = 0; i < n && total() > max_bytes; ++i) {
@@ -165,18 +177,20 @@ FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::s
     ++dropped;
   }
 
-  const std::string section(label);
-  if (dropped == n) {
-    out.cut.push_back(section + ": all " + std::to_string(n) +
+  if (dropped == n + older + skipped) {
+    out.cut.push_back(section + ": all " + std::to_string(dropped) +
                       " entries dropped to fit the budget");
     return out;
   }
   out.text = head;
   out.text += omitted_line(dropped);
+  if (older + skipped > 0) {
+    out.cut.push_back(section + ": " + std::to_string(older + skipped) + " older entries dropped");
+  }
   for (std::size_t i = 0; i < n; ++i) {
     std::string cut = section;  // "<section> <task id>: what happened to it"
     cut += ' ';
-    cut += oldest_first[i].task.str();
+    cut += oldest_first[skipped + i].task.str();
     switch (detail[i]) {
       case ContextDetail::full: out.text += full[i]; break;
       case ContextDetail::summary:
@@ -193,29 +207,42 @@ ContextManager::ContextManager(std::size_t max_entries)
     : max_entries_(std::max<std::size_t>(max_entries, 1)) {}
 
 void ContextManager::record(CompletedWork work) {
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [&](const CompletedWork& e) { return e.task == work.task; }),
-                 entries_.end());
+  if (present_.count(work.task) > 0) {  // rare: a task recorded again
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                  [&](const CompletedWork& e) { return e.task == work.task; }),
+                   entries_.end());
+  }
+  present_.insert(work.task);
   entries_.push_back(std::move(work));
-  if (entries_.size() > max_entries_) {
-    entries_.erase(entries_.begin(),
-                   entries_.begin() + static_cast<std::ptrdiff_t>(entries_.size() - max_entries_));
+  while (entries_.size() > max_entries_) {
+    present_.erase(entries_.front().task);
+    entries_.pop_front();
   }
 }
 
-std::vector<CompletedWork> ContextManager::relevant_to(const Batch& batch) const {
+RelevantContext ContextManager::relevant_to(const Batch& batch, std::size_t token_budget) const {
   std::set<TaskId> skip;
   for (const auto& t : batch.tasks) skip.insert(t.task.id);
   for (const auto& c : batch.completed) skip.insert(c.task);
-  std::vector<CompletedWork> out;
-  for (const auto& e : entries_) {
-    if (skip.count(e.task) == 0) out.push_back(e);
+  const std::size_t most = bytes_for_tokens(token_budget) / kMinEntryBytes + 1;
+  RelevantContext out;
+  std::size_t scanned = 0, skipped_seen = 0;
+  for (auto it = entries_.rbegin(); it != entries_.rend() && out.entries.size() < most; ++it) {
+    ++scanned;
+    if (skip.count(it->task) == 0) out.entries.push_back(*it);
+    else ++skipped_seen;
   }
+  std::reverse(out.entries.begin(), out.entries.end());
+  // The rest, counted without a walk: each task is in entries_ at most once.
+  std::size_t skip_present = 0;
+  for (const auto& id : skip) skip_present += present_.count(id);
+  out.older = entries_.size() - scanned - (skip_present - skipped_seen);
   return out;
 }
 
 FittedContext ContextManager::render(std::size_t token_budget) const {
-  return fit_context(entries_, "## Completed work", bytes_for_tokens(token_budget));
+  const std::vector<CompletedWork> all(entries_.begin(), entries_.end());
+  return fit_context(all, "## Completed work", bytes_for_tokens(token_budget));
 }
 
 Status ContextManager::save(const fs::path& state_dir) const {

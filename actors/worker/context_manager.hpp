@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "protocol/model.hpp"
@@ -39,9 +41,20 @@ struct FittedContext {
 //   summary: "- ID: TITLE (N files)\n"
 // When the full form does not fit, entries become summaries oldest first; when even that does
 // not fit they are dropped oldest first, and one line "- (N older entries omitted)" says so.
-// `label` names the section in the cut report.
+// `label` names the section in the cut report. `older` entries before `oldest_first` are
+// known to be dropped already (they are counted in the omitted line, and cut as one line).
+// Only the newest entries whose summaries fill `max_bytes` are rendered: the cost is bounded
+// by the budget, not by the length of `oldest_first` (the older ones are dropped in one line).
 FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::string_view heading,
-                          std::size_t max_bytes, std::string_view label = "context");
+                          std::size_t max_bytes, std::string_view label = "context",
+                          std::size_t older = 0);
+
+// Other finished work worth showing a batch: the newest entries, oldest first, and how many
+// older ones were left out without being looked at (they could not fit any budget given).
+struct RelevantContext {
+  std::vector<CompletedWork> entries;
+  std::size_t older = 0;
+};
 
 class ContextManager {
  public:
@@ -57,11 +70,15 @@ class ContextManager {
   void record(CompletedWork work);
 
   // Oldest first.
-  const std::vector<CompletedWork>& entries() const { return entries_; }
+  const std::deque<CompletedWork>& entries() const { return entries_; }
 
   // Entries worth showing for `batch`: every entry except the batch's own tasks and the
-  // dependencies the batch already lists in Batch::completed. Oldest first.
-  std::vector<CompletedWork> relevant_to(const Batch& batch) const;
+  // dependencies the batch already lists in Batch::completed, oldest first; of those only
+  // the newest that could fit `token_budget` (a summary line is at least kMinEntryBytes), so
+  // a batch costs the same with 10 or 10,000 entries remembered.
+  RelevantContext relevant_to(const Batch& batch,
+                              std::size_t token_budget = kDefaultTokenBudget) const;
+  static constexpr std::size_t kMinEntryBytes = 15;  // "- : (0 files)\n"
 
   // All entries as a "## Completed work" section of at most `token_budget` tokens.
   FittedContext render(std::size_t token_budget = kDefaultTokenBudget) const;
@@ -81,7 +98,8 @@ class ContextManager {
 
  private:
   std::size_t max_entries_;
-  std::vector<CompletedWork> entries_;
+  std::deque<CompletedWork> entries_;
+  std::unordered_set<TaskId> present_;  // the tasks of entries_, for O(1) record()
 };
 
 }  // namespace br

@@ -189,16 +189,17 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
   }
   // Each section is followed by a blank line, reserved before fitting it.
   auto fit_section = [&](const std::vector<CompletedWork>& entries, std::string_view heading,
-                         std::string_view label) {
-    FittedContext f = fit_context(entries, heading, room > 0 ? room - 1 : 0, label);
+                         std::string_view label, std::size_t older) {
+    FittedContext f = fit_context(entries, heading, room > 0 ? room - 1 : 0, label, older);
     if (!f.text.empty()) {
       f.text += "\n";
       room -= f.text.size();
     }
     return f;
   };
-  FittedContext deps = fit_section(batch.completed, "## Finished dependencies", "dependency");
-  FittedContext rest = fit_section(others, "## Other completed work", "context");
+  FittedContext deps = fit_section(batch.completed, "## Finished dependencies", "dependency", 0);
+  FittedContext rest =
+      fit_section(others, "## Other completed work", "context", options.older_context);
   out.cut.insert(out.cut.end(), rest.cut.begin(), rest.cut.end());
   out.cut.insert(out.cut.end(), deps.cut.begin(), deps.cut.end());
 

@@ -16,6 +16,7 @@ namespace br {
 struct PromptOptions {
   std::size_t token_budget = kDefaultTokenBudget;  // tokens ≈ ceil(bytes / 4)
   std::size_t overview_max_bytes = 2000;           // the project overview never exceeds this
+  std::size_t older_context = 0;  // finished work older than `context`, left out unseen
 };
 
 struct PromptResult {

@@ -1,5 +1,6 @@
 #include "actors/worker/worker_actor.hpp"
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <utility>
@@ -17,6 +18,10 @@ using AttemptKey = std::pair<TaskId, std::uint32_t>;
 // How long a result delivery may wait for its acknowledgement before it is sent again (after
 // the next batch or reconnect). The graph answers once the result is durable.
 constexpr auto kAckTimeout = std::chrono::seconds(30);
+// The context cache is saved at most this often (and when the actor ends), not after every
+// batch: it holds up to 10,000 entries, and rewriting it per batch made a batch's cost grow
+// with the run. Losing a second of it to a crash only makes a few prompts less informed.
+constexpr auto kContextSaveEvery = std::chrono::seconds(1);
 
 struct WorkerState {
   WorkerActorConfig config;
@@ -28,7 +33,17 @@ struct WorkerState {
   std::map<AttemptKey, std::string> unacked;
   std::set<AttemptKey> delivering;  // unacked results with a delivery in flight
   std::uint64_t connection = 0;     // bumped per connection: replies of older ones are void
+  std::chrono::steady_clock::time_point saved_at{};  // last context save
+  bool context_dirty = false;
   static inline const char* name = "br.worker";
+
+  void save_context(bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!context_dirty || (!force && now - saved_at < kContextSaveEvery)) return;
+    (void)context.save(config.context_dir);
+    saved_at = now;
+    context_dirty = false;
+  }
 
   bool connected() const { return static_cast<bool>(graph); }
 };
@@ -115,6 +130,10 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
                            caf::actor graph) {
   auto& st = self->state;
   st.config = std::move(config);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.save_context(true);
+    self->quit(msg.reason);
+  });
   // A context that cannot be read is started afresh: it only improves prompts.
   if (auto loaded = ContextManager::load(st.config.context_dir)) st.context = std::move(*loaded);
   if (st.config.say_hello) {
@@ -140,7 +159,8 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
                                  [&](const TaskProgress& progress) {
                                    if (graph) self->send(graph, started_atom_v, encode(progress));
                                  });
-        (void)st.context.save(st.config.context_dir);
+        st.context_dirty = true;
+        st.save_context(false);
         for (const auto& result : results) {
           st.unacked[{result.task, result.attempt}] = encode(result);
         }
@@ -148,7 +168,10 @@ caf::behavior worker_actor(Self* self, WorkerActorConfig config, caf::actor sche
         ask_for_work(self);
       },
       [=](connect_atom, const caf::actor& front) { say_hello(self, front); },
-      [=](run_over_atom) { self->quit(); },
+      [=](run_over_atom) {
+        self->state.save_context(true);
+        self->quit();
+      },
   };
 }
 

@@ -1,6 +1,7 @@
 #include "actors/worker/context_manager.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -23,6 +24,50 @@ bool has_cut(const FittedContext& f, const std::string& line) {
     if (c == line) return true;
   }
   return false;
+}
+
+std::vector<CompletedWork> entries_of(const ContextManager& cm) {
+  return {cm.entries().begin(), cm.entries().end()};
+}
+
+// The fitting rules done the plain way, over every entry (as before fit_context learned to
+// skip the entries that could never fit): full → summary oldest first, then dropped oldest
+// first, with one "omitted" line.
+std::string reference_fit(const std::vector<CompletedWork>& all, std::size_t max_bytes) {
+  const std::string head = "## Completed work\n";
+  const auto full = [](const CompletedWork& w) {
+    std::string out = "- " + w.task.str() + ": " + w.title + "\n";
+    if (w.files.empty()) return out;
+    out += "  files: ";
+    for (std::size_t i = 0; i < w.files.size() && i < 20; ++i) out += (i ? ", " : "") + w.files[i];
+    if (w.files.size() > 20) out += " (+" + std::to_string(w.files.size() - 20) + " more)";
+    return out + "\n";
+  };
+  const auto summary = [](const CompletedWork& w) {
+    return "- " + w.task.str() + ": " + w.title + " (" + std::to_string(w.files.size()) +
+           (w.files.size() == 1 ? " file)\n" : " files)\n");
+  };
+  const auto omitted = [](std::size_t n) {
+    return n == 0 ? std::string()
+                  : "- (" + std::to_string(n) + (n == 1 ? " older entry omitted)\n"
+                                                        : " older entries omitted)\n");
+  };
+  std::vector<std::string> text;
+  for (const auto& w : all) text.push_back(full(w));
+  std::size_t dropped = 0;
+  const auto total = [&] {
+    std::size_t n = head.size() + omitted(dropped).size();
+    for (std::size_t i = dropped; i < text.size(); ++i) n += text[i].size();
+    return n;
+  };
+  for (std::size_t i = 0; i < all.size() && total() > max_bytes; ++i) {
+    if (summary(all[i]).size() < text[i].size()) text[i] = summary(all[i]);
+  }
+  while (dropped < all.size() && total() > max_bytes) ++dropped;
+  if (dropped == all.size()) return "";
+  std::string out = head + omitted(dropped);
+  for (std::size_t i = dropped; i < text.size(); ++i) out += text[i];
+  return out;
 }
 
 void write(const std::string& path, const std::string& text) {
@@ -75,13 +120,13 @@ TEST_CASE(
 
   // Enough for two summaries and one full entry: the newest stays full.
   const std::size_t full_bytes = all.text.size();
-  const auto partial = fit_context(cm.entries(), "## Completed work", full_bytes - 20);
+  const auto partial = fit_context(entries_of(cm), "## Completed work", full_bytes - 20);
   CHECK(has_cut(partial, "context a/01: shortened to a summary"));
   CHECK(partial.text.find("- a/01: Title of a/01 (10 files)\n") != std::string::npos);
   CHECK(partial.text.find("- a/03: Title of a/03\n  files: ") != std::string::npos);
 
   // Only room for about two one-line summaries: the oldest is dropped.
-  const auto tight = fit_context(cm.entries(), "## Completed work", 100);
+  const auto tight = fit_context(entries_of(cm), "## Completed work", 100);
   CHECK(tight.text.size() <= 100);
   CHECK(has_cut(tight, "context a/01: dropped"));
   CHECK(tight.text.find("a/01") == std::string::npos);
@@ -89,7 +134,7 @@ TEST_CASE(
   CHECK(tight.text.find("a/03") != std::string::npos);
 
   // No room at all: everything dropped, and said so.
-  const auto none = fit_context(cm.entries(), "## Completed work", 10);
+  const auto none = fit_context(entries_of(cm), "## Completed work", 10);
   CHECK(none.text.empty());
   REQUIRE(none.cut.size() == 1);
   CHECK(none.cut[0] == "context: all 3 entries dropped to fit the budget");
@@ -118,8 +163,9 @@ TEST_CASE("relevant context leaves out the batch's own tasks and listed dependen
   b.tasks[0].task.id = TaskId("a/02");
   b.completed = {work("a/01", 1)};
   const auto rel = cm.relevant_to(b);
-  REQUIRE(rel.size() == 1);
-  CHECK(rel[0].task == TaskId("b/01"));
+  REQUIRE(rel.entries.size() == 1);
+  CHECK(rel.entries[0].task == TaskId("b/01"));
+  CHECK(rel.older == 0);
 }
 
 TEST_CASE("context survives a save and load round trip, escapes included") {
@@ -169,4 +215,38 @@ TEST_CASE("a corrupt context file is an error naming the line") {
     CHECK(loaded.error().diagnostics[0].line == c.line);
     CHECK(loaded.error().str().find("corrupt") != std::string::npos);
   }
+}
+
+TEST_CASE("a long memory costs a batch what a short one does, and fits the same text") {
+  ContextManager cm;
+  for (int i = 0; i < 3000; ++i) cm.record(work("t/" + std::to_string(i), i % 4));
+  const std::vector<CompletedWork> all = entries_of(cm);
+  for (std::size_t budget : {std::size_t{5}, std::size_t{100}, std::size_t{1000}}) {
+    INFO("budget " << budget);
+    const std::size_t bytes = bytes_for_tokens(budget);
+    // Only the newest entries that could fit are even looked at...
+    Batch batch;
+    const RelevantContext rel = cm.relevant_to(batch, budget);
+    CHECK(rel.entries.size() == bytes / ContextManager::kMinEntryBytes + 1);
+    CHECK(rel.entries.size() + rel.older == all.size());
+    CHECK(rel.entries.back().task == TaskId("t/2999"));
+    // ...and the text is what fitting every entry gives.
+    const FittedContext fitted = fit_context(rel.entries, "## Completed work", bytes, "context",
+                                             rel.older);
+    CHECK(fitted.text == reference_fit(all, bytes));
+    CHECK(fit_context(all, "## Completed work", bytes).text == reference_fit(all, bytes));
+    // The entries left out unseen are cut as one line, not one line each.
+    const auto older_line = std::count_if(fitted.cut.begin(), fitted.cut.end(), [](auto& c) {
+      return c.rfind("context: ", 0) == 0 && c.find(" older entries dropped") != std::string::npos;
+    });
+    CHECK(older_line == (fitted.text.empty() ? 0 : 1));
+    CHECK(fitted.cut.size() < 200);
+  }
+  // Left out of the count: the batch's own tasks and listed dependencies, wherever they are.
+  Batch batch;
+  batch.tasks = {BatchTask{Task{}, 1}};
+  batch.tasks[0].task.id = TaskId("t/5");
+  batch.completed = {work("t/2998", 0)};
+  const RelevantContext rel = cm.relevant_to(batch, 100);
+  CHECK(rel.entries.size() + rel.older == all.size() - 2);
 }
