@@ -113,6 +113,10 @@ int plan_command(const std::string& spec, const std::string& config_path,
   } else {
     write_plan_text(*checked, out);
   }
+  // The process ends next: the plan's millions of strings go with it, where freeing them one
+  // by one took 4 % of planning a 100k-feature spec. (Held by a static: not a leak to LSan.)
+  static const CheckedPlan* const kept = new CheckedPlan(std::move(checked).value());
+  (void)kept;
   return finish_output(out);
 }
 

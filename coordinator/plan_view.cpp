@@ -1,5 +1,10 @@
 #include "coordinator/plan_view.hpp"
 
+#include <functional>
+#include <future>
+#include <system_error>
+#include <thread>
+
 #include "coordinator/state_views.hpp"
 
 namespace br {
@@ -7,16 +12,45 @@ namespace {
 
 using Levels = std::vector<std::vector<std::uint32_t>>;
 
-std::vector<std::vector<std::size_t>> batches_by_level(const CheckedPlan& plan,
-                                                       const Levels& levels) {
-  std::vector<std::vector<std::size_t>> out;
-  for (const auto& level : levels) {
-    const std::vector<std::size_t> ready(level.begin(), level.end());
+using Batches = std::vector<std::vector<std::size_t>>;
+
+Batches batches_of_levels(const CheckedPlan& plan, const Levels& levels, std::size_t from,
+                          std::size_t to) {
+  Batches out;
+  for (std::size_t l = from; l < to; ++l) {
+    const std::vector<std::size_t> ready(levels[l].begin(), levels[l].end());
     const auto ordered = order_ready(ready, plan.settings.strategy, *plan.graph, plan.plan.tasks);
     for (auto& batch : form_batches(ordered, plan.plan.tasks, plan.settings.batch)) {
       out.push_back(std::move(batch));
     }
   }
+  return out;
+}
+
+// Levels are batched independently: for a big plan on two cores, the levels that hold the
+// second half of the tasks are batched on another thread (a quarter of `br plan` of 100k
+// features went to batching), and the batches come out in the same order.
+Batches batches_by_level(const CheckedPlan& plan, const Levels& levels) {
+  constexpr std::size_t kWorthAThread = 20000;  // tasks
+  std::size_t split = levels.size();
+  if (plan.plan.tasks.size() >= kWorthAThread && std::thread::hardware_concurrency() > 1) {
+    std::size_t tasks = 0;
+    for (split = 0; split < levels.size() && tasks < plan.plan.tasks.size() / 2; ++split) {
+      tasks += levels[split].size();
+    }
+  }
+  if (split == levels.size()) return batches_of_levels(plan, levels, 0, levels.size());
+  std::future<Batches> second;
+  try {
+    second = std::async(std::launch::async, batches_of_levels, std::cref(plan),
+                        std::cref(levels), split, levels.size());
+  } catch (const std::system_error&) {
+    return batches_of_levels(plan, levels, 0, levels.size());  // no thread to be had
+  }
+  Batches out = batches_of_levels(plan, levels, 0, split);
+  Batches rest = second.get();
+  out.reserve(out.size() + rest.size());
+  for (auto& batch : rest) out.push_back(std::move(batch));
   return out;
 }
 

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <future>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 #include "actors/planner/domain_keywords.hpp"
 #include "actors/planner/id_index.hpp"
@@ -327,16 +330,36 @@ FeatureTasks decompose_one(const Feature& f) {
   return out;
 }
 
+// Calls work(from, to) on [0, n) in two halves, the second on another thread when n is large
+// enough to be worth one (or on this thread if none can be started).
+template <class Work>
+void in_two_halves(std::size_t n, std::size_t worth_a_thread, const Work& work) {
+  const std::size_t half = n / 2;
+  if (n >= worth_a_thread && std::thread::hardware_concurrency() > 1) {
+    try {
+      auto second = std::async(std::launch::async, [&] { work(half, n); });
+      work(0, half);
+      second.get();
+      return;
+    } catch (const std::system_error&) {
+      // No thread to be had: below, on this one.
+    }
+  }
+  work(0, n);
+}
+
 }  // namespace
 
 std::vector<Task> decompose(const std::vector<Feature>& features) {
-  std::vector<FeatureTasks> per_feature;
-  per_feature.reserve(features.size());
+  // Features decompose independently: on two cores, half of them on another thread.
+  std::vector<FeatureTasks> per_feature(features.size());
+  in_two_halves(features.size(), 4096, [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) per_feature[i] = decompose_one(features[i]);
+  });
   IdIndex index(features.size());  // views of `features`' ids
   std::size_t total = 0;
   for (std::size_t i = 0; i < features.size(); ++i) {
-    per_feature.push_back(decompose_one(features[i]));
-    total += per_feature.back().tasks.size();
+    total += per_feature[i].tasks.size();
     index.emplace(features[i].id.str(), static_cast<std::uint32_t>(i));
   }
   for (std::size_t i = 0; i < features.size(); ++i) {

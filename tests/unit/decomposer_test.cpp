@@ -173,3 +173,28 @@ TEST_CASE("domain detection uses whole words from the one keyword table") {
   CHECK(detect_domains("tablet support").empty());  // "table" is a word, not a prefix
   CHECK(mentions("Show a dashboard", Domain::ui));
 }
+
+TEST_CASE("a big spec decomposes (on two threads) into each feature's own tasks, in order") {
+  static const char* kWork[] = {"Store rows in a SQL table", "Business logic validates input",
+                                "A REST endpoint returns JSON", "A dashboard page with a form",
+                                "Deploy with docker"};
+  std::string text = "# Big\n## Features\n";
+  for (int i = 0; i < 6000; ++i) {
+    text += "### Feature " + std::to_string(i) + "\n**Requirements:**\n";
+    for (int k = 0; k <= i % 4; ++k) text += std::string("- ") + kWork[(i + k * 3) % 5] + "\n";
+    text += "**Acceptance Criteria:**\n- It works for " + std::to_string(i) + "\n";
+  }
+  ParseLimits limits;
+  auto spec = parse_spec(text, "big.md", limits);
+  REQUIRE(spec.ok());
+  const std::vector<Task> all = decompose(spec->features);
+  std::vector<Task> one_by_one;
+  for (const Feature& f : spec->features) {
+    for (auto& t : decompose({f})) one_by_one.push_back(std::move(t));
+  }
+  REQUIRE(all.size() == one_by_one.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    INFO(all[i].id.str());
+    REQUIRE(encode(all[i]) == encode(one_by_one[i]));
+  }
+}
