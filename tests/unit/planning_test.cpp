@@ -166,3 +166,22 @@ TEST_CASE("br plan --config shows the tasks, ids, levels and batches br run uses
     CHECK(id_lists(shown->plan, plan_batches(*shown)) == id_lists(run->plan, run_batches));
   }
 }
+
+TEST_CASE("a big plan's batches (formed on two threads) are each level's, in level order") {
+  const std::string text = spec_of(6000);  // 24,000 tasks: over the two-thread threshold
+  PlanSettings settings;
+  settings.limits.spec_max_bytes = std::uint64_t{64} << 20;
+  auto checked = plan_spec(file_of(text), "spec.md", settings);
+  REQUIRE(checked.ok());
+  REQUIRE(checked->plan.tasks.size() == 24000);
+  std::vector<std::vector<std::size_t>> expected;
+  for (const auto& level : checked->graph->levels()) {
+    const std::vector<std::size_t> ready(level.begin(), level.end());
+    const auto ordered =
+        order_ready(ready, settings.strategy, *checked->graph, checked->plan.tasks);
+    for (auto& b : form_batches(ordered, checked->plan.tasks, settings.batch)) {
+      expected.push_back(b);
+    }
+  }
+  CHECK(plan_batches(*checked) == expected);
+}
