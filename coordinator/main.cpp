@@ -14,6 +14,7 @@
 #include "actors/worker/agent_runner.hpp"
 #include "coordinator/exit_codes.hpp"
 #include "coordinator/graph_view.hpp"
+#include "coordinator/live_status.hpp"
 #include "coordinator/plan_view.hpp"
 #include "coordinator/planning.hpp"
 #include "coordinator/run_command.hpp"
@@ -399,10 +400,17 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (*status) {
-    auto run = load_run(state_dir, code);
-    if (!run) return code;
-    if (json) print_json(status_json(*run));
-    else fmt::print("{}", status_text(*run));
+    // A live coordinator keeps a status file: one small read, however big the run.
+    auto doc = read_live_status(state_dir);
+    if (!doc) {
+      auto run = load_run(state_dir, code);
+      if (!run) return code;
+      doc = status_json(*run);
+      (*doc)["live"] = journal_lock_holder(state_dir.journal()).has_value();
+      (*doc)["journal_bytes"] = journal_bytes(state_dir.journal());
+    }
+    if (json) print_json(*doc);
+    else fmt::print("{}", status_text(*doc));
     return kExitOk;
   }
   if (*task_list) {

@@ -30,19 +30,30 @@ nlohmann::json status_json(const RunState& state) {
           {"workers", workers}};
 }
 
-std::string status_text(const RunState& state) {
-  const ProgressCounts c = state.counts();
-  std::string out = fmt::format("run {} ({}): {}\n", state.run_id(), state.plan().title,
-                                to_string(state.status()));
-  out += fmt::format("spec: {}\n", state.spec_path());
+std::string status_text(const RunState& state) { return status_text(status_json(state)); }
+
+std::string status_text(const nlohmann::json& doc) {
+  const auto& c = doc.at("counts");
+  const auto n = [&](const char* key) { return c.value(key, std::size_t{0}); };
+  std::string status = doc.value("status", "");
+  if (status == "running" && !doc.value("live", true)) {
+    status = "not running (its coordinator is gone without a word; `br resume` carries on)";
+  }
+  std::string out = fmt::format("run {} ({}): {}\n", doc.value("run_id", ""),
+                                doc.value("title", ""), status);
+  out += fmt::format("spec: {}\n", doc.value("spec", ""));
   out += fmt::format(
       "tasks: {} total, {} succeeded, {} running, {} dispatched, {} ready, {} pending, "
       "{} retrying, {} failed, {} blocked, {} cancelled\n",
-      c.total, c.succeeded, c.running, c.dispatched, c.ready, c.pending, c.retrying, c.failed,
-      c.blocked, c.cancelled);
+      n("total"), n("succeeded"), n("running"), n("dispatched"), n("ready"), n("pending"),
+      n("retrying"), n("failed"), n("blocked"), n("cancelled"));
   std::size_t alive = 0;
-  for (const auto& [name, w] : state.workers()) alive += w.alive ? 1 : 0;
-  out += fmt::format("workers: {} known, {} connected\n", state.workers().size(), alive);
+  for (const auto& w : doc.at("workers")) alive += w.value("alive", false) ? 1 : 0;
+  out += fmt::format("workers: {} known, {} connected\n", doc.at("workers").size(), alive);
+  if (doc.contains("journal_bytes")) {
+    out += fmt::format("journal: {} records, {:.1f} MiB\n", doc.value("last_seq", 0ULL),
+                       static_cast<double>(doc.value("journal_bytes", 0ULL)) / (1 << 20));
+  }
   return out;
 }
 

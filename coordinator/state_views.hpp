@@ -15,6 +15,8 @@ inline constexpr int kJsonVersion = 1;
 
 nlohmann::json status_json(const RunState& state);
 std::string status_text(const RunState& state);
+// The same text from a status document (status_json's, or the live status file's).
+std::string status_text(const nlohmann::json& status);
 
 // Which tasks `br task list` shows: in plan order, those with `status` (any when unset) of
 // `feature` (its exact id; any when empty), the first `limit` of them (all when unset).

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -18,6 +19,7 @@
 
 #include "actors/worker/agent_runner.hpp"
 #include "storage/journal.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -455,4 +457,86 @@ TEST_CASE("br status and br task list read a run while it is live") {
     INFO(name);
     CHECK_FALSE(worker.alive);  // the run is over: nobody is shown as connected
   }
+}
+
+namespace {
+
+// Polls `br status --json` (every 50 ms, for at most a minute) until `done` holds.
+nlohmann::json status_until(const test::TempDir& dir,
+                            const std::function<bool(const nlohmann::json&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const Run status = run_br(dir, {"--state-dir", "state", "status", "--json"});
+    if (status.exit_code == 0) {
+      auto doc = nlohmann::json::parse(status.output, nullptr, false);
+      if (doc.is_object() && done(doc)) return doc;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return nlohmann::json();
+}
+
+// `parts` independent features of four tasks each that an agent of /bin/true passes.
+std::string busy_spec(int parts) {
+  std::string spec = "# Busy\n## Features\n";
+  for (int i = 0; i < parts; ++i) {
+    spec += "### Part " + std::to_string(i) + " {#p" + std::to_string(i) + "}\n" +
+            "**Description:** A database table served by a REST endpoint.\n";
+  }
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("br status reads a live run from its status file, and tells a dead run from it") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", wide_spec());
+  write_file(dir / "br.toml", config(kDemoAgent));
+  test::Child br(dir.path(), "run.log",
+                 {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                  "br.toml", "--quiet"},
+                 {{"BR_DEMO_SLEEP_MS", "1000"}});
+  const auto live = status_until(dir, [](const nlohmann::json& doc) {
+    return doc.value("live", false) && doc.at("counts").at("running").get<int>() > 0;
+  });
+  REQUIRE(live.is_object());
+  CHECK(live.at("pid") == br.pid());
+  CHECK(live.at("status") == "running");
+  CHECK(live.at("counts").at("total") == 24);
+  CHECK(live.at("last_seq").get<std::uint64_t>() > 1);
+  br.kill_now();  // no record says so: only the lost journal lock tells
+  const Run after = run_br(dir, {"--state-dir", "state", "status", "--json"});
+  REQUIRE(after.exit_code == 0);
+  const auto doc = nlohmann::json::parse(after.output);
+  CHECK(doc.at("live") == false);
+  CHECK(doc.at("status") == "running");
+  const Run text = run_br(dir, {"--state-dir", "state", "status"});
+  CHECK_THAT(text.output, Catch::Contains("not running"));
+}
+
+TEST_CASE("Ctrl-C stops a busy run at once, and br resume finishes it") {
+  // Messages never stop arriving on a run of /bin/true agents: an interrupt checked only when
+  // the coordinator is idle waited for the end of the run and exited 0.
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", busy_spec(1000));
+  write_file(dir / "br.toml", "[run]\nworkers = 4\nworkspace = \"ws\"\n[agent]\ncommand = "
+                              "[\"/bin/true\"]\n[verify]\nfile_wait = 0\n");
+  test::Child br(dir.path(), "run.log",
+                 {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                  "br.toml", "--quiet"});
+  const auto busy = status_until(dir, [](const nlohmann::json& doc) {
+    return doc.at("counts").at("succeeded").get<int>() >= 100;
+  });
+  REQUIRE(busy.is_object());
+  REQUIRE(::kill(br.pid(), SIGINT) == 0);
+  REQUIRE(br.wait(60s) == 130);
+  INFO(br.output());
+  const RunState stopped = state_of(dir / "state");
+  CHECK(stopped.status() == RunStatus::stopped);
+  CHECK(stopped.counts().succeeded < stopped.counts().total);
+  const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml",
+                                   "--quiet"});
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK(state_of(dir / "state").counts().succeeded == 4000);
 }
