@@ -27,3 +27,15 @@ TEST_CASE("the id index finds what an unordered_map finds, growing as it fills")
   CHECK_FALSE(index.find("feature-").has_value());
   CHECK(index.find("") == reference.at(""));
 }
+
+TEST_CASE("keys longer than the slot's inline bytes are told apart by the rest") {
+  const std::string prefix(16, 'p');
+  std::vector<std::string> keys = {prefix, prefix + "a", prefix + "b", prefix + "ab",
+                                   prefix.substr(0, 15), prefix + std::string(100, 'z')};
+  IdIndex index(2);
+  for (std::uint32_t i = 0; i < keys.size(); ++i) CHECK(index.emplace(keys[i], i).second);
+  for (std::uint32_t i = 0; i < keys.size(); ++i) CHECK(index.find(keys[i]) == i);
+  CHECK_FALSE(index.find(prefix + "c").has_value());
+  CHECK_FALSE(index.find(prefix + std::string(99, 'z')).has_value());
+  CHECK(index.emplace(prefix + "b", 99).first == 2);  // the first position stays
+}

@@ -295,3 +295,16 @@ TEST_CASE("field names match in any case, with trailing colons and spaces, and n
   CHECK(a.files == std::vector<std::string>{"src/a.py"});
   CHECK(a.context.find("Prioritys") != std::string::npos);  // unknown field: kept as context
 }
+
+TEST_CASE("a byte that is not UTF-8 is found at any offset, after any ASCII and UTF-8") {
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (const char* bad : {"\xff", "\xc3(", "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf"}) {
+      std::string text = "# P\n## Features\n### A é\n" + std::string(at, 'x') + "\n";
+      text += std::string("y") + bad + "\n";
+      auto spec = parse_spec(text, "spec.md");
+      INFO(at << " " << bad);
+      REQUIRE_FALSE(spec.ok());
+      CHECK(spec.error().str().rfind("spec.md:5: not UTF-8 text (invalid byte 0x", 0) == 0);
+    }
+  }
+}
