@@ -4,7 +4,6 @@
 
 #include <malloc.h>
 #include <rocksdb/db.h>
-#include <rocksdb/convenience.h>
 #include <rocksdb/options.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
@@ -214,11 +213,9 @@ class Journal::Impl {
     if (compact) drop.DeleteRange(records_cf, seq_key(1), seq_key(stored.front() + 1));
     // Not synced on its own: the next synced append carries it to disk.
     (void)db->Write(rocksdb::WriteOptions(), &drop);
-    // With compaction off, dropped snapshots leave the disk with their table files. A file
-    // that also holds a kept snapshot's key is not wholly in the range and stays.
-    const std::string begin = seq_key(0), end = seq_key(stored.front() - 1);
-    const rocksdb::Slice b(begin), e(end);
-    (void)rocksdb::DeleteFilesInRange(db.get(), snapshots_cf, &b, &e, /*include_end=*/true);
+    // Compacting the references now (they are a few bytes each) lets the blob files of the
+    // dropped snapshots go at once, so the disk holds the kept snapshots and little more.
+    (void)db->CompactRange(rocksdb::CompactRangeOptions(), snapshots_cf, nullptr, nullptr);
     // The encoding, the batch and the flush were megabytes each: give them back to the OS
     // rather than leave them to fragment the heap.
     ::malloc_trim(0);
@@ -516,14 +513,17 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
       with_snapshots = std::find(names.begin(), names.end(), kSnapshotFamily) != names.end();
     }
   }
-  // A snapshot is one big value (a 39k-task run's is megabytes) that is written once, read at
-  // most once and dropped two snapshots later. RocksDB's compaction of such values held ~160
-  // MiB at once (whole values in block builders and compression buffers: 60 % of that run's
-  // peak heap), so this family is never compacted: each snapshot is flushed into a table file
-  // of its own, and the files of dropped snapshots are deleted whole (write_snapshot).
+  // A snapshot is one big value (a 39k-task run's is 25 MB) that is written once, read at
+  // most once and dropped two snapshots later. Compacting table files that hold such values
+  // held ~160 MiB at once (whole values in block builders and compression buffers: 60 % of
+  // that run's peak heap). So each snapshot goes to a blob file of its own (RocksDB's
+  // integrated BlobDB): tables and their compactions hold only references, never the value,
+  // and a blob file no reference reaches any more is deleted whole. No blob garbage
+  // collection: a file holds one snapshot, so it is all live or all garbage.
   rocksdb::ColumnFamilyOptions snapshot_options;
-  snapshot_options.disable_auto_compactions = true;
-  snapshot_options.compression = rocksdb::kNoCompression;
+  snapshot_options.enable_blob_files = true;
+  snapshot_options.min_blob_size = 0;
+  snapshot_options.enable_blob_garbage_collection = false;
   if (with_snapshots) families.push_back({kSnapshotFamily, snapshot_options});
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

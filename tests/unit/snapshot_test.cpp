@@ -437,3 +437,21 @@ TEST_CASE("a journal from before snapshots opens, replays and gets snapshots") {
   // The first snapshot comes at once: the whole history is past due.
   CHECK(journal->snapshots() == std::vector<std::uint64_t>{folded.last_seq() + 1});
 }
+
+TEST_CASE("the disk keeps the two newest snapshots, not every snapshot ever taken") {
+  test::TempDir dir("snapshot");
+  auto journal = open(dir / "journal", 50, false);
+  const RunState folded = write(*journal, test::random_history(300, 3000, 11));
+  REQUIRE(journal->stats().snapshots >= 40);
+  CHECK(journal->snapshots().size() == 2);
+  // Each snapshot holds the whole plan (~300 tasks here): had dropped ones stayed on disk in
+  // files of their own, the directory would hold 40 of them.
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "journal")) {
+    const auto ext = entry.path().extension();
+    files += ext == ".sst" || ext == ".blob" ? 1 : 0;
+  }
+  CHECK(files < 12);
+  journal.reset();
+  check_same(replay(*open(dir / "journal", 50, false, true)), folded);
+}
