@@ -33,7 +33,8 @@ class OutputBuffer {
   ~OutputBuffer() { flush(); }
 
   void append(const char* bytes, std::size_t n) {
-    if (n > static_cast<std::size_t>(kBytes - used_)) {
+    if (n == 0) return;  // bytes may then be null, which memcpy must not see
+    if (n > kBytes - used_) {
       flush();
       if (n >= kBytes) return write(bytes, n);
     }
@@ -73,7 +74,6 @@ class OutputBuffer {
   void commit(const char* end) { used_ = static_cast<std::size_t>(end - data_.get()); }
 
  private:
-
   void write(const char* bytes, std::size_t n) {
     if (n == 0) return;
     if (file_) std::fwrite(bytes, 1, n, file_);
@@ -232,7 +232,7 @@ class JsonWriter {
     if (i == s.size() && s.size() + 2 <= OutputBuffer::kBytes) {  // most strings
       char* p = out_.room(s.size() + 2);
       *p++ = '"';
-      std::memcpy(p, s.data(), s.size());
+      if (!s.empty()) std::memcpy(p, s.data(), s.size());
       p += s.size();
       *p++ = '"';
       out_.commit(p);

@@ -11,7 +11,6 @@ namespace br {
 namespace {
 
 using Levels = std::vector<std::vector<std::uint32_t>>;
-
 using Batches = std::vector<std::vector<std::size_t>>;
 
 Batches batches_of_levels(const CheckedPlan& plan, const Levels& levels, std::size_t from,
