@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   bool json = false;
-  std::string spec, strategy_name = "critical-path", config_path;
+  std::string spec, strategy_name, config_path;
   auto* plan = app.add_subcommand("plan", "Parse and decompose a spec and show the plan");
   plan->footer("Examples:\n  br plan PROJECT_SPEC.md --strategy shortest\n"
                "  br plan PROJECT_SPEC.md --config br.toml --json > plan.json");
@@ -223,7 +223,8 @@ int main(int argc, char** argv) {
   run->add_option("--workers", workers, "Local worker slots (overrides [run] workers)")
       ->check(CLI::Range(1, 1024));
   run->add_option("--config", config_path, "br.toml with the agent command and settings");
-  run->add_option("--strategy", strategy_name, "critical-path, priority or shortest");
+  run->add_option("--strategy", strategy_name,
+                  "critical-path, priority or shortest (default: [run] strategy, else critical-path)");
   bool verbose = false;
   auto* run_quiet = run->add_flag("--quiet,-q", quiet, "Print only the final summary");
   run->add_flag("--verbose,-v", verbose, "Also show tasks becoming ready (implies --plain)")
@@ -313,7 +314,7 @@ int main(int argc, char** argv) {
     options.spec = *run ? spec : std::string();
     options.config_path = config_path;
     options.workers = workers;
-    options.strategy = *run && strategy_name != "critical-path" ? strategy_name : std::string();
+    options.strategy = *run ? strategy_name : std::string();  // empty: the config's
     options.state_dir = state_dir;
     options.replan = replan;
     options.verbose = verbose;
