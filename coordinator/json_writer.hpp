@@ -21,6 +21,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "protocol/utf8.hpp"
+
 namespace br {
 
 // Bytes on their way to a FILE* (or, for tests, a string), written out 64 KiB at a time.
@@ -177,30 +179,6 @@ class JsonWriter {
     out_.push(bracket);
   }
 
-  // Length of the valid UTF-8 sequence at s[i] (which is >= 0x80), or 0.
-  static std::size_t utf8_length(std::string_view s, std::size_t i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000;
-    } else {
-      return 0;
-    }
-    if (i + len > s.size()) return 0;
-    std::uint32_t cp = c & (0xFFu >> (len + 1));
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-  }
 
   // Whether any of the 8 bytes of `word` is a control character, `"`, `\` or not ASCII: the
   // bytes a string copies as they are go 8 at a time (most of a plan's text).
@@ -255,7 +233,7 @@ class JsonWriter {
         continue;
       }
       if (c >= 0x80) {
-        if (const std::size_t len = utf8_length(s, i); len > 0) {
+        if (const std::size_t len = utf8_sequence_length(s, i); len > 0) {
           i += len;
           continue;
         }

@@ -8,6 +8,7 @@
 #include "actors/planner/id_index.hpp"
 #include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
+#include "protocol/utf8.hpp"
 
 namespace br {
 namespace {
@@ -63,29 +64,8 @@ std::size_t invalid_utf8(std::string_view s) {
         continue;
       }
     }
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t min = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    std::uint32_t cp = c & (0xFF >> (len + 1));
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    const std::size_t len = utf8_sequence_length(s, i);
+    if (len == 0) return i;
     i += len;
   }
   return std::string_view::npos;
