@@ -610,26 +610,15 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
 }
 
 void Journal::append_async(std::vector<JournalRecord> records, Done done) {
-  if (impl_->read_only) {
-    if (done) done(journal_error(impl_->dir, "opened read-only"));
-    return;
-  }
-  Impl::Pending pending;
-  pending.encoded.reserve(records.size());
+  std::vector<std::string> encoded;
+  encoded.reserve(records.size());
   for (auto& record : records) {
-    if (record.run_id.empty()) {
-      record.run_id = impl_->run_id;
-    } else if (record.run_id != impl_->run_id) {
-      if (done) {
-        done(journal_error(impl_->dir, "refusing a record of run '" + record.run_id +
-                                           "' in the journal of run '" + impl_->run_id + "'"));
-      }
-      return;
-    }
+    if (record.run_id.empty()) record.run_id = impl_->run_id;
     // Encoding happens on the caller's thread, so appenders encode in parallel.
-    pending.encoded.push_back(encode(record));
+    encoded.push_back(encode(record));
   }
-  impl_->enqueue(std::move(pending), std::move(records), std::move(done));
+  // Which also refuses a read-only journal and records of another run.
+  append_encoded_async(std::move(encoded), std::move(records), std::move(done));
 }
 
 void Journal::append_encoded_async(std::vector<std::string> encoded,
