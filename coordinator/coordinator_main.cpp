@@ -2,8 +2,11 @@
 // other hosts (br-worker). Exits like `br run` when the run is over.
 #include <CLI/CLI.hpp>
 
+#include <fmt/core.h>
+
 #include "coordinator/exit_codes.hpp"
 #include "coordinator/run_command.hpp"
+#include "coordinator/run_config.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"br-coordinator: runs a spec with workers on other hosts (br-worker).\n\n"
@@ -15,7 +18,10 @@ int main(int argc, char** argv) {
   std::optional<std::uint32_t> workers;
   bool quiet = false;
   app.add_option("--spec", options.spec, "The project spec; omit to resume the state dir's run");
-  app.add_option("--config", options.config_path, "br.toml")->required();
+  app.set_version_flag("--version", "br-coordinator " BR_VERSION_STRING);
+  app.add_option("--config", options.config_path,
+                 "br.toml (default: the config the state dir's run was started with, else "
+                 "./br.toml)");
   app.add_option("--listen", options.listen,
                  "HOST:PORT to serve workers on (default: [network] listen, 127.0.0.1:7420)");
   app.add_option("--state-dir", options.state_dir.root, "Journal and logs")->capture_default_str();
@@ -28,10 +34,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return br::kExitBadInput;
   }
+  const br::ChosenConfig chosen = br::choose_config(options.config_path, options.state_dir);
+  options.config_path = chosen.path;
+  if (!chosen.note.empty()) fmt::print("br-coordinator: {}\n", chosen.note);
   options.workers = workers;
   options.serve = true;
   options.output = quiet ? br::OutputMode::quiet : br::OutputMode::plain;

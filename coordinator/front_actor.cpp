@@ -2,9 +2,8 @@
 
 #include <map>
 
+#include "coordinator/run_workspace.hpp"
 #include "coordinator/worker_admission.hpp"
-#include "protocol/actor_messages.hpp"
-#include "protocol/codec.hpp"
 
 namespace br {
 namespace {
@@ -12,7 +11,9 @@ namespace {
 using namespace br::atoms;
 
 struct FrontState {
-  caf::actor scheduler, graph, listener;
+  SchedulerActor scheduler;
+  GraphActor graph;
+  ListenerActor listener;
   FrontConfig config;
   DecodeLimits limits;
   std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
@@ -20,13 +21,13 @@ struct FrontState {
   static inline const char* name = "br.front";
 };
 
-using Self = caf::stateful_actor<FrontState>;
+using Self = FrontActor::stateful_pointer<FrontState>;
 
 // Checks a payload from the network before anyone acts on it: malformed or oversized bytes
 // are dropped with a note naming the worker.
 template <class T>
-bool well_formed(Self* self, const std::string& worker, const std::string& bytes) {
-  auto decoded = decode<T>(bytes, self->state.limits);
+bool well_formed(Self self, const std::string& worker, const Encoded<T>& payload) {
+  auto decoded = payload.decode(self->state.limits);
   if (decoded) return true;
   self->send(self->state.listener, note_atom_v,
              "dropped a message from " + worker + ": " + decoded.error().str());
@@ -34,7 +35,7 @@ bool well_formed(Self* self, const std::string& worker, const std::string& bytes
 }
 
 // The name of an admitted sender, or nullptr after noting the intruder.
-const std::string* admitted(Self* self, const char* what) {
+const std::string* admitted(Self self, const char* what) {
   auto& st = self->state;
   auto it = st.admitted.find(self->current_sender() ? self->current_sender()->address()
                                                     : caf::actor_addr{});
@@ -44,8 +45,8 @@ const std::string* admitted(Self* self, const char* what) {
   return nullptr;
 }
 
-caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
-                          caf::actor listener, FrontConfig config) {
+FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, GraphActor graph,
+                                      ListenerActor listener, FrontConfig config) {
   auto& st = self->state;
   st.limits.max_bytes = config.max_message_bytes;
   st.scheduler = std::move(scheduler);
@@ -64,11 +65,25 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
     self->send(st.graph, lost_atom_v, name);
     self->send(st.scheduler, lost_atom_v, name);
   });
+  // A peer may send anything CAF can deserialize (another br version, a hostile one); what
+  // is not in the interface is noted by its sender, never by its content, which may be
+  // large, and refused. CAF's default would print the whole message.
+  self->set_default_handler([=](caf::scheduled_actor*,
+                                caf::message_view&) -> caf::result<caf::message> {
+    auto& st = self->state;
+    auto it = st.admitted.find(self->current_sender() ? self->current_sender()->address()
+                                                      : caf::actor_addr{});
+    self->send(st.listener, note_atom_v,
+               "dropped a message of a kind the coordinator does not take, from " +
+                   (it != st.admitted.end() ? it->second
+                                            : std::string("an actor that has not said hello")));
+    return caf::sec::unexpected_message;
+  });
   return {
       // One hello per worker actor (a br-worker with N slots runs N of them).
-      [=](hello_atom, const std::string& bytes) -> std::string {
+      [=](hello_atom, const Encoded<WorkerHello>& bytes) -> Encoded<HelloReply> {
         auto& st = self->state;
-        auto hello = decode<WorkerHello>(bytes, st.limits);
+        auto hello = bytes.decode(st.limits);
         HelloReply reply;
         if (!hello) {
           reply.reason = "malformed hello: " + hello.error().str();
@@ -92,36 +107,54 @@ caf::behavior front_actor(Self* self, caf::actor scheduler, caf::actor graph,
           self->monitor(sender);
           WorkerHello joined = *hello;
           joined.token.clear();  // checked; nobody past this point needs it
-          self->send(st.graph, hello_atom_v, encode(joined), caf::to_string(sender.node()));
+          self->send(st.graph, hello_atom_v, Encoded<WorkerHello>::of(joined),
+                     caf::to_string(sender.node()));
         } else {
           self->send(st.listener, note_atom_v,
                      "refused a worker" + (hello ? " '" + hello->name + "'" : std::string()) +
                          ": " + reply.reason);
         }
-        return encode(reply);
+        return Encoded<HelloReply>::of(reply);
       },
-      [=](work_atom, const std::string& bytes) {
+      // Passed on with the worker as sender, so answers go straight back to it.
+      [=](work_atom, const Encoded<WorkRequest>& bytes) {
         const std::string* worker = admitted(self, "work request");
-        if (!worker || !well_formed<WorkRequest>(self, *worker, bytes)) return;
+        if (!worker || !well_formed(self, *worker, bytes)) return;
         self->delegate(self->state.scheduler, work_atom_v, bytes);
       },
-      [=](started_atom, const std::string& bytes) {
+      [=](started_atom, const Encoded<TaskProgress>& bytes) {
         const std::string* worker = admitted(self, "progress report");
-        if (!worker || !well_formed<TaskProgress>(self, *worker, bytes)) return;
+        if (!worker || !well_formed(self, *worker, bytes)) return;
         self->delegate(self->state.graph, started_atom_v, bytes);
       },
-      [=](result_atom, const std::string& bytes) {
+      // Answered here, not by another actor: packs are made from the run's repository, which
+      // only this actor reads for the network.
+      [=](objects_atom, const Encoded<ObjectsRequest>& bytes) -> caf::result<Encoded<ObjectsChunk>> {
+        auto& st = self->state;
+        const std::string* worker = admitted(self, "request for objects");
+        if (!worker) return caf::make_error(caf::sec::invalid_argument, "say hello first");
+        auto request = bytes.decode(st.limits);
+        ObjectsChunk chunk;
+        if (!request) chunk.error = "malformed request for objects: " + request.error().str();
+        else if (!st.config.objects) chunk.error = "this run has no repository (isolation = \"none\")";
+        else chunk = st.config.objects->serve(*request);
+        return Encoded<ObjectsChunk>::of(chunk);
+      },
+      [=](result_atom, const Encoded<TaskResult>& bytes) -> caf::result<ack_atom> {
         const std::string* worker = admitted(self, "result");
-        if (!worker || !well_formed<TaskResult>(self, *worker, bytes)) return;
-        self->delegate(self->state.graph, result_atom_v, bytes);
+        if (!worker || !well_formed(self, *worker, bytes)) {
+          // Refused, not acknowledged: a worker keeps what is not acked.
+          return caf::make_error(caf::sec::invalid_argument, "result dropped");
+        }
+        return self->delegate(self->state.graph, result_atom_v, bytes);
       },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_front_actor(caf::actor_system& system, caf::actor scheduler, caf::actor graph,
-                             caf::actor listener, FrontConfig config) {
+FrontActor spawn_front_actor(caf::actor_system& system, SchedulerActor scheduler,
+                             GraphActor graph, ListenerActor listener, FrontConfig config) {
   return system.spawn(front_actor, std::move(scheduler), std::move(graph), std::move(listener),
                       std::move(config));
 }

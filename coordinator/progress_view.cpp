@@ -17,6 +17,31 @@ std::string format_duration(std::int64_t ms) {
 namespace {
 
 constexpr std::size_t kRecentShown = 3;
+
+constexpr const char* kRed = "\x1b[31m";
+constexpr const char* kGreen = "\x1b[32m";
+constexpr const char* kYellow = "\x1b[33m";
+
+std::string paint(const std::string& text, const char* colour, bool on) {
+  return on ? colour + text + "\x1b[0m" : text;
+}
+
+// A transition line's keyword (after "[done/total] ") in its colour.
+std::string paint_line(const std::string& line, bool on) {
+  if (!on || line.empty() || line[0] != '[') return line;
+  const std::size_t start = line.find("] ");
+  if (start == std::string::npos) return line;
+  const std::size_t word = start + 2;
+  const std::size_t end = line.find(' ', word);
+  const std::string keyword = line.substr(word, end == std::string::npos ? end : end - word);
+  const char* colour = keyword == "done"                          ? kGreen
+                       : keyword == "FAILED" || keyword == "blocked" ? kRed
+                       : keyword == "retry" || keyword == "cancel"   ? kYellow
+                                                                     : nullptr;
+  if (colour == nullptr) return line;
+  return line.substr(0, word) + paint(keyword, colour, true) +
+         (end == std::string::npos ? "" : line.substr(end));
+}
 constexpr std::size_t kLevelsShown = 6;
 
 std::string bar(std::size_t done, std::size_t total, std::size_t width) {
@@ -58,12 +83,18 @@ std::vector<std::string> ProgressView::apply(const std::vector<JournalRecord>& r
       busy_planned_min_ += planned;
     }
     std::string line = describe(record);
-    if (std::holds_alternative<rec::TaskFailed>(record.body) ||
-        std::holds_alternative<rec::TaskRetrying>(record.body) ||
-        std::holds_alternative<rec::TaskBlocked>(record.body)) {
-      recent_.push_back(line.substr(line.find(']') + 2));  // without the [done/total] prefix
+    if (const auto* ok = std::get_if<rec::TaskSucceeded>(&record.body)) {
+      for (auto& event : recent_) event.recovered = event.recovered || event.task == ok->task.str();
+    }
+    const TaskId* task = nullptr;
+    if (const auto* f = std::get_if<rec::TaskFailed>(&record.body)) task = &f->task;
+    if (const auto* r = std::get_if<rec::TaskRetrying>(&record.body)) task = &r->task;
+    if (const auto* b = std::get_if<rec::TaskBlocked>(&record.body)) task = &b->task;
+    if (task != nullptr) {
+      recent_.push_back(Event{task->str(), line.substr(line.find(']') + 2), false});
       if (recent_.size() > kRecentShown) recent_.pop_front();
     }
+    line = paint_line(line, colour_);
     if (!line.empty()) lines.push_back(std::move(line));
   }
   return lines;
@@ -77,6 +108,9 @@ std::string ProgressView::describe(const JournalRecord& r) const {
     const std::string& done;
     std::string operator()(const rec::PlanCreated&) const { return ""; }
     std::string operator()(const rec::PlanRevised&) const { return ""; }
+    std::string operator()(const rec::TasksReopened& v) const {
+      return fmt::format("{} retry   {} task(s) start over", done, v.tasks.size());
+    }
     std::string operator()(const rec::TaskReady& v) const {
       return view.verbose_ ? fmt::format("{} ready   {}", done, v.task.str()) : "";
     }
@@ -105,8 +139,8 @@ std::string ProgressView::describe(const JournalRecord& r) const {
                          format_duration(wait));
     }
     std::string operator()(const rec::TaskBlocked& v) const {
-      return fmt::format("{} blocked {}: dependency {} failed", done, v.task.str(),
-                         v.cause.str());
+      const TaskState* t = view.state_.find(v.task);  // its reason: failed, or was cancelled
+      return fmt::format("{} blocked {}: {}", done, v.task.str(), t ? t->reason : "");
     }
     std::string operator()(const rec::TaskCancelled& v) const {
       return fmt::format("{} cancel  {}: {}", done, v.task.str(), v.reason);
@@ -197,35 +231,67 @@ std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) con
     out += line;
     ++shown;
   }
-  for (const std::string& event : recent_) {
-    std::string line = "\n  ! " + event;
-    if (line.size() > width + 1) line.resize(width + 1);
-    out += line;
+  for (const Event& event : recent_) {
+    // A failure that a later attempt made good is kept, marked, so the screen does not alarm.
+    std::string line = (event.recovered ? "  ~ recovered: " : "  ! ") + event.text;
+    if (line.size() > width) line.resize(width);
+    out += "\n" + (event.recovered ? paint(line, kGreen, colour_) : paint(line, kRed, colour_));
   }
   return out;
 }
 
 std::string ProgressView::summary(std::int64_t now_ms) const {
   const ProgressCounts c = state_.counts();
-  std::string out = fmt::format(
-      "{}: {} of {} tasks succeeded, {} failed, {} blocked, {} cancelled in {}\n",
-      to_string(state_.status()), c.succeeded, c.total, c.failed, c.blocked, c.cancelled,
-      format_duration(now_ms - started_ms_));
   const auto& plan = state_.plan().tasks;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const TaskState& t = state_.tasks()[i];
-    if (t.status == TaskStatus::failed) {
-      out += fmt::format("  failed  {} after {} attempt(s): {}\n", plan[i].id.str(), t.attempt,
-                         t.reason);
+  std::size_t attempts = 0;
+  for (const TaskState& t : state_.tasks()) attempts += t.attempt;
+  const std::size_t dispatched_tasks = static_cast<std::size_t>(std::count_if(
+      state_.tasks().begin(), state_.tasks().end(), [](const TaskState& t) { return t.attempt > 0; }));
+  const char* verdict = state_.status() == RunStatus::succeeded ? kGreen
+                        : state_.status() == RunStatus::stopped ? kYellow
+                                                                 : kRed;
+  std::string out = paint(std::string(to_string(state_.status())), verdict, colour_);
+  out += fmt::format(
+      ": {} of {} tasks succeeded, {} failed, {} blocked, {} cancelled in {} ({} attempt{}, {} "
+      "retr{})\n",
+      c.succeeded, c.total, c.failed, c.blocked, c.cancelled,
+      format_duration(now_ms - started_ms_), attempts, attempts == 1 ? "" : "s",
+      attempts - dispatched_tasks, attempts - dispatched_tasks == 1 ? "y" : "ies");
+  // Every failure, up to a screenful: a run of 400k tasks can block most of them.
+  const auto list = [&](TaskStatus status, std::size_t most, const auto& line) {
+    std::size_t shown = 0, more = 0;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      if (state_.tasks()[i].status != status) continue;
+      if (shown == most) {
+        ++more;
+        continue;
+      }
+      ++shown;
+      out += line(i);
     }
-  }
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const TaskState& t = state_.tasks()[i];
-    if (t.status == TaskStatus::blocked) {
-      out += fmt::format("  blocked {}: {}\n", plan[i].id.str(), t.reason);
+    if (more > 0) {
+      out += fmt::format("  … and {} more {} (br task list --status {})\n", more,
+                         to_string(status), to_string(status));
     }
-  }
+  };
+  list(TaskStatus::failed, 20, [&](std::size_t i) {
+    return fmt::format("  {}  {} after {} attempt(s): {}\n", paint("failed", kRed, colour_),
+                       plan[i].id.str(), state_.tasks()[i].attempt, state_.tasks()[i].reason);
+  });
+  list(TaskStatus::blocked, 10, [&](std::size_t i) {
+    return fmt::format("  {} {}: {}\n", paint("blocked", kRed, colour_), plan[i].id.str(),
+                       state_.tasks()[i].reason);
+  });
   return out;
+}
+
+bool use_colour(const std::string& flag, bool is_tty, const char* no_color_env,
+                const char* term_env) {
+  if (flag == "always") return true;
+  if (flag == "never") return false;
+  if (no_color_env != nullptr && *no_color_env != '\0') return false;
+  if (term_env != nullptr && std::string_view(term_env) == "dumb") return false;
+  return is_tty;
 }
 
 }  // namespace br

@@ -39,6 +39,10 @@ class ProgressView {
 
   const RunState& state() const { return state_; }
 
+  // ANSI colour in lines, the live block and the summary: failures red, successes and
+  // recoveries green, retries yellow (br's --color, NO_COLOR).
+  void set_colour(bool on) { colour_ = on; }
+
  private:
   std::string describe(const JournalRecord& record) const;
   std::uint32_t current_level() const;
@@ -51,8 +55,19 @@ class ProgressView {
   bool verbose_;
   std::int64_t busy_ms_ = 0;            // sum of finished attempt durations, for the ETA
   std::uint64_t busy_planned_min_ = 0;  // the planned minutes of those attempts
-  std::deque<std::string> recent_;      // the latest failures and retries, for the live view
+  struct Event {
+    std::string task;
+    std::string text;        // without the [done/total] prefix
+    bool recovered = false;  // the task has succeeded since
+  };
+  std::deque<Event> recent_;  // the latest failures and retries, for the live view
+  bool colour_ = false;
 };
+
+// Whether to colour output: --color `always`/`never`, or `auto` (and anything else): a
+// terminal (`is_tty`) whose TERM is not "dumb", and no NO_COLOR (https://no-color.org).
+bool use_colour(const std::string& flag, bool is_tty, const char* no_color_env,
+                const char* term_env);
 
 std::string format_duration(std::int64_t ms);
 

@@ -91,7 +91,10 @@ constexpr const char* kScript = R"(
       bar.style.width = (100 * Math.max(0, to - from) / span) + '%';
       bar.style.background = data.colors[a.outcome];
       bar.title = a.task + ' attempt ' + a.attempt + ': ' + a.outcome +
-                  (a.reason ? ' (' + a.reason + ')' : '');
+                  (a.reason ? ' (' + a.reason + ')' : '') +
+                  (a.commit ? '\ncommit ' + a.commit.substring(0, 12) + ' (br task diff ' +
+                              a.task + '), ' + a.files.length + ' file(s): ' +
+                              a.files.join(', ') : '');
       bar.textContent = a.task;
       track.appendChild(bar);
     });
@@ -136,6 +139,8 @@ std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
       if (auto* span = find(ok->task, ok->attempt)) {
         span->finished_ms = r.time_ms;
         span->outcome = "succeeded";
+        span->commit = ok->commit;
+        span->files = ok->files;
       }
     } else if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
       if (auto* span = find(failed->task, failed->attempt)) {
@@ -148,18 +153,21 @@ std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
   return out;
 }
 
+nlohmann::json attempt_json(const AttemptSpan& a) {
+  return {{"attempt", a.attempt},         {"worker", a.worker},
+          {"batch", a.batch},             {"dispatched_ms", a.dispatched_ms},
+          {"started_ms", a.started_ms},   {"finished_ms", a.finished_ms},
+          {"outcome", a.outcome},         {"reason", a.reason},
+          {"commit", a.commit}};
+}
+
 nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpan>& attempts) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& a : attempts) {
-    list.push_back({{"task", state.plan().tasks[a.task].id.str()},
-                    {"attempt", a.attempt},
-                    {"worker", a.worker},
-                    {"batch", a.batch},
-                    {"dispatched_ms", a.dispatched_ms},
-                    {"started_ms", a.started_ms},
-                    {"finished_ms", a.finished_ms},
-                    {"outcome", a.outcome},
-                    {"reason", a.reason}});
+    nlohmann::json item = attempt_json(a);
+    item["task"] = state.plan().tasks[a.task].id.str();
+    item["files"] = a.files;
+    list.push_back(std::move(item));
   }
   return {{"version", kJsonVersion}, {"run_id", state.run_id()}, {"attempts", list}};
 }

@@ -27,11 +27,17 @@ struct AttemptSpan {
   std::int64_t finished_ms = 0;  // 0: no result (in flight when the journal ends, or lost)
   std::string outcome;           // "succeeded", "failed" or "unfinished"
   std::string reason;            // why it failed
+  std::string commit;            // isolated runs: the passed attempt's commit
+  std::vector<std::string> files;  // and the files it changed
 };
 
 // Every attempt in the records, in dispatch order.
 std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
                                      const RunState& state);
+
+// One attempt's fields as `br report --json` and `br task show --json` give them: worker,
+// batch, times, outcome, reason, commit.
+nlohmann::json attempt_json(const AttemptSpan& attempt);
 
 // `br report --json` (docs/cli.md): every attempt with its times and outcome.
 nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpan>& attempts);

@@ -8,25 +8,34 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <fmt/core.h>
+#include <fstream>
+#include <iostream>
 #include <random>
+#include <sstream>
 
 #include "actors/graph/graph_actor.hpp"
 #include "actors/scheduler/scheduler_actor.hpp"
 #include "actors/worker/agent_runner.hpp"
+#include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/worker_actor.hpp"
 #include "coordinator/exit_codes.hpp"
 #include "coordinator/front_actor.hpp"
 #include "coordinator/live_status.hpp"
+#include "coordinator/run_config.hpp"
+#include "coordinator/run_control.hpp"
+#include "coordinator/run_workspace.hpp"
 #include "coordinator/planning.hpp"
 #include "coordinator/progress_view.hpp"
 #include "protocol/actor_messages.hpp"
-#include "protocol/codec.hpp"
 #include "protocol/wall_clock.hpp"
 #include "storage/journal.hpp"
 #include "storage/journal_actor.hpp"
@@ -34,11 +43,78 @@
 namespace br {
 namespace {
 
+// The command that carries on with this state dir (`verb`: resume, retry --failed), to be
+// run verbatim from where this one was: with its --config.
+std::string next_command(const StateDir& dir, const RunOptions& options, const char* verb) {
+  std::string command = "br --state-dir " + shell_word(dir.root) + " " + verb;
+  if (!options.config_path.empty()) command += " --config " + shell_word(options.config_path);
+  return command;
+}
+
+// Interactive mode: shows a batch's prompt (as its worker will build it, from the finished
+// work the batch carries) and asks what to do. Answers "run", "run:" and the edited prompt,
+// "skip" or "quit"; the end of input, or Ctrl-C, is "quit".
+std::string ask_before(const Batch& batch, std::size_t token_budget, const StateDir& dir) {
+  PromptOptions prompt_options;
+  prompt_options.token_budget = token_budget;
+  auto prompt = build_prompt(batch, batch.completed, prompt_options);
+  const std::string text =
+      prompt ? prompt->text : "(the prompt cannot be built: " + prompt.error().str() + ")";
+  std::string ids;
+  for (const auto& item : batch.tasks) ids += (ids.empty() ? "" : ", ") + item.task.id.str();
+  fmt::print("\n--- batch {} [{}]: {} ---\n{}\n--- end of prompt ---\n", batch.id.str(),
+             to_string(batch.domain), ids, text);
+  std::string edited;
+  while (true) {
+    fmt::print("Run this batch? [R]un, [s]kip (cancel its tasks), [e]dit the prompt, [q]uit: ");
+    std::fflush(stdout);
+    std::string line;
+    if (!std::getline(std::cin, line)) return "quit";
+    const auto first = line.find_first_not_of(" \t\r");
+    const char answer = first == std::string::npos ? 'r' : static_cast<char>(std::tolower(
+                                                               static_cast<unsigned char>(line[first])));
+    if (answer == 'r') return edited.empty() ? "run" : "run:" + edited;
+    if (answer == 's') return "skip";
+    if (answer == 'q') return "quit";
+    if (answer != 'e') {
+      fmt::print("answer r, s, e or q\n");
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir.prompts(), ec);
+    const std::string file = dir.prompts() + "/edit-" + batch.id.str() + ".md";
+    {
+      std::ofstream out(file, std::ios::binary | std::ios::trunc);
+      out << (edited.empty() ? text : edited);
+    }
+    const char* visual = std::getenv("VISUAL");
+    const char* editor = visual != nullptr && *visual != '\0' ? visual : std::getenv("EDITOR");
+    const std::string command = (editor != nullptr && *editor != '\0' ? editor : "vi");
+    // Through the shell, as git runs its editor: EDITOR may hold arguments ("code -w").
+    const int status = std::system((command + " " + shell_word(file)).c_str());
+    if (status != 0) {
+      fmt::print("the editor ({}) exited with status {}; the prompt is unchanged\n", command,
+                 status);
+      continue;
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    edited = content.str();
+    fmt::print("prompt edited ({} bytes); it is what the agent gets\n", edited.size());
+  }
+}
+
+std::string retry_hint(const StateDir& dir, const RunOptions& options) {
+  return next_command(dir, options, "retry --failed");
+}
+
 using namespace br::atoms;
 
 // How stale `br status` may be while a run is live (coordinator/live_status.hpp).
 constexpr std::int64_t kLiveStatusEveryMs = 200;
 constexpr std::int64_t kRedrawEveryMs = 200;  // the live view on a terminal
+constexpr std::int64_t kControlEveryMs = 200;  // how often a live run looks for br stop
 
 std::atomic<int> g_interrupts{0};
 extern "C" void on_interrupt(int) { g_interrupts.fetch_add(1); }
@@ -146,6 +222,25 @@ Result<Settings> load_settings(const RunOptions& options) {
         ": set [agent] command in br.toml, e.g. command = [\"claude\", \"-p\"], and pass "
         "--config br.toml (see README, \"Using real coding agents\")");
   }
+  // The agent and the check programs run here when this process has workers of its own: a
+  // program that is not installed is said now, before anything is journaled, not after every
+  // task has failed three times on it.
+  if (s.local_workers > 0) {
+    const auto where = options.config_path.empty() ? std::string("br.toml") : options.config_path;
+    const std::pair<const char*, const std::vector<std::string>*> programs[] = {
+        {"[agent] command", &s.config.agent.command},
+        {"[verify] check_command", &s.config.verify.check_command},
+        {"[verify] test_command", &s.config.verify.test_command}};
+    for (const auto& [what, argv] : programs) {
+      if (argv->empty() || find_executable(argv->front())) continue;
+      return Error::of(fmt::format(
+          "{}: {} runs '{}', which is not installed here{}: install it, or set {} to the "
+          "program to run (an agent that needs no network: command = [\"{}\"])",
+          where, what, argv->front(),
+          argv->front().find('/') == std::string::npos ? " (not on PATH)" : " or not executable",
+          what, "deploy/demo-agent"));
+    }
+  }
   if (s.config.run.lease_ms == 0) {
     s.config.run.lease_ms =
         s.config.agent.timeout_ms + s.config.verify.timeout_ms * 2 + s.config.verify.file_wait_ms +
@@ -170,8 +265,11 @@ Status sync_directory(const std::string& dir) {
 // made under another name and renamed into place once it holds the plan, so a crash at any
 // point leaves either no run or a run with its plan; and whatever this created is removed
 // again if a step fails (a full disk, a read-only directory).
+// `base`, for an isolated run, is where it starts; its branch is named after the run id.
 Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPlan& fresh,
-                                            const JournalOptions& options, RunState& state) {
+                                            const JournalOptions& options,
+                                            const std::optional<RunBase>& base,
+                                            const std::string& branch_template, RunState& state) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool root_existed = fs::exists(dir.root, ec);
@@ -199,8 +297,17 @@ Result<std::unique_ptr<Journal>> create_run(const StateDir& dir, const CheckedPl
   auto opened = Journal::open(staging, create);
   if (!opened) return undo(opened.error());
   journal = std::move(opened).value();
-  JournalRecord plan{0, "", unix_now_ms(),
-                     rec::PlanCreated{fresh.plan, fresh.spec_path, fresh.spec_hash}};
+  rec::PlanCreated created{fresh.plan, fresh.spec_path, fresh.spec_hash};
+  if (base) {
+    created.branch = branch_name(branch_template, create.run_id);
+    created.base_commit = base->base;
+    created.repo = std::filesystem::absolute(base->repo).lexically_normal().string();
+    // Before the journal exists, so a branch that cannot be made leaves no run behind.
+    if (auto made = create_run_branch(base->repo, created.branch, base->base); !made) {
+      return undo(made.error());
+    }
+  }
+  JournalRecord plan{0, "", unix_now_ms(), std::move(created)};
   if (auto seq = journal->append({plan}); !seq) return undo(seq.error());
   journal.reset();
   if (journal_existed) fs::remove_all(dir.journal(), ec);  // a directory without a journal
@@ -235,13 +342,24 @@ int run_command(const RunOptions& options) {
   // system's destructor has joined them (found by AddressSanitizer after a Ctrl-C).
   std::unique_ptr<Journal> journal;
   CancelSource cancel;
+  // Each local attempt's own cancel source (br cancel kills one), all cancelled with `cancel`.
+  const auto attempts = std::make_shared<AttemptCancels>();
+  const auto cancel_everything = [&] {
+    cancel.cancel();
+    attempts->cancel_all();
+  };
   caf::actor_system_config caf_config;
+  add_br_types(caf_config);
   caf_config.set("scheduler.max-threads", 2);
   // br's actors mostly wait for one another; the sharing scheduler wakes a waiting thread at
   // once, where work stealing polls and sleeps (dispatch round trip p50 310 → 175 µs).
   caf_config.set("scheduler.policy", caf::atom("sharing"));
   if (!settings->listen_host.empty()) {
     caf_config.load<caf::io::middleman>();
+    // Messages from workers are deserialized on the middleman's own thread rather than handed
+    // to a BASP worker thread first: one thread hop less per message (dispatch round trip p50
+    // 214 → 185 µs on 2 vCPUs, BENCHMARKS.md). Pool threads only pay off with cores to spare.
+    caf_config.set("middleman.workers", 0);
     // A worker host that goes silent (cut off, not closed) is dropped within 3 s.
     caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
@@ -311,7 +429,16 @@ int run_command(const RunOptions& options) {
       fresh.reset();  // same spec: the journal's plan is the plan
     }
   } else if (fresh) {
-    auto created = create_run(dir, *fresh, journal_options, state);
+    std::optional<RunBase> base;
+    if (config.run.isolation == "worktree") {
+      auto opened = open_run_base(config, dir.root);
+      if (!opened) return fail(kExitBadInput, opened.error().str());
+      base = std::move(opened).value();
+      if (options.output != OutputMode::quiet) {
+        for (const auto& note : base->notes) fmt::print("br: {}\n", note);
+      }
+    }
+    auto created = create_run(dir, *fresh, journal_options, base, config.run.branch, state);
     if (!created) return fail(kExitInternal, created.error().str());
     journal = std::move(created).value();
   } else {
@@ -320,10 +447,41 @@ int run_command(const RunOptions& options) {
                                            dir.root));
   }
 
+  // The next br resume or br retry finds this config without a flag.
+  remember_config(dir, options.config_path);
+
+  if (options.retry) {
+    // Journaled as its own record before anything runs: the tasks start over from here even
+    // if this process dies at once. Then the run goes on as br resume would.
+    auto plan_graph = graph_of(state.plan());
+    if (!plan_graph) return fail(kExitInternal, plan_graph.error().str());
+    auto reopened = RunTracker(**plan_graph, RetryPolicy{}).reopen(state, *options.retry);
+    if (!reopened) return fail(kExitBadInput, "br retry: " + reopened.error().str());
+    if (reopened->tasks.empty()) {
+      fmt::print("br retry: nothing to retry: no failed, blocked or cancelled task matched\n");
+    } else {
+      JournalRecord record{0, "", unix_now_ms(), *reopened};
+      auto seq = journal->append({record});
+      if (!seq) return fail(kExitInternal, seq.error().str());
+      record.seq = *seq;
+      record.run_id = journal->run_id();
+      if (auto applied = state.apply(record); !applied) {
+        return fail(kExitInternal, applied.error().str());
+      }
+      if (options.output != OutputMode::quiet) {
+        fmt::print("br: retrying {} task(s), each with a fresh attempt budget\n",
+                   reopened->tasks.size());
+      }
+    }
+  }
+
   if (state.status() == RunStatus::succeeded || state.status() == RunStatus::failed ||
       state.status() == RunStatus::cancelled) {
     ProgressView view(state, nullptr, 1, unix_now_ms());
     fmt::print("this run is already over; nothing to do.\n{}", view.summary(unix_now_ms()));
+    if (state.status() != RunStatus::succeeded) {
+      fmt::print("run what did not finish again with: {}\n", retry_hint(dir, options));
+    }
     return exit_code_for(state.status());
   }
 
@@ -351,8 +509,27 @@ int run_command(const RunOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(config.run.workspace, ec);
 
+  // An isolated run's branch follows its journal: a resumed run sets it to the journaled head
+  // (a coordinator killed after a merge was journaled, before the ref moved, left it behind),
+  // and the worktrees of the coordinator before are gone with their half-done attempts.
+  std::unique_ptr<GitIntegration> integration;
+  std::optional<BranchFollower> follower;
+  const std::string worktrees_dir = dir.root + "/worktrees";
+  if (state.isolated()) {
+    auto opened = BranchFollower::open(config.run.workspace, state.branch());
+    if (!opened) return fail(kExitBadInput, opened.error().str());
+    follower = std::move(opened).value();
+    if (auto set = follower->set(state.head()); !set) return fail(kExitInternal, set.error().str());
+    remove_stale_worktrees(config.run.workspace, worktrees_dir);
+    auto merger = GitIntegration::open(config.run.workspace, state.branch(),
+                                       config.limits.change_max_bytes);
+    if (!merger) return fail(kExitInternal, merger.error().str());
+    integration = std::move(merger).value();
+  }
+
   ProgressView view(state, *graph, std::max<std::uint32_t>(1, settings->local_workers),
                     unix_now_ms(), options.verbose);
+  view.set_colour(options.colour);
   const bool live = options.output == OutputMode::live;
   const bool quiet = options.output == OutputMode::quiet;
   if (!quiet) {
@@ -382,13 +559,20 @@ int run_command(const RunOptions& options) {
     graph_config.lease_ms = config.run.lease_ms;
     graph_config.keep_remote_inflight = options.serve;
     graph_config.seed = std::random_device{}();
+    graph_config.integration = integration.get();
+    graph_config.kill_attempt = [attempts](const BatchId& batch) { attempts->cancel(batch); };
+    graph_config.approve = options.approve;
+    // The blocking `self` below is the listener; scoped actors cannot be typed in CAF 0.17,
+    // so its interface is the receive loop's handlers, which match ListenerActor.
+    const auto listener = caf::actor_cast<ListenerActor>(self);
     auto graph_actor = spawn_graph_actor(system, state, *graph, graph_config, journal_actor,
-                                         scheduler, caf::actor{self});
+                                         scheduler, listener);
 
-    std::vector<caf::actor> workers;
+    std::vector<WorkerActor> workers;
     for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
       WorkerActorConfig w;
       w.runner.worker = fmt::format("local-{}", i);
+      w.runner.run_id = journal->run_id();
       w.runner.agent = config.agent;
       w.runner.verify = config.verify;
       w.runner.workspace = config.run.workspace;
@@ -399,19 +583,30 @@ int run_command(const RunOptions& options) {
       w.runner.token_budget = config.context.token_budget;
       w.runner.log_max_bytes = config.limits.agent_output_max_bytes;
       w.context_dir = dir.context() + "/" + w.runner.worker;
+      if (state.isolated()) {
+        w.runner.worktree_name = "br-" + journal->run_id().substr(0, 8) + "-" + w.runner.worker;
+        w.runner.worktree_dir = worktrees_dir + "/" + w.runner.worktree_name;
+      }
       w.cancel = &cancel;
+      w.attempts = attempts;
       workers.push_back(spawn_worker_actor(system, w, scheduler, graph_actor));
     }
 
-    caf::actor front;
+    FrontActor front;
     if (!settings->listen_host.empty()) {
       FrontConfig front_config;
       front_config.token = config.network.token;
       front_config.run_id = journal->run_id();
       front_config.max_message_bytes = config.limits.message_max_bytes;
       front_config.max_connections = config.network.max_connections;
-      front = spawn_front_actor(system, scheduler, graph_actor, caf::actor{self},
-                                std::move(front_config));
+      if (state.isolated()) {
+        // Chunks of half a message leave room for the envelope at any message_max_bytes.
+        auto objects = ObjectServer::open(config.run.workspace,
+                                          config.limits.message_max_bytes / 2);
+        if (!objects) return fail(kExitInternal, objects.error().str());
+        front_config.objects = std::move(objects).value();
+      }
+      front = spawn_front_actor(system, scheduler, graph_actor, listener, std::move(front_config));
       auto port = settings->tls
                       ? caf::openssl::publish(front, settings->listen_port,
                                               settings->listen_host.c_str(), true)
@@ -435,13 +630,24 @@ int run_command(const RunOptions& options) {
     bool over = false;
     bool stop_sent = false;
     std::int64_t last_draw_ms = 0;
+    std::int64_t last_control_ms = 0;
+    bool quit_asked = false;  // answered "quit" at the interactive prompt
+    // A request left before this run began (by a br stop that raced the last run's end) is
+    // not for it.
+    (void)take_stop_request(dir);
+    (void)take_cancel_requests(dir);
     while (!over) {
       self->receive(
-          [&](progress_atom, const std::vector<std::string>& encoded) {
+          [&](progress_atom, const EncodedRecords& encoded) {
             std::vector<JournalRecord> records;
             for (const auto& bytes : encoded) {
-              if (auto r = decode<JournalRecord>(bytes, journal_decode_limits())) {
+              if (auto r = bytes.decode(journal_decode_limits())) {
                 records.push_back(std::move(r).value());
+              }
+            }
+            if (follower) {
+              if (auto moved = follower->follow(records); !moved) {
+                fmt::print(stderr, "br: branch {}: {}\n", follower->branch(), moved.error().str());
               }
             }
             const auto lines = view.apply(records);
@@ -453,6 +659,13 @@ int run_command(const RunOptions& options) {
             if (live) block.clear();
             fmt::print(stderr, "br: {}\n", text);
           },
+          [&](approve_atom, const Encoded<Batch>& bytes) -> std::string {
+            auto batch = bytes.decode();
+            if (!batch || quit_asked) return "quit";
+            std::string answer = ask_before(*batch, config.context.token_budget, dir);
+            quit_asked = answer == "quit";
+            return answer;
+          },
           [&](run_over_atom, int status) {
             over = true;
             broken = broken || status == kRunBroken;
@@ -461,18 +674,28 @@ int run_command(const RunOptions& options) {
           caf::after(std::chrono::milliseconds(kRedrawEveryMs)) >> [] {});
       // After every message, not in the timeout alone: on a busy run messages never stop
       // arriving and the timeout never fires (an interrupt used to wait for the run's end).
-      if (g_interrupts.load() > 0 && !stop_sent) {
+      const std::int64_t now = unix_now_ms();
+      std::string stop_reason;
+      if (!stop_sent && g_interrupts.load() > 0) stop_reason = "interrupted (Ctrl-C)";
+      if (!stop_sent && quit_asked) stop_reason = "quit at br run's prompt";
+      if (!stop_sent && stop_reason.empty() && now - last_control_ms >= kControlEveryMs) {
+        last_control_ms = now;
+        if (auto who = take_stop_request(dir)) stop_reason = "stopped by " + *who;
+        for (auto& request : take_cancel_requests(dir)) {
+          self->send(graph_actor, cancel_atom_v, request.tasks, "cancelled by " + request.who);
+        }
+      }
+      if (!stop_reason.empty()) {
         stop_sent = true;
         // Stop first, then kill the agents: results of the killed attempts then reach a
         // graph that is stopping and ignores them, instead of being journaled as failed
         // attempts that count against max_attempts. Those tasks resume later.
-        self->send(graph_actor, stop_atom_v, std::string("interrupted (Ctrl-C)"));
-        cancel.cancel();
+        self->send(graph_actor, stop_atom_v, stop_reason);
+        cancel_everything();
         if (live) block.clear();
-        fmt::print(stderr, "br: interrupted; stopping (state is journaled, `br resume` "
-                           "continues)\n");
+        fmt::print(stderr, "br: {}; stopping (state is journaled, `br resume` continues)\n",
+                   stop_reason);
       }
-      const std::int64_t now = unix_now_ms();
       if (live && !over && now - last_draw_ms >= kRedrawEveryMs) {
         block.draw(view.live_block(now, terminal_width()));
         last_draw_ms = now;
@@ -481,7 +704,7 @@ int run_command(const RunOptions& options) {
     }
     live_status.remove();
     if (live) block.clear();
-    cancel.cancel();
+    cancel_everything();
     for (auto& w : workers) self->send_exit(w, caf::exit_reason::user_shutdown);
     self->send_exit(scheduler, caf::exit_reason::user_shutdown);
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
@@ -498,11 +721,24 @@ int run_command(const RunOptions& options) {
     }
     if (!gone.empty()) (void)journal->append(std::move(gone));
   }
-  if (!quiet || final_status != RunStatus::succeeded) {
-    fmt::print("{}", view.summary(unix_now_ms()));
+  // The summary stays on screen, --quiet or not: it is all --quiet prints.
+  fmt::print("{}", view.summary(unix_now_ms()));
+  if (state.isolated() && !broken && final_status != RunStatus::stopped) {
+    // Over for good: no attempt is left to need a worktree (a stopped run keeps them for
+    // nothing either, but its resume clears them).
+    remove_stale_worktrees(config.run.workspace, worktrees_dir);
+  }
+  fmt::print("{}", result_summary(view.state()));
+  if (!broken) {
+    fmt::print("report: br --state-dir {} report   (timeline, failures, each task's commit; "
+               "writes {}/report.html)\n",
+               shell_word(dir.root), dir.root);
   }
   if (final_status == RunStatus::stopped) {
-    fmt::print("resume with: br --state-dir {} resume\n", dir.root);
+    fmt::print("resume with: {}\n", next_command(dir, options, "resume"));
+  } else if (final_status == RunStatus::failed && !broken) {
+    fmt::print("once the cause is fixed, run what failed again with: {}\n",
+               retry_hint(dir, options));
   }
   return broken ? kExitInternal : exit_code_for(final_status);
 }

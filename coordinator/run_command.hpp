@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "actors/graph/run_tracker.hpp"
 #include "coordinator/state_dir.hpp"
 
 namespace br {
@@ -20,7 +21,9 @@ struct RunOptions {
   std::string strategy;                  // overrides [run] strategy when set
   StateDir state_dir;
   OutputMode output = OutputMode::plain;
-  bool verbose = false;  // also show tasks becoming ready, in plain mode
+  bool verbose = false;
+  bool colour = false;
+  bool approve = false;  // interactive: ask before each batch (br run without --auto)  // ANSI colour in the run's output (main decides: --color, NO_COLOR)  // also show tasks becoming ready, in plain mode
   // br-coordinator: publish the front actor here (HOST:PORT; port 0 picks a free one, and the
   // address is printed as "listening on HOST:PORT"). Local workers then default to none.
   std::string listen;
@@ -28,6 +31,8 @@ struct RunOptions {
   // The state dir's run began from another version of `spec`: plan it again, keeping the
   // tasks that succeeded and still exist, instead of refusing.
   bool replan = false;
+  // br retry: reopen these tasks of the state dir's stopped or finished run first.
+  std::optional<RetrySelection> retry;
 };
 
 int run_command(const RunOptions& options);

@@ -1,4 +1,5 @@
-// Where br keeps a run's files inside --state-dir: the journal, agent logs, prompts, context.
+// Where br keeps a run's files inside --state-dir: the journal, agent logs, prompts, context,
+// and requests to the live run (br stop).
 #pragma once
 
 #include <string>
@@ -12,6 +13,7 @@ struct StateDir {
   std::string logs() const { return root + "/logs"; }
   std::string prompts() const { return root + "/prompts"; }
   std::string context() const { return root + "/context"; }
+  std::string control() const { return root + "/control"; }  // requests to the live run
 };
 
 }  // namespace br

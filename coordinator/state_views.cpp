@@ -26,6 +26,9 @@ nlohmann::json status_json(const RunState& state) {
           {"title", state.plan().title},
           {"spec", state.spec_path()},
           {"last_seq", state.last_seq()},
+          // Isolated runs: where the result is ("" for isolation = "none").
+          {"branch", state.branch()},
+          {"head", state.head()},
           {"counts", counts_json(state.counts())},
           {"workers", workers}};
 }
@@ -42,13 +45,23 @@ std::string status_text(const nlohmann::json& doc) {
   std::string out = fmt::format("run {} ({}): {}\n", doc.value("run_id", ""),
                                 doc.value("title", ""), status);
   out += fmt::format("spec: {}\n", doc.value("spec", ""));
+  if (!doc.value("branch", "").empty()) {
+    out += fmt::format("branch: {} at {} (git merge {})\n", doc.value("branch", ""),
+                       doc.value("head", "").substr(0, 12), doc.value("branch", ""));
+  }
+  // Nothing holds the journal: what it calls running or dispatched was cut short (a kill -9,
+  // a crash), and no worker is connected to anything.
+  const bool live = doc.value("live", true);
+  const std::string in_flight =
+      live ? fmt::format("{} running, {} dispatched", n("running"), n("dispatched"))
+           : fmt::format("{} interrupted", n("running") + n("dispatched"));
   out += fmt::format(
-      "tasks: {} total, {} succeeded, {} running, {} dispatched, {} ready, {} pending, "
-      "{} retrying, {} failed, {} blocked, {} cancelled\n",
-      n("total"), n("succeeded"), n("running"), n("dispatched"), n("ready"), n("pending"),
-      n("retrying"), n("failed"), n("blocked"), n("cancelled"));
+      "tasks: {} total, {} succeeded, {}, {} ready, {} pending, {} retrying, {} failed, "
+      "{} blocked, {} cancelled\n",
+      n("total"), n("succeeded"), in_flight, n("ready"), n("pending"), n("retrying"), n("failed"),
+      n("blocked"), n("cancelled"));
   std::size_t alive = 0;
-  for (const auto& w : doc.at("workers")) alive += w.value("alive", false) ? 1 : 0;
+  for (const auto& w : doc.at("workers")) alive += live && w.value("alive", false) ? 1 : 0;
   out += fmt::format("workers: {} known, {} connected\n", doc.at("workers").size(), alive);
   if (doc.contains("journal_bytes")) {
     out += fmt::format("journal: {} records, {:.1f} MiB\n", doc.value("last_seq", 0ULL),
@@ -91,6 +104,7 @@ void write_task_list_json(const RunState& state, const TaskFilter& filter, JsonW
     const TaskState& t = state.tasks()[i];
     out.begin_object();
     out.key("attempt").value(t.attempt);
+    out.key("commit").value(t.commit);
     out.key("dispatched_ms").value(t.dispatched_ms);
     out.key("domain").value(to_string(task.domain));
     out.key("feature").value(task.feature.str());
@@ -114,11 +128,15 @@ void write_task_list_text(const RunState& state, const TaskFilter& filter, Outpu
   const auto& plan = state.plan().tasks;
   std::size_t width = 4;
   for (const auto& t : plan) width = std::max(width, t.id.str().size());
-  out.format("{:<{}}  {:<10}  {:>7}  {}\n", "TASK", width, "STATUS", "ATTEMPT", "TITLE");
+  // An isolated run shows each task's commit (`br task diff ID` shows what it changed).
+  const bool commits = state.isolated();
+  out.format("{:<{}}  {:<10}  {:>7}  {}{}\n", "TASK", width, "STATUS", "ATTEMPT",
+             commits ? "COMMIT        " : "", "TITLE");
   const std::size_t more = for_each_task(state, filter, [&](std::size_t i) {
     const TaskState& t = state.tasks()[i];
-    out.format("{:<{}}  {:<10}  {:>7}  {}", plan[i].id.str(), width, to_string(t.status),
-               t.attempt, plan[i].title);
+    const std::string commit = t.commit.empty() ? "-" : t.commit.substr(0, 12);
+    out.format("{:<{}}  {:<10}  {:>7}  {}{}", plan[i].id.str(), width, to_string(t.status),
+               t.attempt, commits ? fmt::format("{:<12}  ", commit) : "", plan[i].title);
     if (!t.reason.empty()) out.format("  ({})", t.reason);
     out.push('\n');
   });

@@ -15,6 +15,9 @@ cmake --build build -j "$(nproc)" --target br
 spec="${1:-examples/PROJECT_SPEC.md}"
 ./build/coordinator/br plan "$spec"
 echo
-# A fresh state dir and workspace each time, so the demo always shows a whole run.
+# A fresh state dir and workspace each time, so the demo always shows a whole run. The
+# workspace is a repository of its own (br builds on a git repository; without this one it
+# would use the enclosing checkout of br itself).
 rm -rf examples/.br examples/workspace
+git init -q examples/workspace
 exec ./build/coordinator/br --state-dir examples/.br run --auto "$spec" --config examples/br.toml

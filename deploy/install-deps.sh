@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential g++ cmake ninja-build ccache pkg-config
-  libcaf-dev capnproto libcapnp-dev librocksdb-dev
+  libcaf-dev capnproto libcapnp-dev librocksdb-dev libgit2-dev git
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 nlohmann-json3-dev
   clang libclang-rt-14-dev clang-tidy cppcheck
   iproute2 procps python3

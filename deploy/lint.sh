@@ -16,13 +16,26 @@ mapfile -t sources < <(git ls-files -- 'protocol/*.cpp' 'storage/*.cpp' 'actors/
   worker -name '*.cpp')
 
 status=0
-echo "lint: clang-tidy on ${#sources[@]} files"
-# One clang-tidy per file, as many at once as there are cores; each prints only its findings.
-if ! printf '%s\n' "${sources[@]}" |
-  xargs -P "$(nproc)" -n 1 clang-tidy -p "$build_dir" --quiet 2> >(grep -v -E \
-    '^[0-9]+ warnings? generated|^Suppressed [0-9]+ warnings|^Use -header-filter' >&2); then
-  status=1
-fi
+# The files that include CAF (thin actors and the executables' wiring, see
+# tests/layering_test.sh) skip the static analyzer: there it spends most of its time in CAF's
+# templates (graph_actor.cpp: 35 of 49 s) and finds nothing of ours; the pure logic, where the
+# analyzer earns its keep, gets every check.
+wiring=()
+logic=()
+for f in "${sources[@]}"; do
+  case "$f" in
+    */*_actor.cpp|coordinator/run_command.cpp|coordinator/main.cpp|worker/main.cpp) wiring+=("$f") ;;
+    *) logic+=("$f") ;;
+  esac
+done
+echo "lint: clang-tidy on ${#sources[@]} files (${#wiring[@]} without the analyzer)"
+tidy() {
+  # One clang-tidy per file, as many at once as there are cores; each prints only its findings.
+  xargs -P "$(nproc)" -n 1 clang-tidy -p "$build_dir" --quiet "$@" 2> >(grep -v -E \
+    '^[0-9]+ warnings? generated|^Suppressed [0-9]+ warnings|^Use -header-filter' >&2)
+}
+if ! printf '%s\n' "${logic[@]}" | tidy; then status=1; fi
+if ! printf '%s\n' "${wiring[@]}" | tidy --checks='-clang-analyzer-*'; then status=1; fi
 
 echo "lint: cppcheck"
 if ! cppcheck --quiet --error-exitcode=1 --std=c++17 --language=c++ --inline-suppr \

@@ -54,6 +54,7 @@ struct Plan {
 struct BatchTask {
   task @0 :Task;
   attempt @1 :UInt32;
+  lastFailure @2 :Text;  # why the previous attempt failed, for the retry's prompt
 }
 
 struct CompletedWork {
@@ -69,6 +70,12 @@ struct Batch {
   project @3 :Text;
   completed @4 :List(CompletedWork);
   leaseMs @5 :UInt64;
+  # The commit the attempt starts from: the integration head when it was dispatched, which
+  # holds every task it depends on. Empty when the run works without isolation.
+  base @6 :Text;
+  # The prompt as the user approved it after editing it at br run's prompt (interactive
+  # mode); empty: the worker builds it.
+  prompt @7 :Text;
 }
 
 struct TaskResult {
@@ -82,6 +89,10 @@ struct TaskResult {
   startedMs @7 :Int64;
   finishedMs @8 :Int64;
   logPath @9 :Text;
+  # The attempt's commit (its parent is the batch's base); empty when it changed nothing.
+  commit @10 :Text;
+  # From a br-worker on another host: a git pack of the objects the commit adds to the base.
+  pack @11 :Data;
 }
 
 struct WorkerHello {
@@ -106,6 +117,10 @@ struct JournalRecord {
       plan @3 :Plan;
       specPath @4 :Text;
       specHash @5 :Text;
+      # Isolated runs: the integration branch and the commit it started from.
+      branch @40 :Text;
+      baseCommit @41 :Text;
+      repo @44 :Text;  # the repository's work tree, as an absolute path
     }
     taskReady :group {
       task @6 :Text;
@@ -127,6 +142,9 @@ struct JournalRecord {
       attempt @16 :UInt32;
       worker @17 :Text;
       files @18 :List(Text);
+      # The attempt's commit, and the integration head once it was merged.
+      commit @42 :Text;
+      head @43 :Text;
     }
     taskFailed :group {
       task @19 :Text;
@@ -137,6 +155,9 @@ struct JournalRecord {
       task @22 :Text;
       nextAttempt @23 :UInt32;
       notBeforeMs @24 :Int64;
+      # The attempt did not fail, its process went away (a stop, a restart): it does not count
+      # against max_attempts.
+      uncharged @46 :Bool;
     }
     taskBlocked :group {
       task @25 :Text;
@@ -169,6 +190,11 @@ struct JournalRecord {
       specPath @38 :Text;
       specHash @39 :Text;
     }
+    # `br retry`: failed, blocked and cancelled tasks start over (pending), each with a fresh
+    # attempt budget, their attempt numbers continuing; a finished run is stopped again.
+    tasksReopened :group {
+      tasks @45 :List(Text);
+    }
   }
 }
 
@@ -196,6 +222,21 @@ struct HelloReply {
   runId @2 :Text;
 }
 
+# A br-worker asks for the objects of a commit it lacks (a batch's base), one chunk at a time.
+struct ObjectsRequest {
+  want @0 :Text;
+  have @1 :List(Text);  # commits it has, whose objects need not be sent
+  offset @2 :UInt64;    # where in the pack this chunk starts
+}
+
+# One chunk of the pack for an ObjectsRequest.
+struct ObjectsChunk {
+  error @0 :Text;    # why there is no pack (then nothing else is set)
+  packId @1 :Text;   # names the pack: a chunk of another pack (rebuilt meanwhile) does not fit
+  total @2 :UInt64;  # the pack's size
+  data @3 :Data;
+}
+
 # Tasks that became ready (graph → scheduler).
 struct ReadyTasks {
   tasks @0 :List(Text);
@@ -217,6 +258,8 @@ struct TaskSnapshot {
   finishedMs @9 :Int64;
   leaseUntilMs @10 :Int64;
   notBeforeMs @11 :Int64;
+  commit @12 :Text;
+  attemptBase @13 :UInt32;  # attempts made before the task was last reopened
 }
 
 struct WorkerSnapshot {
@@ -238,4 +281,8 @@ struct RunSnapshot {
   specHash @6 :Text;
   tasks @7 :List(TaskSnapshot);   # in plan order
   workers @8 :List(WorkerSnapshot);
+  branch @9 :Text;
+  baseCommit @10 :Text;
+  head @11 :Text;
+  repo @12 :Text;
 }

@@ -24,6 +24,9 @@ struct Invalid : std::runtime_error {
 // All of `s`, NUL bytes included: capnp's implicit conversion from std::string goes through
 // c_str() and would cut a text at its first NUL, so that what decodes is not what was sent.
 capnp::Text::Reader text_of(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+capnp::Data::Reader data_of(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
 
 template <class List>
 void set_texts(List list, const std::vector<std::string>& values) {
@@ -87,6 +90,7 @@ void put(wire::Batch::Builder b, const Batch& batch) {
   for (unsigned i = 0; i < batch.tasks.size(); ++i) {
     put(tasks[i].initTask(), batch.tasks[i].task);
     tasks[i].setAttempt(batch.tasks[i].attempt);
+    tasks[i].setLastFailure(text_of(batch.tasks[i].last_failure));
   }
   b.setProject(text_of(batch.project));
   auto completed = b.initCompleted(count(batch.completed.size()));
@@ -97,6 +101,8 @@ void put(wire::Batch::Builder b, const Batch& batch) {
               batch.completed[i].files);
   }
   b.setLeaseMs(batch.lease_ms);
+  b.setBase(text_of(batch.base));
+  b.setPrompt(text_of(batch.prompt));
 }
 
 void put(wire::TaskResult::Builder b, const TaskResult& r) {
@@ -110,6 +116,8 @@ void put(wire::TaskResult::Builder b, const TaskResult& r) {
   b.setStartedMs(r.started_ms);
   b.setFinishedMs(r.finished_ms);
   b.setLogPath(text_of(r.log_path));
+  b.setCommit(text_of(r.commit));
+  b.setPack(data_of(r.pack));
 }
 
 void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
@@ -141,6 +149,19 @@ void put(wire::HelloReply::Builder b, const HelloReply& v) {
   b.setRunId(text_of(v.run_id));
 }
 
+void put(wire::ObjectsRequest::Builder b, const ObjectsRequest& v) {
+  b.setWant(text_of(v.want));
+  set_texts(b.initHave(count(v.have.size())), v.have);
+  b.setOffset(v.offset);
+}
+
+void put(wire::ObjectsChunk::Builder b, const ObjectsChunk& v) {
+  b.setError(text_of(v.error));
+  b.setPackId(text_of(v.pack_id));
+  b.setTotal(v.total);
+  b.setData(data_of(v.data));
+}
+
 void put(wire::ReadyTasks::Builder b, const ReadyTasks& v) {
   set_ids(b.initTasks(count(v.tasks.size())), v.tasks);
   set_ids(b.initRetries(count(v.retries.size())), v.retries);
@@ -158,6 +179,9 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       put(g.initPlan(), v.plan);
       g.setSpecPath(text_of(v.spec_path));
       g.setSpecHash(text_of(v.spec_hash));
+      g.setBranch(text_of(v.branch));
+      g.setBaseCommit(text_of(v.base_commit));
+      g.setRepo(text_of(v.repo));
     }
     void operator()(const rec::TaskReady& v) { body.initTaskReady().setTask(text_of(v.task.str())); }
     void operator()(const rec::BatchDispatched& v) {
@@ -181,6 +205,8 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       g.setAttempt(v.attempt);
       g.setWorker(text_of(v.worker));
       set_texts(g.initFiles(count(v.files.size())), v.files);
+      g.setCommit(text_of(v.commit));
+      g.setHead(text_of(v.head));
     }
     void operator()(const rec::TaskFailed& v) {
       auto g = body.initTaskFailed();
@@ -193,6 +219,7 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       g.setTask(text_of(v.task.str()));
       g.setNextAttempt(v.next_attempt);
       g.setNotBeforeMs(v.not_before_ms);
+      g.setUncharged(v.uncharged);
     }
     void operator()(const rec::TaskBlocked& v) {
       auto g = body.initTaskBlocked();
@@ -226,6 +253,9 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
     void operator()(const rec::RunCompleted& v) {
       body.initRunCompleted().setOutcome(static_cast<wire::RunOutcome>(v.outcome));
     }
+    void operator()(const rec::TasksReopened& v) {
+      set_ids(body.initTasksReopened().initTasks(count(v.tasks.size())), v.tasks);
+    }
   };
   std::visit(Visitor{body}, r.body);
 }
@@ -238,6 +268,10 @@ void put(wire::RunSnapshot::Builder b, const RunState& s) {
   if (s.has_plan()) put(b.initPlan(), s.plan());
   b.setSpecPath(text_of(s.spec_path()));
   b.setSpecHash(text_of(s.spec_hash()));
+  b.setBranch(text_of(s.branch()));
+  b.setBaseCommit(text_of(s.base_commit()));
+  b.setHead(text_of(s.head()));
+  b.setRepo(text_of(s.repo()));
   auto tasks = b.initTasks(count(s.tasks().size()));
   for (unsigned i = 0; i < s.tasks().size(); ++i) {
     const TaskState& t = s.tasks()[i];
@@ -248,13 +282,15 @@ void put(wire::RunSnapshot::Builder b, const RunState& s) {
     w.setBatch(text_of(t.batch.str()));
     w.setReason(text_of(t.reason));
     auto files = w.initFiles(count(t.files.size()));
-    for (unsigned k = 0; k < t.files.size(); ++k) files.set(k, t.files[k]);
+    for (unsigned k = 0; k < t.files.size(); ++k) files.set(k, text_of(t.files[k]));
     w.setReadyMs(t.ready_ms);
     w.setDispatchedMs(t.dispatched_ms);
     w.setStartedMs(t.started_ms);
     w.setFinishedMs(t.finished_ms);
     w.setLeaseUntilMs(t.lease_until_ms);
     w.setNotBeforeMs(t.not_before_ms);
+    w.setCommit(text_of(t.commit));
+    w.setAttemptBase(t.attempt_base);
   }
   auto workers = b.initWorkers(count(s.workers().size()));
   unsigned i = 0;
@@ -302,6 +338,18 @@ std::vector<std::string> texts(capnp::List<capnp::Text>::Reader list, Budget& bu
   out.reserve(list.size());
   for (auto t : list) out.push_back(text(t, budget));
   return out;
+}
+
+std::string data(capnp::Data::Reader d, Budget& budget) {
+  budget.charge(d.size());
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+// A commit id from outside: empty (none) or exactly 40 lowercase hex digits.
+std::string commit_id(capnp::Text::Reader t, Budget& budget, const char* what) {
+  std::string id = text(t, budget);
+  if (!id.empty() && !is_commit_id(id)) throw Invalid(std::string(what) + " is not a commit id");
+  return id;
 }
 
 template <class IdT>
@@ -382,7 +430,10 @@ Batch get(wire::Batch::Reader r, Budget& budget) {
   auto tasks = r.getTasks();
   budget.charge(tasks.size() * sizeof(BatchTask));
   b.tasks.reserve(tasks.size());
-  for (auto t : tasks) b.tasks.push_back(BatchTask{get(t.getTask(), budget), t.getAttempt()});
+  for (auto t : tasks) {
+    b.tasks.push_back(
+        BatchTask{get(t.getTask(), budget), t.getAttempt(), text(t.getLastFailure(), budget)});
+  }
   b.project = text(r.getProject(), budget);
   auto completed = r.getCompleted();
   budget.charge(completed.size() * sizeof(CompletedWork));
@@ -392,6 +443,8 @@ Batch get(wire::Batch::Reader r, Budget& budget) {
                                         text(c.getTitle(), budget), texts(c.getFiles(), budget)});
   }
   b.lease_ms = r.getLeaseMs();
+  b.base = commit_id(r.getBase(), budget, "batch base");
+  b.prompt = text(r.getPrompt(), budget);
   return b;
 }
 
@@ -407,6 +460,9 @@ TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
   out.started_ms = r.getStartedMs();
   out.finished_ms = r.getFinishedMs();
   out.log_path = text(r.getLogPath(), budget);
+  out.commit = commit_id(r.getCommit(), budget, "result commit");
+  out.pack = data(r.getPack(), budget);
+  if (!out.pack.empty() && out.commit.empty()) throw Invalid("a result's pack has no commit");
   return out;
 }
 
@@ -441,6 +497,25 @@ HelloReply get(wire::HelloReply::Reader r, Budget& budget) {
   return HelloReply{r.getAccepted(), text(r.getReason(), budget), text(r.getRunId(), budget)};
 }
 
+ObjectsRequest get(wire::ObjectsRequest::Reader r, Budget& budget) {
+  ObjectsRequest out;
+  out.want = commit_id(r.getWant(), budget, "wanted commit");
+  auto have = r.getHave();
+  budget.charge(have.size() * sizeof(std::string));
+  for (auto h : have) out.have.push_back(commit_id(h, budget, "commit had"));
+  out.offset = r.getOffset();
+  return out;
+}
+
+ObjectsChunk get(wire::ObjectsChunk::Reader r, Budget& budget) {
+  ObjectsChunk out;
+  out.error = text(r.getError(), budget);
+  out.pack_id = text(r.getPackId(), budget);
+  out.total = r.getTotal();
+  out.data = data(r.getData(), budget);
+  return out;
+}
+
 ReadyTasks get(wire::ReadyTasks::Reader r, Budget& budget) {
   ReadyTasks out;
   out.tasks = ids<TaskId>(r.getTasks(), budget);
@@ -463,7 +538,9 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
     case W::PLAN_CREATED: {
       auto g = body.getPlanCreated();
       out.body = rec::PlanCreated{get(g.getPlan(), budget), text(g.getSpecPath(), budget),
-                                  text(g.getSpecHash(), budget)};
+                                  text(g.getSpecHash(), budget), text(g.getBranch(), budget),
+                                  commit_id(g.getBaseCommit(), budget, "base commit"),
+                                  text(g.getRepo(), budget)};
       break;
     }
     case W::TASK_READY:
@@ -492,7 +569,9 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
     case W::TASK_SUCCEEDED: {
       auto g = body.getTaskSucceeded();
       out.body = rec::TaskSucceeded{TaskId(text(g.getTask(), budget)), g.getAttempt(),
-                                    text(g.getWorker(), budget), texts(g.getFiles(), budget)};
+                                    text(g.getWorker(), budget), texts(g.getFiles(), budget),
+                                    commit_id(g.getCommit(), budget, "task commit"),
+                                    commit_id(g.getHead(), budget, "integration head")};
       break;
     }
     case W::TASK_FAILED: {
@@ -504,7 +583,7 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
     case W::TASK_RETRYING: {
       auto g = body.getTaskRetrying();
       out.body = rec::TaskRetrying{TaskId(text(g.getTask(), budget)), g.getNextAttempt(),
-                                   g.getNotBeforeMs()};
+                                   g.getNotBeforeMs(), g.getUncharged()};
       break;
     }
     case W::TASK_BLOCKED: {
@@ -545,6 +624,9 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
                                   text(g.getSpecHash(), budget)};
       break;
     }
+    case W::TASKS_REOPENED:
+      out.body = rec::TasksReopened{ids<TaskId>(body.getTasksReopened().getTasks(), budget)};
+      break;
     default:
       throw Invalid("unknown journal record kind " + std::to_string(static_cast<int>(body.which())) +
                     "; written by a newer br?");
@@ -567,6 +649,10 @@ RunState::Parts get(wire::RunSnapshot::Reader r, Budget& budget) {
   if (p.has_plan) p.plan = get(r.getPlan(), budget);
   p.spec_path = text(r.getSpecPath(), budget);
   p.spec_hash = text(r.getSpecHash(), budget);
+  p.branch = text(r.getBranch(), budget);
+  p.base_commit = commit_id(r.getBaseCommit(), budget, "base commit");
+  p.head = commit_id(r.getHead(), budget, "integration head");
+  p.repo = text(r.getRepo(), budget);
   auto tasks = r.getTasks();
   budget.charge(tasks.size() * sizeof(TaskState));
   p.tasks.reserve(tasks.size());
@@ -585,6 +671,9 @@ RunState::Parts get(wire::RunSnapshot::Reader r, Budget& budget) {
     t.finished_ms = w.getFinishedMs();
     t.lease_until_ms = w.getLeaseUntilMs();
     t.not_before_ms = w.getNotBeforeMs();
+    t.commit = commit_id(w.getCommit(), budget, "task commit");
+    t.attempt_base = w.getAttemptBase();
+    if (t.attempt_base > t.attempt) throw Invalid("a task's attempt base is past its attempt");
     p.tasks.push_back(std::move(t));
   }
   auto workers = r.getWorkers();
@@ -641,6 +730,8 @@ std::string encode(const WorkRequest& v) { return encode_as<wire::WorkRequest>(v
 std::string encode(const TaskProgress& v) { return encode_as<wire::TaskProgress>(v); }
 std::string encode(const HelloReply& v) { return encode_as<wire::HelloReply>(v); }
 std::string encode(const ReadyTasks& v) { return encode_as<wire::ReadyTasks>(v); }
+std::string encode(const ObjectsRequest& v) { return encode_as<wire::ObjectsRequest>(v); }
+std::string encode(const ObjectsChunk& v) { return encode_as<wire::ObjectsChunk>(v); }
 std::string encode(const JournalRecord& v) { return encode_as<wire::JournalRecord>(v); }
 
 template <>
@@ -682,6 +773,14 @@ Result<HelloReply> decode(std::string_view b, const DecodeLimits& l) {
 template <>
 Result<ReadyTasks> decode(std::string_view b, const DecodeLimits& l) {
   return decode_as<wire::ReadyTasks, ReadyTasks>(b, l, "ReadyTasks");
+}
+template <>
+Result<ObjectsRequest> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::ObjectsRequest, ObjectsRequest>(b, l, "ObjectsRequest");
+}
+template <>
+Result<ObjectsChunk> decode(std::string_view b, const DecodeLimits& l) {
+  return decode_as<wire::ObjectsChunk, ObjectsChunk>(b, l, "ObjectsChunk");
 }
 template <>
 Result<JournalRecord> decode(std::string_view b, const DecodeLimits& l) {

@@ -41,6 +41,8 @@ std::string encode(const WorkerHello& value);
 std::string encode(const WorkRequest& value);
 std::string encode(const TaskProgress& value);
 std::string encode(const HelloReply& value);
+std::string encode(const ObjectsRequest& value);
+std::string encode(const ObjectsChunk& value);
 std::string encode(const ReadyTasks& value);
 // Encodes everything but `seq`, which is the record's key in the journal.
 std::string encode(const JournalRecord& value);
@@ -58,6 +60,8 @@ template <> Result<WorkerHello> decode(std::string_view, const DecodeLimits&);
 template <> Result<WorkRequest> decode(std::string_view, const DecodeLimits&);
 template <> Result<TaskProgress> decode(std::string_view, const DecodeLimits&);
 template <> Result<HelloReply> decode(std::string_view, const DecodeLimits&);
+template <> Result<ObjectsRequest> decode(std::string_view, const DecodeLimits&);
+template <> Result<ObjectsChunk> decode(std::string_view, const DecodeLimits&);
 template <> Result<ReadyTasks> decode(std::string_view, const DecodeLimits&);
 template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
 

@@ -219,9 +219,11 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   run.integer("batch_max_minutes", config.run.batch_max_minutes, 60, 240);
   run.string("workspace", config.run.workspace);
   run.string("keep_succeeded", config.run.keep_succeeded, {"all", "logs", "none"});
+  run.string("isolation", config.run.isolation, {"worktree", "none"});
+  run.string("branch", config.run.branch);
   run.reject_unknown({"workers", "strategy", "max_attempts", "backoff_base", "backoff_max",
                       "backoff_jitter", "lease", "batch_max_tasks", "batch_max_minutes",
-                      "workspace", "keep_succeeded"});
+                      "workspace", "keep_succeeded", "isolation", "branch"});
 
   Section agent(root, "agent", path, errors);
   agent.strings("command", config.agent.command, /*non_empty=*/true);
@@ -256,8 +258,15 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
                  std::int64_t{1} << 30);
   limits.integer("agent_output_max_bytes", config.limits.agent_output_max_bytes, 4096,
                  std::int64_t{1} << 40);
+  limits.integer("change_max_bytes", config.limits.change_max_bytes, 1024,
+                 std::int64_t{1} << 30);
   limits.reject_unknown({"spec_max_bytes", "max_tasks", "message_max_bytes",
-                         "agent_output_max_bytes"});
+                         "agent_output_max_bytes", "change_max_bytes"});
+  if (config.limits.change_max_bytes + std::uint64_t{64} * 1024 > config.limits.message_max_bytes) {
+    errors.push_back(Diagnostic{path, 0,
+                                "limits.change_max_bytes must leave 64 KiB of "
+                                "limits.message_max_bytes for the rest of a result"});
+  }
 
   Section journal(root, "journal", path, errors);
   journal.integer("snapshot_every", config.journal.snapshot_every, 0, 1'000'000'000);

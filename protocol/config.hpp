@@ -26,6 +26,11 @@ struct RunConfig {
   // (the prompt goes: the plan can rebuild it; it was most of a big run's state dir) or
   // "none". Failed attempts always keep both.
   std::string keep_succeeded = "logs";
+  // "worktree": every attempt runs in a git worktree of its own at a base holding the work it
+  // depends on, and passed attempts are merged into `branch`. "none": all agents share the
+  // workspace directory itself (for agents that change no files; nothing is committed).
+  std::string isolation = "worktree";
+  std::string branch = "br/{run}";        // the integration branch; {run} is the run id
 };
 
 struct AgentConfig {
@@ -57,6 +62,8 @@ struct LimitsConfig {
   std::uint64_t max_tasks = 200000;
   std::uint64_t message_max_bytes = std::uint64_t{16} << 20;
   std::uint64_t agent_output_max_bytes = std::uint64_t{64} << 20;
+  // The git objects one remote attempt may add (its pack): it travels in one result message.
+  std::uint64_t change_max_bytes = std::uint64_t{8} << 20;
 };
 
 // The run's journal (storage/journal.hpp); snapshots make a restart replay only the tail.

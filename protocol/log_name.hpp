@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "protocol/ids.hpp"
 
@@ -19,5 +20,9 @@ inline std::string batch_log_name(const BatchId& batch, std::uint32_t attempt) {
   if (out.empty()) out = "batch";
   return out + "-a" + std::to_string(attempt) + ".log";
 }
+
+// How the worker ends an attempt's log ("[br] attempt finished: passed" or "failed — why"), so
+// that `br logs --follow` knows when to stop.
+inline constexpr std::string_view kAttemptEndMarker = "[br] attempt finished:";
 
 }  // namespace br

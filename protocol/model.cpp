@@ -71,7 +71,8 @@ std::string_view kind_name(const RecordBody& body) {
   static constexpr std::string_view kNames[] = {
       "planCreated",  "taskReady",     "batchDispatched", "taskStarted", "taskSucceeded",
       "taskFailed",   "taskRetrying",  "taskBlocked",     "taskCancelled", "workerJoined",
-      "workerLost",   "runStopped",    "runResumed",      "runCompleted",  "planRevised"};
+      "workerLost",   "runStopped",    "runResumed",      "runCompleted",  "planRevised",
+      "tasksReopened"};
   static_assert(std::size(kNames) == std::variant_size_v<RecordBody>);
   return kNames[body.index()];
 }
@@ -87,14 +88,14 @@ static auto fields(const Task& t) {
                   t.priority, t.depends_on, t.acceptance, t.files);
 }
 static auto fields(const Plan& p) { return std::tie(p.title, p.overview, p.features, p.tasks); }
-static auto fields(const BatchTask& t) { return std::tie(t.task, t.attempt); }
+static auto fields(const BatchTask& t) { return std::tie(t.task, t.attempt, t.last_failure); }
 static auto fields(const CompletedWork& c) { return std::tie(c.task, c.title, c.files); }
 static auto fields(const Batch& b) {
-  return std::tie(b.id, b.domain, b.tasks, b.project, b.completed, b.lease_ms);
+  return std::tie(b.id, b.domain, b.tasks, b.project, b.completed, b.lease_ms, b.base, b.prompt);
 }
 static auto fields(const TaskResult& r) {
   return std::tie(r.task, r.attempt, r.batch, r.success, r.reason, r.files, r.worker,
-                  r.started_ms, r.finished_ms, r.log_path);
+                  r.started_ms, r.finished_ms, r.log_path, r.commit, r.pack);
 }
 static auto fields(const WorkerHello& h) {
   return std::tie(h.name, h.slots, h.protocol_version, h.token, h.held_tasks, h.held_attempts);
@@ -105,7 +106,13 @@ static auto fields(const TaskProgress& v) {
 }
 static auto fields(const HelloReply& v) { return std::tie(v.accepted, v.reason, v.run_id); }
 static auto fields(const ReadyTasks& v) { return std::tie(v.tasks, v.retries); }
-static auto fields(const rec::PlanCreated& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
+static auto fields(const ObjectsRequest& v) { return std::tie(v.want, v.have, v.offset); }
+static auto fields(const ObjectsChunk& v) {
+  return std::tie(v.error, v.pack_id, v.total, v.data);
+}
+static auto fields(const rec::PlanCreated& v) {
+  return std::tie(v.plan, v.spec_path, v.spec_hash, v.branch, v.base_commit, v.repo);
+}
 static auto fields(const rec::PlanRevised& v) { return std::tie(v.plan, v.spec_path, v.spec_hash); }
 static auto fields(const rec::TaskReady& v) { return std::tie(v.task); }
 static auto fields(const rec::BatchDispatched& v) {
@@ -113,11 +120,11 @@ static auto fields(const rec::BatchDispatched& v) {
 }
 static auto fields(const rec::TaskStarted& v) { return std::tie(v.task, v.attempt, v.worker); }
 static auto fields(const rec::TaskSucceeded& v) {
-  return std::tie(v.task, v.attempt, v.worker, v.files);
+  return std::tie(v.task, v.attempt, v.worker, v.files, v.commit, v.head);
 }
 static auto fields(const rec::TaskFailed& v) { return std::tie(v.task, v.attempt, v.reason); }
 static auto fields(const rec::TaskRetrying& v) {
-  return std::tie(v.task, v.next_attempt, v.not_before_ms);
+  return std::tie(v.task, v.next_attempt, v.not_before_ms, v.uncharged);
 }
 static auto fields(const rec::TaskBlocked& v) { return std::tie(v.task, v.cause); }
 static auto fields(const rec::TaskCancelled& v) { return std::tie(v.task, v.reason); }
@@ -125,6 +132,7 @@ static auto fields(const rec::WorkerJoined& v) { return std::tie(v.worker, v.slo
 static auto fields(const rec::WorkerLost& v) { return std::tie(v.worker, v.reason); }
 static auto fields(const rec::RunStopped& v) { return std::tie(v.reason); }
 static auto fields(const rec::RunResumed&) { return std::tuple<>(); }
+static auto fields(const rec::TasksReopened& v) { return std::tie(v.tasks); }
 static auto fields(const rec::RunCompleted& v) { return std::tie(v.outcome); }
 static auto fields(const JournalRecord& r) { return std::tie(r.seq, r.run_id, r.time_ms, r.body); }
 
@@ -142,6 +150,8 @@ BR_DEFINE_EQUALITY(WorkRequest)
 BR_DEFINE_EQUALITY(TaskProgress)
 BR_DEFINE_EQUALITY(HelloReply)
 BR_DEFINE_EQUALITY(ReadyTasks)
+BR_DEFINE_EQUALITY(ObjectsRequest)
+BR_DEFINE_EQUALITY(ObjectsChunk)
 namespace rec {
 BR_DEFINE_EQUALITY(PlanCreated)
 BR_DEFINE_EQUALITY(PlanRevised)
@@ -157,6 +167,7 @@ BR_DEFINE_EQUALITY(WorkerJoined)
 BR_DEFINE_EQUALITY(WorkerLost)
 BR_DEFINE_EQUALITY(RunStopped)
 BR_DEFINE_EQUALITY(RunResumed)
+BR_DEFINE_EQUALITY(TasksReopened)
 BR_DEFINE_EQUALITY(RunCompleted)
 }  // namespace rec
 BR_DEFINE_EQUALITY(JournalRecord)

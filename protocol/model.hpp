@@ -16,7 +16,7 @@ namespace br {
 
 // Bumped when a wire message or journal record changes incompatibly.
 // 2: results are acknowledged and a hello lists the attempts a reconnecting worker holds.
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 3;
 inline constexpr std::uint32_t kJournalSchemaVersion = 1;
 
 enum class Priority : std::uint8_t { critical, high, medium, low };
@@ -89,6 +89,7 @@ struct Plan {
 struct BatchTask {
   Task task;
   std::uint32_t attempt = 1;
+  std::string last_failure = {};  // why the previous attempt failed (retries only)
 };
 
 // Output of a finished dependency, given to the worker as context.
@@ -106,6 +107,8 @@ struct Batch {
   std::string project;                  // title and overview
   std::vector<CompletedWork> completed; // finished dependencies of these tasks
   std::uint64_t lease_ms = 0;           // how long the worker holds it without reporting
+  std::string base = {};                // commit to start from (empty: no isolation)
+  std::string prompt = {};              // edited and approved by the user; empty: build it
 };
 
 struct TaskResult {
@@ -119,6 +122,8 @@ struct TaskResult {
   std::int64_t started_ms = 0;          // unix epoch milliseconds
   std::int64_t finished_ms = 0;
   std::string log_path;
+  std::string commit = {};              // the attempt's commit, parent = the batch's base
+  std::string pack = {};                // remote workers: the objects the commit adds (git pack)
 };
 
 struct WorkerHello {
@@ -150,10 +155,32 @@ struct HelloReply {
   std::string run_id;
 };
 
+struct ObjectsRequest {
+  std::string want;               // a commit id
+  std::vector<std::string> have;  // commit ids
+  std::uint64_t offset = 0;
+};
+
+struct ObjectsChunk {
+  std::string error;
+  std::string pack_id;
+  std::uint64_t total = 0;
+  std::string data;
+};
+
 struct ReadyTasks {
   std::vector<TaskId> tasks;    // ready for the first time
   std::vector<TaskId> retries;  // ready again after a failed attempt: batched alone
 };
+
+// A git commit id as br passes it around: 40 lowercase hex digits (SHA-1).
+inline bool is_commit_id(std::string_view text) {
+  if (text.size() != 40) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
 
 // Journal record bodies: one per state transition (see DESIGN.md, "Journal and recovery").
 namespace rec {
@@ -161,6 +188,9 @@ struct PlanCreated {
   Plan plan;
   std::string spec_path;
   std::string spec_hash;  // hex digest of the spec bytes, to refuse a silently changed spec
+  std::string branch = {};       // isolated runs: the integration branch
+  std::string base_commit = {};  // and the commit it starts from
+  std::string repo = {};         // and the repository (its work tree's absolute path)
 };
 struct TaskReady { TaskId task; };
 struct BatchDispatched {
@@ -176,9 +206,16 @@ struct TaskSucceeded {
   std::uint32_t attempt = 0;
   std::string worker;
   std::vector<std::string> files;
+  std::string commit = {};  // the attempt's commit (isolated runs)
+  std::string head = {};    // the integration head after merging it
 };
 struct TaskFailed { TaskId task; std::uint32_t attempt = 0; std::string reason; };
-struct TaskRetrying { TaskId task; std::uint32_t next_attempt = 0; std::int64_t not_before_ms = 0; };
+struct TaskRetrying {
+  TaskId task;
+  std::uint32_t next_attempt = 0;
+  std::int64_t not_before_ms = 0;
+  bool uncharged = false;  // interrupted, not failed: not counted against max_attempts
+};
 struct TaskBlocked { TaskId task; TaskId cause; };
 struct TaskCancelled { TaskId task; std::string reason; };
 struct WorkerJoined { std::string worker; std::uint32_t slots = 0; std::string address; };
@@ -193,13 +230,15 @@ struct PlanRevised {
   std::string spec_path;
   std::string spec_hash;
 };
+// `br retry`: these tasks start over, with a fresh attempt budget.
+struct TasksReopened { std::vector<TaskId> tasks; };
 }  // namespace rec
 
 using RecordBody =
     std::variant<rec::PlanCreated, rec::TaskReady, rec::BatchDispatched, rec::TaskStarted,
                  rec::TaskSucceeded, rec::TaskFailed, rec::TaskRetrying, rec::TaskBlocked,
                  rec::TaskCancelled, rec::WorkerJoined, rec::WorkerLost, rec::RunStopped,
-                 rec::RunResumed, rec::RunCompleted, rec::PlanRevised>;
+                 rec::RunResumed, rec::RunCompleted, rec::PlanRevised, rec::TasksReopened>;
 
 struct JournalRecord {
   std::uint64_t seq = 0;     // assigned by the journal on append; the RocksDB key
@@ -224,6 +263,8 @@ BR_DECLARE_EQUALITY(WorkRequest)
 BR_DECLARE_EQUALITY(TaskProgress)
 BR_DECLARE_EQUALITY(HelloReply)
 BR_DECLARE_EQUALITY(ReadyTasks)
+BR_DECLARE_EQUALITY(ObjectsRequest)
+BR_DECLARE_EQUALITY(ObjectsChunk)
 namespace rec {
 BR_DECLARE_EQUALITY(PlanCreated)
 BR_DECLARE_EQUALITY(PlanRevised)
@@ -239,6 +280,7 @@ BR_DECLARE_EQUALITY(WorkerJoined)
 BR_DECLARE_EQUALITY(WorkerLost)
 BR_DECLARE_EQUALITY(RunStopped)
 BR_DECLARE_EQUALITY(RunResumed)
+BR_DECLARE_EQUALITY(TasksReopened)
 BR_DECLARE_EQUALITY(RunCompleted)
 }  // namespace rec
 BR_DECLARE_EQUALITY(JournalRecord)

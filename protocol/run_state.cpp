@@ -2,6 +2,7 @@
 // state restored from a snapshot must pass.
 #include "protocol/run_state.hpp"
 
+#include <algorithm>
 #include <array>
 #include <tuple>
 
@@ -95,9 +96,10 @@ std::size_t& slot(ProgressCounts& c, TaskStatus s) {
 bool operator==(const TaskState& a, const TaskState& b) {
   return std::tie(a.status, a.attempt, a.worker, a.batch, a.reason, a.files, a.ready_ms,
                   a.dispatched_ms, a.started_ms, a.finished_ms, a.lease_until_ms,
-                  a.not_before_ms) == std::tie(b.status, b.attempt, b.worker, b.batch, b.reason,
-                                               b.files, b.ready_ms, b.dispatched_ms, b.started_ms,
-                                               b.finished_ms, b.lease_until_ms, b.not_before_ms);
+                  a.not_before_ms, a.commit, a.attempt_base) ==
+         std::tie(b.status, b.attempt, b.worker, b.batch, b.reason, b.files, b.ready_ms,
+                  b.dispatched_ms, b.started_ms, b.finished_ms, b.lease_until_ms,
+                  b.not_before_ms, b.commit, b.attempt_base);
 }
 
 bool operator==(const WorkerState& a, const WorkerState& b) {
@@ -115,9 +117,11 @@ bool operator==(const ProgressCounts& a, const ProgressCounts& b) {
 bool operator==(const RunState& a, const RunState& b) {
   // The index follows from the plan (and so do the counts from the tasks, compared anyway).
   return std::tie(a.run_id_, a.status_, a.last_seq_, a.has_plan_, a.plan_->plan, a.spec_path_,
-                  a.spec_hash_, a.tasks_, a.workers_, a.counts_) ==
+                  a.spec_hash_, a.branch_, a.base_commit_, a.head_, a.repo_, a.tasks_, a.workers_,
+                  a.counts_) ==
          std::tie(b.run_id_, b.status_, b.last_seq_, b.has_plan_, b.plan_->plan, b.spec_path_,
-                  b.spec_hash_, b.tasks_, b.workers_, b.counts_);
+                  b.spec_hash_, b.branch_, b.base_commit_, b.head_, b.repo_, b.tasks_, b.workers_,
+                  b.counts_);
 }
 
 std::shared_ptr<const IndexedPlan> RunState::empty_plan() {
@@ -172,6 +176,10 @@ Result<RunState> RunState::restore(Parts parts) {
   s.plan_ = std::move(indexed).value();
   s.spec_path_ = std::move(parts.spec_path);
   s.spec_hash_ = std::move(parts.spec_hash);
+  s.branch_ = std::move(parts.branch);
+  s.base_commit_ = std::move(parts.base_commit);
+  s.head_ = std::move(parts.head);
+  s.repo_ = std::move(parts.repo);
   s.tasks_ = std::move(parts.tasks);
   s.rebuild_derived();  // recounted, not trusted
   return s;
@@ -260,6 +268,10 @@ Status RunState::apply_body(const JournalRecord& record) {
       if (!indexed) return indexed.error();
       adopt(std::move(indexed).value(), v.spec_path, v.spec_hash,
             std::vector<TaskState>(v.plan.tasks.size()));
+      s.branch_ = v.branch;
+      s.base_commit_ = v.base_commit;
+      s.head_ = v.base_commit;
+      s.repo_ = v.repo;
       return Ok{};
     }
     Status operator()(const rec::PlanRevised& v) {
@@ -276,6 +288,7 @@ Status RunState::apply_body(const JournalRecord& record) {
           // Starts over, but attempt numbers only grow: an attempt still out on a worker
           // must never match a new one.
           tasks[i].attempt = old->attempt;
+          tasks[i].attempt_base = old->attempt;  // and it gets the whole retry budget again
         }
       }
       adopt(std::move(indexed).value(), v.spec_path, v.spec_hash, std::move(tasks));
@@ -343,6 +356,8 @@ Status RunState::apply_body(const JournalRecord& record) {
       s.set_status(**t, TaskStatus::succeeded);
       (*t)->worker = v.worker;
       (*t)->files = v.files;
+      (*t)->commit = v.commit;
+      if (!v.head.empty()) s.head_ = v.head;
       (*t)->reason.clear();
       (*t)->finished_ms = now;
       return Ok{};
@@ -366,13 +381,16 @@ Status RunState::apply_body(const JournalRecord& record) {
       }
       (*t)->not_before_ms = v.not_before_ms;  // before set_status, which queues it by this
       s.set_status(**t, TaskStatus::retrying);
+      if (v.uncharged) (*t)->attempt_base = std::min((*t)->attempt_base + 1, (*t)->attempt);
       return Ok{};
     }
     Status operator()(const rec::TaskBlocked& v) {
       auto t = s.task_for(v.task, TaskStatus::blocked, "taskBlocked");
       if (!t) return t.error();
       s.set_status(**t, TaskStatus::blocked);
-      (*t)->reason = "dependency '" + v.cause.str() + "' failed";
+      const TaskState* cause = s.find(v.cause);
+      (*t)->reason = "dependency '" + v.cause.str() + "' " +
+                     (cause && cause->status == TaskStatus::cancelled ? "was cancelled" : "failed");
       (*t)->finished_ms = now;
       return Ok{};
     }
@@ -400,6 +418,33 @@ Status RunState::apply_body(const JournalRecord& record) {
     }
     Status operator()(const rec::RunResumed&) {
       s.status_ = RunStatus::running;
+      return Ok{};
+    }
+    Status operator()(const rec::TasksReopened& v) {
+      if (s.status_ == RunStatus::running) {
+        return Error::of("tasksReopened: the run is running; only a stopped or finished run's "
+                         "tasks are reopened");
+      }
+      std::vector<TaskState*> targets;
+      for (const TaskId& id : v.tasks) {
+        auto index = s.index_of(id);
+        if (!index) return Error::of("tasksReopened names unknown task " + quoted(id));
+        TaskState& t = s.tasks_[*index];
+        if (t.status != TaskStatus::failed && t.status != TaskStatus::blocked &&
+            t.status != TaskStatus::cancelled) {
+          return Error::of("tasksReopened: task " + quoted(id) + " is " +
+                           std::string(to_string(t.status)) + ", not failed, blocked or cancelled");
+        }
+        targets.push_back(&t);
+      }
+      for (TaskState* t : targets) {
+        s.set_status(*t, TaskStatus::pending);
+        t->attempt_base = t->attempt;
+        t->reason.clear();
+        t->not_before_ms = 0;
+        t->finished_ms = 0;
+      }
+      if (!v.tasks.empty() && s.status_ != RunStatus::stopped) s.status_ = RunStatus::stopped;
       return Ok{};
     }
     Status operator()(const rec::RunCompleted& v) {

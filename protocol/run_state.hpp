@@ -53,6 +53,10 @@ struct TaskState {
   std::int64_t finished_ms = 0;
   std::int64_t lease_until_ms = 0;
   std::int64_t not_before_ms = 0;  // retry backoff end
+  std::string commit;              // isolated runs: the commit of the attempt that passed
+  // Attempts made before the task last started over (br retry, --replan): the retry budget
+  // counts from here, while attempt numbers only grow.
+  std::uint32_t attempt_base = 0;
 };
 
 // The address journaled for worker slots that run inside the coordinator's process.
@@ -111,6 +115,7 @@ class RunState {
     bool has_plan = false;
     Plan plan;
     std::string spec_path, spec_hash;
+    std::string branch, base_commit, head, repo;
     std::vector<TaskState> tasks;  // in plan order
     std::vector<WorkerState> workers;
   };
@@ -131,6 +136,13 @@ class RunState {
   }
   const std::string& spec_path() const { return spec_path_; }
   const std::string& spec_hash() const { return spec_hash_; }
+  // Isolated runs (all empty otherwise): the integration branch, the commit the run started
+  // from, and the integration head, which every taskSucceeded with a merge moves.
+  const std::string& branch() const { return branch_; }
+  const std::string& base_commit() const { return base_commit_; }
+  const std::string& head() const { return head_; }
+  const std::string& repo() const { return repo_; }
+  bool isolated() const { return !base_commit_.empty(); }
 
   // Tasks in plan order; index i of tasks() matches plan().tasks[i].
   const std::vector<TaskState>& tasks() const { return tasks_; }
@@ -166,6 +178,7 @@ class RunState {
   std::shared_ptr<const IndexedPlan> plan_ = empty_plan();
   std::string spec_path_;
   std::string spec_hash_;
+  std::string branch_, base_commit_, head_, repo_;
   std::vector<TaskState> tasks_;
   std::map<std::string, WorkerState> workers_;
   ProgressCounts counts_;

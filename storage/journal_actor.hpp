@@ -3,15 +3,22 @@
 // Requests are answered in the order they were made.
 #pragma once
 
-#include <caf/fwd.hpp>
+#include <functional>
+#include <string>
+#include <vector>
 
-#include <memory>
+#include "protocol/actor_messages.hpp"
+#include "storage/journal.hpp"
 
 namespace br {
 
-class Journal;
+// The journal's append as the actor uses it (Journal::append_encoded_async): `done` may run
+// on another thread. Tests pass their own to decide when records become durable.
+using AppendEncoded = std::function<void(std::vector<std::string> encoded,
+                                         std::vector<JournalRecord> records, Journal::Done done)>;
 
 // The journal must outlive the actor.
-caf::actor spawn_journal_actor(caf::actor_system& system, Journal& journal);
+JournalActor spawn_journal_actor(caf::actor_system& system, Journal& journal);
+JournalActor spawn_journal_actor(caf::actor_system& system, AppendEncoded append);
 
 }  // namespace br

@@ -12,8 +12,8 @@ while IFS= read -r file; do
   [ -n "$file" ] || continue
   case "$file" in
     */*_actor.hpp|*/*_actor.cpp|protocol/actor_messages.hpp|coordinator/run_command.cpp|\
-    coordinator/main.cpp|worker/main.cpp|tests/unit/*_actor_test.cpp|tests/bench/*|\
-    tests/integration/hello_probe.cpp) ;;
+    coordinator/main.cpp|worker/main.cpp|tests/unit/*_actor_test.cpp|\
+    tests/unit/actor_test_fixture.hpp|tests/bench/*|tests/integration/hello_probe.cpp) ;;
     *)
       if grep -nE '^\s*#\s*include\s*[<"]caf/' "$file" >/dev/null; then
         echo "$file: includes CAF, but only actor files may (see docs/design.md)"

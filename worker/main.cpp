@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -27,12 +28,15 @@ using Clock = std::chrono::steady_clock;
 
 // Connects to the coordinator's front actor, retrying with capped exponential backoff until
 // `deadline`. A coordinator that restarts (systemd, a crash) is back within seconds.
-caf::expected<caf::actor> connect_until(caf::actor_system& system, const std::string& host,
-                                        std::uint16_t port, bool tls, Clock::time_point deadline) {
+// The coordinator's interface is checked on connecting: one that does not publish
+// br::FrontActor (another version of br) is refused by CAF with an interface mismatch.
+caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std::string& host,
+                                            std::uint16_t port, bool tls,
+                                            Clock::time_point deadline) {
   auto delay = std::chrono::milliseconds(50);
   for (;;) {
-    auto front = tls ? caf::openssl::remote_actor<caf::actor>(system, host, port)
-                     : system.middleman().remote_actor(host, port);
+    auto front = tls ? caf::openssl::remote_actor<br::FrontActor>(system, host, port)
+                     : system.middleman().remote_actor<br::FrontActor>(host, port);
     if (front || Clock::now() + delay > deadline) return front;
     if (delay == std::chrono::milliseconds(50)) {
       fmt::print(stderr, "br-worker: cannot reach the coordinator at {}:{} yet ({}); retrying\n",
@@ -47,14 +51,18 @@ caf::expected<caf::actor> connect_until(caf::actor_system& system, const std::st
 
 int main(int argc, char** argv) {
   CLI::App app{"br-worker: runs coding agents for a br-coordinator.\n\nExample:\n"
-               "  BR_TOKEN=s3cret br-worker --connect 10.0.0.1:7420 --workspace ~/proj "
+               "  BR_TOKEN=s3cret br-worker --connect 10.0.0.1:7420 --workspace ~/br-ws "
                "--slots 2 --config br.toml",
                "br-worker"};
   std::string connect, workspace = ".", config_path, name, state_dir = ".br-worker";
   std::uint32_t slots = 1;
   double reconnect_seconds = 60;
+  app.set_version_flag("--version", "br-worker " BR_VERSION_STRING);
   app.add_option("--connect", connect, "The coordinator's HOST:PORT")->required();
-  app.add_option("--workspace", workspace, "Where the agents work")->capture_default_str();
+  app.add_option("--workspace", workspace,
+                 "This host's repository: an empty folder (filled from the coordinator) or a "
+                 "clone; with isolation = \"none\", where the agents work")
+      ->capture_default_str();
   app.add_option("--slots", slots, "Agents to run at once")->check(CLI::Range(1, 64));
   app.add_option("--config", config_path, "br.toml with [agent] and [verify]")->required();
   app.add_option("--name", name, "This worker's name (default: host name and pid)");
@@ -66,6 +74,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
@@ -87,17 +97,25 @@ int main(int argc, char** argv) {
     name = fmt::format("{}-{}", host, ::getpid());
   }
   const auto colon = connect.rfind(':');
-  if (colon == std::string::npos) {
-    fmt::print(stderr, "--connect {}: expected HOST:PORT\n", connect);
+  const std::string port_text = colon == std::string::npos ? "" : connect.substr(colon + 1);
+  const bool port_ok = !port_text.empty() && port_text.size() <= 5 &&
+                       std::all_of(port_text.begin(), port_text.end(),
+                                   [](unsigned char c) { return std::isdigit(c); }) &&
+                       std::stoul(port_text) >= 1 && std::stoul(port_text) <= 65535;
+  if (colon == std::string::npos || colon == 0 || !port_ok) {
+    fmt::print(stderr, "--connect {}: expected HOST:PORT with a port from 1 to 65535, e.g. "
+                       "10.0.0.1:7420\n", connect);
     return 2;
   }
   const std::string host = connect.substr(0, colon);
-  const auto port = static_cast<std::uint16_t>(std::stoul(connect.substr(colon + 1)));
+  const auto port = static_cast<std::uint16_t>(std::stoul(port_text));
 
   caf::actor_system_config caf_config;
+  br::add_br_types(caf_config);
   caf_config.load<caf::io::middleman>();
   caf_config.set("scheduler.max-threads", 2);
   caf_config.set("scheduler.policy", caf::atom("sharing"));  // see coordinator/run_command.cpp
+  caf_config.set("middleman.workers", 0);                    // see coordinator/run_command.cpp
   // Heartbeats both ways, so either side notices within 3 s when the other goes silent.
   caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
   caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
@@ -117,8 +135,12 @@ int main(int argc, char** argv) {
   const auto reconnect_window = std::chrono::milliseconds(static_cast<long>(reconnect_seconds * 1000));
   auto front = connect_until(system, host, port, tls, Clock::now() + reconnect_window);
   if (!front) {
-    fmt::print(stderr, "br-worker: cannot reach the coordinator at {}: {}\n", connect,
-               system.render(front.error()));
+    fmt::print(stderr,
+               "br-worker: cannot reach the coordinator at {} after {} s of trying: check that "
+               "br-coordinator is running there and listening on port {} (its `--listen`), that "
+               "this host can reach {} (firewall, address), and that both use TLS or neither "
+               "(CAF said: {})\n",
+               connect, reconnect_seconds, port, host, system.render(front.error()));
     return 3;
   }
   for (const auto& sub : {"logs", "prompts", "context"}) {
@@ -126,10 +148,17 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(workspace);
 
+  // The worker's name as a folder name: letters, digits, '-', '_' and '.' only.
+  std::string worktree_slug = name;
+  for (char& c : worktree_slug) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '-';
+  }
+  if (!worktree_slug.empty() && worktree_slug.front() == '.') worktree_slug.front() = '-';
+
   br::CancelSource cancel;
   std::atomic<bool> refused{false};
   caf::scoped_actor self{system};
-  std::vector<caf::actor> workers;
+  std::vector<br::WorkerActor> workers;
   for (std::uint32_t i = 0; i < slots; ++i) {
     br::WorkerActorConfig w;
     w.runner.worker = fmt::format("{}/{}", name, i);
@@ -143,16 +172,23 @@ int main(int argc, char** argv) {
     w.runner.token_budget = config->context.token_budget;
     w.runner.log_max_bytes = config->limits.agent_output_max_bytes;
     w.context_dir = std::filesystem::path(state_dir) / "context" / std::to_string(i);
+    // Isolated runs: each slot works in a worktree of the workspace's repository, which
+    // holds what the coordinator sent (objects of batch bases) and this host's own commits.
+    w.ship_commits = true;
+    w.change_max_bytes = config->limits.change_max_bytes;
+    w.runner.worktree_name = fmt::format("br-{}-{}", worktree_slug, i);
+    w.runner.worktree_dir =
+        std::filesystem::absolute(std::filesystem::path(state_dir) / "worktrees" /
+                                  w.runner.worktree_name);
     w.cancel = &cancel;
-    w.say_hello = true;
     w.token = config->network.token;
     w.on_refused = [&refused, name](const std::string& reason) {
       if (!refused.exchange(true)) fmt::print(stderr, "br-worker {}: refused: {}\n", name, reason);
     };
-    workers.push_back(br::spawn_worker_actor(system, w, *front, *front));
+    workers.push_back(br::spawn_remote_worker_actor(system, w, *front));
     self->monitor(workers.back());
   }
-  caf::actor coordinator = *front;
+  br::FrontActor coordinator = *front;
   self->monitor(coordinator);
   fmt::print("br-worker {}: connected to {} with {} slot(s)\n", name, connect, slots);
   std::fflush(stdout);

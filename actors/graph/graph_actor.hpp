@@ -4,13 +4,14 @@
 // of the run.
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "actors/graph/dependency_graph.hpp"
+#include "actors/graph/integration.hpp"
 #include "actors/graph/retry_policy.hpp"
+#include "protocol/actor_messages.hpp"
 #include "protocol/run_state.hpp"
 
 namespace br {
@@ -27,17 +28,25 @@ struct GraphActorConfig {
   // attempt, or the end of its lease, makes it retry. Without serving, nobody can report them.
   bool keep_remote_inflight = false;
   std::uint64_t seed = 0;            // backoff jitter
+  // Merges passed attempts of an isolated run (not owned; outlives the actor). Called on the
+  // actor's thread only.
+  Integration* integration = nullptr;
+  // Kills the agent of an attempt that runs in this process (br cancel); a remote worker's
+  // attempt is not reached, and its result is ignored when it comes.
+  std::function<void(const BatchId&)> kill_attempt;
+  // Interactive mode (br run without --auto): the listener approves each batch before its
+  // dispatch is journaled; a skipped batch's tasks are cancelled.
+  bool approve = false;
 };
 
 // `state` is the replayed run (with its plan) and `graph` the dependency graph of its tasks.
-// `journal` is a journal actor, `scheduler` the scheduler actor (the graph attaches itself to
-// it). `listener` receives (progress_atom, encoded records) for every durable group,
-// (note_atom, text) for things worth logging, and finally (run_over_atom, RunStatus as int).
-// A result (result_atom, TaskResult bytes) is answered with ack_atom once it is settled:
-// journaled, or ignored as stale; a worker keeps it until then.
-caf::actor spawn_graph_actor(caf::actor_system& system, RunState state,
+// The graph attaches itself to `scheduler`; `listener` hears of every durable group of
+// records, of notes worth logging, and finally of the end of the run (RunStatus as int, or
+// kRunBroken). A result is answered with ack_atom once it is settled: journaled, or ignored
+// as stale; a worker keeps it until then.
+GraphActor spawn_graph_actor(caf::actor_system& system, RunState state,
                              std::shared_ptr<const DependencyGraph> graph,
-                             GraphActorConfig config, caf::actor journal, caf::actor scheduler,
-                             caf::actor listener);
+                             GraphActorConfig config, JournalActor journal,
+                             SchedulerActor scheduler, ListenerActor listener);
 
 }  // namespace br

@@ -15,6 +15,18 @@ bool all_succeeded_except(const RunState& state, const DependencyGraph& graph, s
   return true;
 }
 
+// The same, with a few tasks (one batch) assumed done.
+bool all_succeeded_but(const RunState& state, const DependencyGraph& graph, std::size_t task,
+                       const std::vector<std::size_t>& assumed_done) {
+  for (std::size_t dep : graph.dependencies(task)) {
+    if (state.tasks()[dep].status != TaskStatus::succeeded &&
+        std::find(assumed_done.begin(), assumed_done.end(), dep) == assumed_done.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 const TaskId& id_of(const RunState& state, std::size_t i) { return state.plan().tasks[i].id; }
 
 }  // namespace
@@ -31,19 +43,36 @@ std::vector<RecordBody> RunTracker::release_ready(const RunState& state) const {
   return out;
 }
 
-std::vector<RecordBody> RunTracker::on_start(const RunState& state, bool keep_remote_inflight,
-                                             std::int64_t now_ms) const {
-  std::vector<RecordBody> out;
-  if (state.status() == RunStatus::stopped) out.push_back(rec::RunResumed{});
+// Fails as interrupted, and retries at once, the attempts in flight that will never report.
+static void interrupt_in_flight(const RunState& state, bool keep_remote_inflight, const char* reason,
+                         std::int64_t now_ms, std::vector<RecordBody>& out) {
   for (std::uint32_t i : state.in_flight()) {
     const TaskState& t = state.tasks()[i];
     if (keep_remote_inflight) {
       auto w = state.workers().find(t.worker);
       if (w != state.workers().end() && w->second.address != kInProcessAddress) continue;
     }
-    out.push_back(rec::TaskFailed{id_of(state, i), t.attempt, "interrupted: the coordinator stopped"});
-    out.push_back(rec::TaskRetrying{id_of(state, i), t.attempt + 1, now_ms});
+    out.push_back(rec::TaskFailed{id_of(state, i), t.attempt, reason});
+    out.push_back(rec::TaskRetrying{id_of(state, i), t.attempt + 1, now_ms, /*uncharged=*/true});
   }
+}
+
+std::vector<RecordBody> RunTracker::on_stop(const RunState& state, bool keep_remote_inflight,
+                                            const std::string& reason,
+                                            std::int64_t now_ms) const {
+  std::vector<RecordBody> out;
+  interrupt_in_flight(state, keep_remote_inflight, "interrupted: the run was stopped", now_ms,
+                      out);
+  out.push_back(rec::RunStopped{reason});
+  return out;
+}
+
+std::vector<RecordBody> RunTracker::on_start(const RunState& state, bool keep_remote_inflight,
+                                             std::int64_t now_ms) const {
+  std::vector<RecordBody> out;
+  if (state.status() == RunStatus::stopped) out.push_back(rec::RunResumed{});
+  interrupt_in_flight(state, keep_remote_inflight, "interrupted: the coordinator stopped", now_ms,
+                      out);
   // Interrupted tasks are retrying now, not pending, so this sees what it would after them.
   auto ready = release_ready(state);
   std::move(ready.begin(), ready.end(), std::back_inserter(out));
@@ -83,7 +112,9 @@ Batch RunTracker::assemble(const RunState& state, const rec::BatchDispatched& d,
   std::set<std::size_t> deps;
   for (std::size_t i = 0; i < d.tasks.size(); ++i) {
     const std::size_t index = *state.index_of(d.tasks[i]);
-    batch.tasks.push_back(BatchTask{plan.tasks[index], d.attempts[i]});
+    const TaskState& t = state.tasks()[index];
+    batch.tasks.push_back(BatchTask{plan.tasks[index], d.attempts[i],
+                                    d.attempts[i] > 1 ? t.reason : std::string()});
     batch.domain = plan.tasks[index].domain;
     for (std::size_t dep : graph_.dependencies(index)) deps.insert(dep);
   }
@@ -91,6 +122,7 @@ Batch RunTracker::assemble(const RunState& state, const rec::BatchDispatched& d,
     batch.completed.push_back(
         CompletedWork{plan.tasks[dep].id, plan.tasks[dep].title, state.tasks()[dep].files});
   }
+  batch.base = state.head();
   return batch;
 }
 
@@ -131,14 +163,44 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
   if (!result.success) {
     return fail(state, *index, result.attempt, result.reason, now_ms, unit_random);
   }
+  rec::TaskSucceeded done{result.task, result.attempt, result.worker, result.files};
+  std::vector<std::size_t> settled{*index};
   Outcome out;
-  out.records.push_back(
-      rec::TaskSucceeded{result.task, result.attempt, result.worker, result.files});
-  // Dependents whose last missing dependency was this task become ready in the same group.
-  for (std::size_t dependent : graph_.dependents(*index)) {
-    if (state.tasks()[dependent].status == TaskStatus::pending &&
-        all_succeeded_except(state, graph_, dependent, *index)) {
-      out.records.push_back(rec::TaskReady{id_of(state, dependent)});
+  if (state.isolated() && !result.commit.empty()) {
+    if (integration_ == nullptr) {
+      return fail(state, *index, result.attempt, "no integration for the run's branch", now_ms,
+                  unit_random);
+    }
+    auto integrated = integration_->integrate(state.head(), result);
+    if (!integrated) {
+      return fail(state, *index, result.attempt, integrated.error().str(), now_ms, unit_random);
+    }
+    done.commit = result.commit;
+    done.head = integrated->head;
+    done.files = std::move(integrated->files);  // what the commit really changed
+    out.records.push_back(done);
+    // An isolated batch passes as a whole, as one commit: once it is merged, every task of the
+    // batch is done, in the same group. Their own results may never come (the coordinator can
+    // stop between them), and a retry on a head that already holds their work changes nothing.
+    for (std::uint32_t i : state.in_flight()) {
+      const TaskState& sibling = state.tasks()[i];
+      if (i == *index || sibling.batch != t.batch) continue;
+      settled.push_back(i);
+      out.records.push_back(rec::TaskSucceeded{id_of(state, i), sibling.attempt, result.worker,
+                                               done.files, done.commit, done.head});
+    }
+  } else {
+    out.records.push_back(std::move(done));
+  }
+  // Dependents whose last missing dependencies were these tasks become ready in the same group.
+  std::set<std::size_t> released;
+  for (std::size_t task : settled) {
+    for (std::size_t dependent : graph_.dependents(task)) {
+      if (state.tasks()[dependent].status == TaskStatus::pending &&
+          all_succeeded_but(state, graph_, dependent, settled) &&
+          released.insert(dependent).second) {
+        out.records.push_back(rec::TaskReady{id_of(state, dependent)});
+      }
     }
   }
   return out;
@@ -161,9 +223,11 @@ RunTracker::Outcome RunTracker::fail(const RunState& state, std::size_t index,
   Outcome out;
   const TaskId& id = id_of(state, index);
   out.records.push_back(rec::TaskFailed{id, attempt, reason});
-  if (should_retry(policy_, attempt)) {
+  // The budget counts the attempts since the task last started over (br retry, --replan).
+  const std::uint32_t counted = attempt - std::min(attempt, state.tasks()[index].attempt_base);
+  if (should_retry(policy_, counted)) {
     out.records.push_back(
-        rec::TaskRetrying{id, attempt + 1, now_ms + backoff_ms(policy_, attempt, unit_random)});
+        rec::TaskRetrying{id, attempt + 1, now_ms + backoff_ms(policy_, counted, unit_random)});
     return out;
   }
   // Failed for good: everything downstream can never run.
@@ -201,6 +265,64 @@ std::vector<std::pair<TaskId, std::uint32_t>> RunTracker::expired_leases(
   return out;
 }
 
+Result<rec::TasksReopened> RunTracker::reopen(const RunState& state,
+                                              const RetrySelection& selection) const {
+  if (state.status() == RunStatus::running) {
+    return Error::of("the run is still running; stop it first (Ctrl-C, or br stop)");
+  }
+  const auto reopenable = [&](std::size_t i) {
+    const TaskStatus s = state.tasks()[i].status;
+    return s == TaskStatus::failed || s == TaskStatus::blocked || s == TaskStatus::cancelled;
+  };
+  std::vector<char> chosen(state.tasks().size(), 0);
+  std::vector<std::size_t> work;
+  const auto choose = [&](std::size_t i) {
+    if (!chosen[i] && reopenable(i)) {
+      chosen[i] = 1;
+      work.push_back(i);
+    }
+  };
+  for (const TaskId& id : selection.tasks) {
+    const auto index = state.index_of(id);
+    if (!index) return Error::of("no task '" + id.str() + "' in this run");
+    const TaskStatus s = state.tasks()[*index].status;
+    if (s == TaskStatus::succeeded) {
+      return Error::of(id.str() + " already succeeded; finished tasks stay finished");
+    }
+    if (!reopenable(*index)) {
+      return Error::of(id.str() + " is " + std::string(to_string(s)) + ", not failed, blocked "
+                       "or cancelled: nothing to retry");
+    }
+    choose(*index);
+  }
+  bool feature_found = selection.feature.empty();
+  for (std::size_t i = 0; i < state.tasks().size(); ++i) {
+    const TaskStatus s = state.tasks()[i].status;
+    if (selection.failed && (s == TaskStatus::failed || s == TaskStatus::cancelled)) choose(i);
+    if (!selection.feature.empty() && state.plan().tasks[i].feature.str() == selection.feature) {
+      feature_found = true;
+      choose(i);
+    }
+  }
+  if (!feature_found) return Error::of("no feature '" + selection.feature + "' in this run");
+  // Downstream, what the chosen tasks blocked; upstream, what they wait on that did not succeed.
+  while (!work.empty()) {
+    const std::size_t i = work.back();
+    work.pop_back();
+    // Everything downstream of a failure is blocked, so this walk reaches all of it, and
+    // each task is visited once.
+    for (std::size_t d : graph_.dependents(i)) {
+      if (state.tasks()[d].status == TaskStatus::blocked) choose(d);
+    }
+    for (std::size_t dep : graph_.dependencies(i)) choose(dep);
+  }
+  rec::TasksReopened out;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    if (chosen[i]) out.tasks.push_back(id_of(state, i));
+  }
+  return out;  // empty when --failed or --feature found nothing to reopen
+}
+
 std::vector<RecordBody> RunTracker::completion(const RunState& state) const {
   if (state.status() != RunStatus::running) return {};
   const ProgressCounts& c = state.counts();
@@ -216,6 +338,51 @@ std::vector<RecordBody> RunTracker::cancel_all(const RunState& state,
     const TaskStatus s = state.tasks()[i].status;
     if (!is_terminal(s) && can_transition(s, TaskStatus::cancelled)) {
       out.push_back(rec::TaskCancelled{id_of(state, i), reason});
+    }
+  }
+  return out;
+}
+
+RunTracker::Cancellation RunTracker::cancel_tasks(const RunState& state,
+                                                 const std::vector<TaskId>& tasks,
+                                                 const std::string& reason,
+                                                 std::int64_t now_ms) const {
+  Cancellation out;
+  std::set<std::size_t> cancelled;
+  std::set<std::string> batches;
+  for (const TaskId& id : tasks) {
+    const auto index = state.index_of(id);
+    if (!index) {
+      out.refused.push_back("no task '" + id.str() + "' in this run");
+      continue;
+    }
+    const TaskState& t = state.tasks()[*index];
+    if (is_terminal(t.status)) {
+      out.refused.push_back(id.str() + " is already " + std::string(to_string(t.status)));
+      continue;
+    }
+    if (!cancelled.insert(*index).second) continue;
+    out.records.push_back(rec::TaskCancelled{id, reason});
+    if ((t.status == TaskStatus::dispatched || t.status == TaskStatus::running) &&
+        batches.insert(t.batch.str()).second) {
+      out.kill.push_back(t.batch);
+    }
+  }
+  // The other tasks of a killed batch lose their attempt through no fault of theirs.
+  for (std::uint32_t i : state.in_flight()) {
+    if (cancelled.count(i) != 0 || batches.count(state.tasks()[i].batch.str()) == 0) continue;
+    const TaskState& t = state.tasks()[i];
+    out.records.push_back(
+        rec::TaskFailed{id_of(state, i), t.attempt, "interrupted: a task of its batch was cancelled"});
+    out.records.push_back(rec::TaskRetrying{id_of(state, i), t.attempt + 1, now_ms, /*uncharged=*/true});
+  }
+  std::set<std::size_t> blocked;
+  for (std::size_t c : cancelled) {
+    for (std::size_t d : graph_.descendants(c)) {
+      if (cancelled.count(d) == 0 && !is_terminal(state.tasks()[d].status) &&
+          blocked.insert(d).second) {
+        out.records.push_back(rec::TaskBlocked{id_of(state, d), id_of(state, c)});
+      }
     }
   }
   return out;

@@ -9,16 +9,13 @@
 
 #include "actors/scheduler/ready_queue.hpp"
 
-#include "protocol/actor_messages.hpp"
-#include "protocol/codec.hpp"
-
 namespace br {
 namespace {
 
 using namespace br::atoms;
 
 struct WaitingSlot {
-  caf::actor worker;
+  WorkerSlot worker;
   std::string name;
 };
 
@@ -26,23 +23,23 @@ struct SchedulerState {
   std::shared_ptr<const Plan> plan;
   SchedulerConfig config;
   std::unordered_map<std::string_view, std::uint32_t> index;  // keys view plan's task ids
-  caf::actor graph_actor;
+  Dispatcher graph_actor;
   std::optional<ReadyQueue> ready;   // ready and not yet proposed for dispatch
   std::deque<WaitingSlot> waiting;   // one entry per free worker slot, oldest first
   std::set<std::string> workers;     // every worker slot that has asked for work
   // Every worker actor that has asked for work: all are told when the run is over, also those
   // busy delivering a last result, which would otherwise ask again of a coordinator that has
   // exited and wait out their reconnect window.
-  std::set<caf::actor> worker_actors;
+  std::set<WorkerSlot> worker_actors;
   bool over = false;
   static inline const char* name = "br.scheduler";
 };
 
-using Self = caf::stateful_actor<SchedulerState>;
+using Self = SchedulerActor::stateful_pointer<SchedulerState>;
 
 // Pairs waiting slots with batches of ready tasks, best-ranked batch to the longest-waiting
 // slot, and asks the graph to dispatch each.
-void dispatch(Self* self) {
+void dispatch(Self self) {
   auto& st = self->state;
   if (st.over || !st.graph_actor || st.waiting.empty() || st.ready->empty()) return;
   // Batching saves agent sessions, but not at the price of idle slots: when there are fewer
@@ -63,19 +60,22 @@ void dispatch(Self* self) {
       item.task.id = st.plan->tasks[i].id;
       proposal.tasks.push_back(std::move(item));
     }
-    self->request(st.graph_actor, caf::infinite, dispatch_atom_v, encode(proposal), slot.name)
+    self->request(st.graph_actor, caf::infinite, dispatch_atom_v, Encoded<Batch>::of(proposal),
+                  slot.name)
         .then(
-            [=](const std::string& batch) { self->send(slot.worker, batch_atom_v, batch); },
-            [=](caf::error&) {
-              // The tasks stopped being ready (the run is ending); the slot stays free.
+            [=](const Encoded<Batch>& batch) { self->send(slot.worker, batch_atom_v, batch); },
+            [=](caf::error& error) {
+              // The tasks stopped being ready: the run is ending, or they were cancelled or
+              // skipped at the prompt. The slot stays free; in the second case, for other work.
               self->state.waiting.push_front(slot);
+              if (error == caf::sec::invalid_argument) dispatch(self);
             });
   }
 }
 
-caf::behavior scheduler_actor(Self* self, std::shared_ptr<const Plan> plan,
-                              const std::shared_ptr<const DependencyGraph>& graph,
-                              SchedulerConfig config) {
+SchedulerActor::behavior_type scheduler_actor(Self self, std::shared_ptr<const Plan> plan,
+                                              const std::shared_ptr<const DependencyGraph>& graph,
+                                              SchedulerConfig config) {
   auto& st = self->state;
   st.plan = std::move(plan);
   st.config = config;
@@ -86,13 +86,13 @@ caf::behavior scheduler_actor(Self* self, std::shared_ptr<const Plan> plan,
   }
   st.ready.emplace(ready_items(tasks, strategy_ranks(config.strategy, *graph, tasks)));
   return {
-      [=](attach_atom, const caf::actor& graph_actor) {
+      [=](attach_atom, const Dispatcher& graph_actor) {
         self->state.graph_actor = graph_actor;
         dispatch(self);
       },
-      [=](ready_atom, const std::string& bytes) {
+      [=](ready_atom, const Encoded<ReadyTasks>& bytes) {
         auto& st = self->state;
-        auto ready = decode<ReadyTasks>(bytes);
+        auto ready = bytes.decode();
         if (!ready) return;
         const auto push = [&](const std::vector<TaskId>& ids, bool alone) {
           for (const auto& id : ids) {
@@ -104,10 +104,11 @@ caf::behavior scheduler_actor(Self* self, std::shared_ptr<const Plan> plan,
         push(ready->retries, true);  // a retry goes alone (batch_optimizer.hpp, rule 4)
         dispatch(self);
       },
-      [=](work_atom, const std::string& bytes) {
+      // The asking worker is the sender (through the front actor, for a remote one).
+      [=](work_atom, const Encoded<WorkRequest>& bytes) {
         auto& st = self->state;
-        auto worker = caf::actor_cast<caf::actor>(self->current_sender());
-        auto request = decode<WorkRequest>(bytes);
+        auto worker = caf::actor_cast<WorkerSlot>(self->current_sender());
+        auto request = bytes.decode();
         if (!request || !worker) return;
         if (st.over) {
           self->send(worker, run_over_atom_v);
@@ -139,9 +140,9 @@ caf::behavior scheduler_actor(Self* self, std::shared_ptr<const Plan> plan,
 
 }  // namespace
 
-caf::actor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
-                                 std::shared_ptr<const DependencyGraph> graph,
-                                 SchedulerConfig config) {
+SchedulerActor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
+                                     std::shared_ptr<const DependencyGraph> graph,
+                                     SchedulerConfig config) {
   return system.spawn(scheduler_actor, std::move(plan), std::move(graph), config);
 }
 

@@ -5,14 +5,13 @@
 // shrink (down to one task) when there are too few ready tasks to give every waiting slot work.
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include <memory>
 #include <vector>
 
 #include "actors/graph/dependency_graph.hpp"
 #include "actors/scheduler/batch_optimizer.hpp"
 #include "actors/scheduler/strategy.hpp"
+#include "protocol/actor_messages.hpp"
 #include "protocol/model.hpp"
 
 namespace br {
@@ -24,8 +23,8 @@ struct SchedulerConfig {
 
 // `plan` is the run's plan and `graph` its dependency graph (for strategy scores); the
 // scheduler shares the plan, it does not copy it.
-caf::actor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
-                                 std::shared_ptr<const DependencyGraph> graph,
-                                 SchedulerConfig config);
+SchedulerActor spawn_scheduler_actor(caf::actor_system& system, std::shared_ptr<const Plan> plan,
+                                     std::shared_ptr<const DependencyGraph> graph,
+                                     SchedulerConfig config);
 
 }  // namespace br

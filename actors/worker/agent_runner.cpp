@@ -51,6 +51,22 @@ std::vector<std::string> executable_candidates(const std::string& cmd) {
   return out;
 }
 
+}  // namespace
+
+std::optional<std::string> find_executable(const std::string& cmd) {
+  if (cmd.empty()) return std::nullopt;
+  for (const auto& candidate : executable_candidates(cmd)) {
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 constexpr int kChdirFailed = -1;  // reported by the child instead of an errno
 
 // Why agents are started with clone(CLONE_VM | CLONE_VFORK) and not fork(): a profile of a busy
@@ -268,6 +284,57 @@ class CappedLog {
   bool truncated_ = false;
 };
 
+}  // namespace
+
+void LastLine::feed(const char* data, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(data[i]);
+    // ANSI sequences (colours, cursor moves): ESC [ parameters final-byte, or ESC and one byte.
+    if (escape_ == Escape::esc) {
+      escape_ = c == '[' ? Escape::csi : Escape::none;
+      continue;
+    }
+    if (escape_ == Escape::csi) {
+      if (c >= 0x40 && c <= 0x7e) escape_ = Escape::none;
+      continue;
+    }
+    if (c == 0x1b) {
+      escape_ = Escape::esc;
+    } else if (c == '\n' || c == '\r') {
+      end_line();
+    } else if (c == '\t') {
+      if (current_.size() <= kMaxBytes) current_.push_back(' ');
+    } else if (c >= 0x20 && c != 0x7f) {
+      if (current_.size() <= kMaxBytes) current_.push_back(static_cast<char>(c));
+    }
+  }
+}
+
+void LastLine::end_line() {
+  if (current_.find_first_not_of(' ') != std::string::npos) last_ = current_;
+  current_.clear();
+}
+
+std::string LastLine::get() const {
+  std::string line = current_.find_first_not_of(' ') != std::string::npos ? current_ : last_;
+  const auto first = line.find_first_not_of(' ');
+  if (first == std::string::npos) return "";
+  line.erase(0, first);
+  line.erase(line.find_last_not_of(' ') + 1);
+  if (line.size() > kMaxBytes) {
+    line.resize(kMaxBytes);
+    // Not in the middle of a UTF-8 character: drop its continuation bytes and its lead byte.
+    while (!line.empty() && (static_cast<unsigned char>(line.back()) & 0xC0) == 0x80) {
+      line.pop_back();
+    }
+    if (!line.empty() && (static_cast<unsigned char>(line.back()) & 0x80) != 0) line.pop_back();
+    line += "…";
+  }
+  return line;
+}
+
+namespace {
+
 // Writes to a pipe whose reader may be gone without dying of SIGPIPE.
 ssize_t write_no_sigpipe(int fd, const char* data, std::size_t n) {
   sigset_t pipe_set, old;
@@ -388,6 +455,7 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
   const std::uint64_t used =
       ::fstat(log.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
   CappedLog out_log(log.get(), used, spec.log_max_bytes);
+  LastLine last_line;
 
   int in_pipe[2], out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
@@ -519,6 +587,7 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
         const ssize_t r = ::read(out_r.get(), buf, sizeof buf);
         if (r > 0) {
           out_log.write(buf, static_cast<std::size_t>(r));
+          last_line.feed(buf, static_cast<std::size_t>(r));
           continue;
         }
         if (r == 0) out_r.reset();  // every writer is gone
@@ -574,6 +643,7 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
     outcome.signal = WTERMSIG(status);
   }
   outcome.log_truncated = out_log.truncated();
+  outcome.last_line = last_line.get();
   out_log.note("\n[br] '" + cmd + "' " + outcome.describe(spec.timeout_ms) + " after " +
                std::to_string(outcome.duration_ms) + " ms\n");
   return outcome;

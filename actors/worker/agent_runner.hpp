@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,22 @@ struct ProcessSpec {
   std::int64_t kill_grace_ms = kDefaultKillGraceMs;   // SIGTERM → SIGKILL delay
 };
 
+// The last non-empty line of a stream fed in chunks, as one bounded line of text for a
+// failure's reason: terminal escapes and control characters dropped, at most kMaxBytes (cut at a
+// character boundary, with "…"). Sees all of the output, also past a log's cap.
+class LastLine {
+ public:
+  static constexpr std::size_t kMaxBytes = 200;
+  void feed(const char* data, std::size_t n);
+  std::string get() const;
+
+ private:
+  void end_line();
+  std::string current_;  // the line being read, up to kMaxBytes + 1 bytes
+  std::string last_;     // the last complete non-empty one
+  enum class Escape : std::uint8_t { none, esc, csi } escape_ = Escape::none;
+};
+
 struct ProcessOutcome {
   bool exited = false;  // exited normally; exit_code is valid
   int exit_code = -1;
@@ -56,6 +73,7 @@ struct ProcessOutcome {
   bool cancelled = false;
   bool log_truncated = false;  // output went beyond log_max_bytes and was discarded
   std::int64_t duration_ms = 0;
+  std::string last_line;  // of its output (LastLine), "" when it printed nothing
 
   bool success() const { return exited && exit_code == 0 && !timed_out && !cancelled; }
   // "exited with code 1", "timed out after 5000 ms (killed by signal 15)", ...
@@ -70,6 +88,10 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
 
 // "prog arg1 arg2", for messages and logs (not for running: argv is never re-split).
 std::string join_argv(const std::vector<std::string>& argv);
+
+// Where `cmd` would be run from (itself when it names a file, else the first match on PATH),
+// if that is an executable file; nullopt when nothing would run.
+std::optional<std::string> find_executable(const std::string& cmd);
 
 // The environment br gives a child: PATH, HOME and LANG from br's own environment, the names
 // in `allow` that are set, then `extra` (which wins). Nothing else leaks through.

@@ -69,6 +69,15 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
                        one_line(t.title) + " (attempt " + std::to_string(batch.tasks[i].attempt) +
                        ")\n";
     std::string rest;
+    if (!batch.tasks[i].last_failure.empty()) {
+      // A retry learns why the last attempt failed (a merge conflict names its files).
+      constexpr std::size_t kMaxFailureBytes = 600;
+      std::string why = one_line(batch.tasks[i].last_failure);
+      if (why.size() > kMaxFailureBytes) {
+        why = std::string(utf8_prefix(why, kMaxFailureBytes)) + "…";
+      }
+      rest += "The previous attempt failed: " + why + "\n";
+    }
     if (!t.depends_on.empty()) {
       rest += "Depends on:";
       for (const auto& d : t.depends_on) rest += " " + d.str();

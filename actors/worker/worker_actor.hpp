@@ -6,12 +6,15 @@
 // the new front) it says hello again, naming the attempts it holds, and delivers them.
 #pragma once
 
-#include <caf/fwd.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "actors/worker/attempt_cancels.hpp"
 #include "actors/worker/batch_runner.hpp"
+#include "protocol/actor_messages.hpp"
 
 namespace br {
 
@@ -19,15 +22,25 @@ struct WorkerActorConfig {
   BatchRunnerConfig runner;
   std::filesystem::path context_dir;  // where this worker's context survives restarts
   const CancelSource* cancel = nullptr;
-  // Remote workers say hello (with this token) to `scheduler`, their coordinator's front
-  // actor, before asking for work; a refusal is passed to `on_refused` and the actor stops.
-  // In-process workers skip it.
-  bool say_hello = false;
+  // In-process slots: each attempt's own cancel source, so one can be killed (br cancel).
+  std::shared_ptr<AttemptCancels> attempts;
+  // A remote worker says hello (with this token) to its coordinator's front actor before
+  // asking for work; a refusal is passed to `on_refused` and the actor stops.
   std::string token;
   std::function<void(const std::string&)> on_refused;
+  // A br-worker on another host: `runner.workspace` is its own repository; the objects of a
+  // batch's base it lacks are fetched from the front, and a passed attempt's commit goes back
+  // as a pack of at most `change_max_bytes`.
+  bool ship_commits = false;
+  std::uint64_t change_max_bytes = std::uint64_t{8} << 20;
 };
 
-caf::actor spawn_worker_actor(caf::actor_system& system, WorkerActorConfig config,
-                              caf::actor scheduler, caf::actor graph);
+// An in-process worker: asks `scheduler` for work and reports to `graph`.
+WorkerActor spawn_worker_actor(caf::actor_system& system, WorkerActorConfig config,
+                               WorkSource scheduler, ResultSink graph);
+
+// A remote worker (br-worker): says hello to `front`, then asks it for work and reports to it.
+WorkerActor spawn_remote_worker_actor(caf::actor_system& system, WorkerActorConfig config,
+                                      FrontActor front);
 
 }  // namespace br

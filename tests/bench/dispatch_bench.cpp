@@ -16,7 +16,6 @@
 #include <chrono>
 
 #include "protocol/actor_messages.hpp"
-#include "protocol/codec.hpp"
 
 using namespace br;
 using namespace br::atoms;
@@ -42,11 +41,11 @@ Batch sample_batch() {
 }
 
 caf::behavior echo_worker(caf::event_based_actor*) {
-  return {[](batch_atom, const std::string& bytes) -> std::string {
-    auto batch = decode<Batch>(bytes);
+  return {[](batch_atom, const Encoded<Batch>& bytes) -> Encoded<TaskProgress> {
+    auto batch = bytes.decode();
     TaskProgress ack;
     if (batch) ack = TaskProgress{batch->tasks[0].task.id, 1, batch->id, "w", 0};
-    return encode(ack);
+    return Encoded<TaskProgress>::of(ack);
   }};
 }
 
@@ -58,9 +57,11 @@ int main() {
   const pid_t child = ::fork();
   if (child == 0) {
     caf::actor_system_config config;
+    add_br_types(config);
     config.load<caf::io::middleman>();
     config.set("scheduler.max-threads", 2);
     config.set("scheduler.policy", caf::atom("sharing"));  // as br and br-worker do
+    config.set("middleman.workers", 0);                    // as br and br-worker do
     caf::actor_system system{config};
     auto worker = system.spawn(echo_worker);
     auto port = system.middleman().publish(worker, 0, "127.0.0.1");
@@ -73,19 +74,21 @@ int main() {
   if (::read(fds[0], &port, sizeof port) != sizeof port || port == 0) return 1;
   {
     caf::actor_system_config config;
+    add_br_types(config);
     config.load<caf::io::middleman>();
     config.set("scheduler.max-threads", 2);
     config.set("scheduler.policy", caf::atom("sharing"));  // as br and br-worker do
+    config.set("middleman.workers", 0);                    // as br and br-worker do
     caf::actor_system system{config};
     auto worker = system.middleman().remote_actor("127.0.0.1", port);
     if (!worker) return 1;
     caf::scoped_actor self{system};
-    const std::string bytes = encode(sample_batch());
+    const auto bytes = Encoded<Batch>::of(sample_batch());
     std::vector<double> us;
     for (int i = 0; i < 11000; ++i) {
       const auto start = Clock::now();
       self->request(*worker, std::chrono::seconds(5), batch_atom_v, bytes)
-          .receive([&](const std::string& ack) { (void)decode<TaskProgress>(ack); },
+          .receive([&](const Encoded<TaskProgress>& ack) { (void)ack.decode(); },
                    [&](caf::error&) { us.push_back(1e9); });
       if (i >= 1000) {
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
@@ -94,7 +97,7 @@ int main() {
     std::sort(us.begin(), us.end());
     fmt::print("dispatch round trip over loopback, Batch of {} bytes, n={}: p50 {:.0f} us, "
                "p90 {:.0f} us, p99 {:.0f} us, max {:.0f} us\n",
-               bytes.size(), us.size(), us[us.size() / 2], us[us.size() * 9 / 10],
+               bytes.bytes.size(), us.size(), us[us.size() / 2], us[us.size() * 9 / 10],
                us[us.size() * 99 / 100], us.back());
     self->send_exit(*worker, caf::exit_reason::user_shutdown);
   }

@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
     std::ofstream(dir / "spec.md") << bench::synthetic_spec(features, 42);
     // An agent that signals its start and takes its time: only the first dispatch matters.
     std::ofstream(dir / "br.toml")
-        << "[run]\nworkers = 4\nworkspace = \"ws\"\n"
+        << "[run]\nworkers = 4\nworkspace = \"ws\"\nisolation = \"none\"\n"
         << "[agent]\ncommand = [\"/bin/sh\", \"-c\", \"touch ../dispatched; exec sleep 30\"]\n";
     const auto plan = value_or_die(plan_spec_file((dir / "spec.md").string(), LimitsConfig{}));
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -41,6 +42,10 @@ struct Measured {
 
 Measured run(const std::filesystem::path& dir, const std::string& agent, int workers) {
   std::filesystem::remove_all(dir / "state");
+  // A repository of its own for the workspace: attempts are isolated in worktrees of it (the
+  // default), and without it br would build on whatever repository holds DIR.
+  std::filesystem::remove_all(dir / "ws");
+  if (std::system(("git init -q '" + (dir / "ws").string() + "'").c_str()) != 0) return {};
   write(dir / "br.toml", "[run]\nworkers = " + std::to_string(workers) +
                              "\nworkspace = \"ws\"\n[agent]\ncommand = [\"" + agent +
                              "\"]\n[verify]\nfile_wait = 0\n");

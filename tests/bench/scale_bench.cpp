@@ -334,10 +334,10 @@ struct Size {
 };
 
 // br.toml of every run. [limits] raised so that the 390k-task spec (≈31 MiB, 100k features) is
-// accepted. br.toml rejects unknown keys, and no key turns off per-attempt isolation yet
-// (`[run] isolation = "none"` is planned): add it here when it exists.
+// accepted. The no-op agent changes no file, so the run shares one directory (no worktrees):
+// what is measured is the orchestration, as make does it.
 constexpr const char* kConfig =
-    "[run]\nworkers = 4\nworkspace = \"ws\"\n"
+    "[run]\nworkers = 4\nworkspace = \"ws\"\nisolation = \"none\"\n"
     "[agent]\ncommand = [\"/bin/true\"]\n"
     "[verify]\nfile_wait = 0\n"
     "[limits]\nspec_max_bytes = 1073741824\nmax_tasks = 10000000\n";

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   write(root / "wire" / "ready",
         tagged(6, encode(ReadyTasks{{TaskId("a/01"), TaskId("a/02")}, {TaskId("a/03")}})));
   write(root / "wire" / "plan", tagged(7, encode(test::sample_plan())));
+  write(root / "wire" / "objects-request",
+        tagged(8, encode(ObjectsRequest{std::string(40, 'a'), {std::string(40, 'b')}, 4096})));
+  write(root / "wire" / "objects-chunk",
+        tagged(9, encode(ObjectsChunk{"", std::string(40, 'c'), 10, "PACK\0\0\0\2xy"})));
 
   // Every record kind on its own, and a short legal history that folds.
   int i = 0;

@@ -23,7 +23,7 @@ void round_trip(std::string_view bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view bytes = br::fuzz::bytes(data + 1, size - 1);
-  switch (data[0] % 8) {
+  switch (data[0] % 10) {
     case 0: {
       round_trip<br::WorkerHello>(bytes);
       auto hello = br::decode<br::WorkerHello>(bytes);
@@ -40,6 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 4: round_trip<br::Batch>(bytes); break;
     case 5: round_trip<br::HelloReply>(bytes); break;
     case 6: round_trip<br::ReadyTasks>(bytes); break;
+    case 8: round_trip<br::ObjectsRequest>(bytes); break;
+    case 9: round_trip<br::ObjectsChunk>(bytes); break;
     default: round_trip<br::Plan>(bytes); break;
   }
   return 0;

@@ -148,7 +148,7 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
       {"bad strategy flag", {"plan", "spec.md", "--strategy", "fastest"}, {{"spec.md", kSpec}}, 2,
        "unknown strategy 'fastest'; use one of critical-path, priority, shortest"},
       {"run without --auto", {"run", "spec.md"}, {{"spec.md", kSpec}}, 2,
-       "--auto is required", true},
+       "without --auto br asks before each batch, which needs a terminal; pass --auto", true},
       {"zero workers", {"run", "--auto", "spec.md", "--workers", "0"}, {{"spec.md", kSpec}}, 2,
        "--workers: Value 0 not in range 1 to 1024\nRun with --help for more information."},
       {"two graph formats", {"graph", "spec.md", "--json", "--svg", "g.svg"},
@@ -200,7 +200,7 @@ TEST_CASE("bad journals are refused with their exact message and left as they we
          REQUIRE(db.Get({}, cf[0], test::seq_key(2), &bytes).ok());
          REQUIRE(db.Put({}, cf[0], test::seq_key(2), bytes.substr(0, bytes.size() / 2)).ok());
        },
-       where + "record 2: JournalRecord: message of 60 bytes is truncated (not a whole number "
+       where + "record 2: JournalRecord: message of 68 bytes is truncated (not a whole number "
                "of 8-byte words)"},
       {"a record that is not Cap'n Proto",
        [](rocksdb::DB& db, auto& cf) {
@@ -320,6 +320,9 @@ TEST_CASE("bad network input is refused with its exact message while the coordin
        "accepted\nsent started",
        "dropped a message from p9: TaskProgress: message of 17825792 bytes exceeds the limit of "
        "16777216 bytes"},
+      {"a message of a kind the front does not take",
+       {"--token", "right", "--name", "p10", "--then", "untyped"}, "accepted\nsent untyped",
+       "dropped a message of a kind the coordinator does not take, from p10"},
   };
   test::TempDir dir("br-bad-net");
   std::ofstream(dir / "spec.md") << kSpec;

@@ -4,7 +4,9 @@
 //   - the journal has no gap and no torn record, and replays;
 //   - every task is in exactly one terminal state, and it is `succeeded` (the agent never fails);
 //   - the demo agent's ledger shows every succeeded task's final attempt ran to success exactly
-//     once, and no attempt of any task ran twice (no agent launched twice for one attempt).
+//     once, and no attempt of any task ran twice (no agent launched twice for one attempt);
+//   - the integration branch is at the journaled head, and holds every commit of a succeeded
+//     task (the in-process worker's attempts are isolated; kills land during merges too).
 // Runs are repeated until --kills coordinator kills have happened. The seed is printed first
 // and with any failure; the same seed gives the same kill schedule.
 //
@@ -137,6 +139,47 @@ void check(bool ok, const std::string& what) {
   if (!ok) throw Failure{what};
 }
 
+// Output of `git -C DIR ARGS`, trailing newlines dropped.
+std::string git(const std::string& dir, const std::string& args) {
+  std::string out;
+  FILE* p = ::popen(("git -C '" + dir + "' " + args + " 2>&1").c_str(), "r");
+  check(p != nullptr, "cannot run git");
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// The integration branch after crashes: where the journal says (a coordinator killed between
+// journaling a merge and moving the ref had it set right by the next), and every succeeded
+// task's commit on it, merged once.
+void check_branch(const std::string& dir, const RunState& state) {
+  check(state.isolated(), "the run is not isolated");
+  const std::string ws = dir + "/ws";
+  const std::string tip = git(ws, "rev-parse " + state.branch());
+  check(tip == state.head(), fmt::format("branch {} is at {}, the journal says {}",
+                                         state.branch(), tip, state.head()));
+  // Second parents of merge commits: a commit merged twice appears twice.
+  std::map<std::string, int> merged;
+  std::istringstream merges(git(ws, "rev-list --merges --parents " + state.head()));
+  for (std::string line; std::getline(merges, line);) {
+    std::istringstream ids(line);
+    std::string self, first, second;
+    ids >> self >> first;
+    while (ids >> second) ++merged[second];
+  }
+  std::set<std::string> commits;
+  for (const auto& t : state.tasks()) {
+    if (!t.commit.empty()) commits.insert(t.commit);
+  }
+  for (const auto& c : commits) {
+    check(git(ws, "merge-base --is-ancestor " + c + " " + state.head() + " && echo yes") == "yes",
+          "commit " + c + " of a succeeded task is not on the branch");
+    check(merged[c] <= 1, fmt::format("commit {} was merged {} times", c, merged[c]));
+  }
+}
+
 // Everything the harness promises about a finished run, from its journal and ledger. Returns
 // how many tasks succeeded with an attempt dispatched by an earlier coordinator process (its
 // worker held the result across the restart and delivered it to the next one).
@@ -186,6 +229,7 @@ int verify_run(const std::string& dir) {
     check(ran.count({id, t.attempt}) == 1,
           fmt::format("{} succeeded with attempt {}, which the ledger never saw", id, t.attempt));
   }
+  check_branch(dir, state);
   return carried;
 }
 

@@ -183,3 +183,29 @@ TEST_CASE("a worker killed mid-batch loses no task") {
   }
   CHECK(retried);  // the doomed worker's batch ran again under a new attempt
 }
+
+TEST_CASE("a coordinator that is not there: br-worker says where it looked and what to check") {
+  test::TempDir dir("br-dist");
+  setup(dir);
+  // A port held but not listening refuses every connection, with no other process in the way.
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(held >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t size = sizeof addr;
+  REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  auto args = worker_args(port, "lonely");
+  args.insert(args.end(), {"--reconnect-for", "1"});
+  Child worker(dir.str(), "lonely.log", args);
+  CHECK(worker.wait(60s) == 3);
+  ::close(held);
+  const std::string out = worker.output();
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("cannot reach the coordinator at 127.0.0.1:" + port +
+                                  " after 1 s of trying"));
+  CHECK_THAT(out, Catch::Contains("listening on port " + port));
+  CHECK_THAT(out, Catch::Contains("both use TLS or neither"));
+}

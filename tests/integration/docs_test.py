@@ -90,8 +90,8 @@ def main():
                     print(f"FAIL: {doc}: `{line}`: {what}")
                     break
         # Every command's help shows an example.
-        for sub in ["", "plan", "run", "resume", "status", "task", "task list", "graph",
-                    "report", "init"]:
+        for sub in ["", "plan", "run", "resume", "status", "task", "task list", "task show",
+                    "logs", "stop", "cancel", "graph", "report", "init"]:
             done = subprocess.run([br] + sub.split() + ["--help"], capture_output=True,
                                   text=True, timeout=60)
             ran += 1

@@ -5,7 +5,7 @@
 //
 //   hello_probe HOST PORT [--version N] [--token T] [--name NAME] [--slots N] [--garbage]
 //               [--no-hello]
-//               [--then work|started|result --payload garbage|oversized]
+//               [--then work|started|result|untyped --payload garbage|oversized]
 //
 // Prints "accepted" (exit 0) or "refused: REASON" (exit 2), and "sent KIND" after a message;
 // other failures exit 3. Messages are one-way: what became of them is in the coordinator's log.
@@ -17,7 +17,6 @@
 #include <string>
 
 #include "protocol/actor_messages.hpp"
-#include "protocol/codec.hpp"
 #include "protocol/model.hpp"
 
 int main(int argc, char** argv) {
@@ -56,24 +55,28 @@ int main(int argc, char** argv) {
   }
 
   caf::actor_system_config config;
+  br::add_br_types(config);
   config.load<caf::io::middleman>();
   caf::actor_system system{config};
-  auto front = system.middleman().remote_actor(host, port);
-  if (!front) {
-    fmt::print(stderr, "hello_probe: cannot connect: {}\n", system.render(front.error()));
+  auto typed_front = system.middleman().remote_actor<br::FrontActor>(host, port);
+  if (!typed_front) {
+    fmt::print(stderr, "hello_probe: cannot connect: {}\n", system.render(typed_front.error()));
     return 3;
   }
+  // Untyped from here: a buggy or hostile peer is not held to the interface by its compiler.
+  const auto front = caf::actor_cast<caf::actor>(*typed_front);
   // Well-formed CAF, but a payload that is not Cap'n Proto: what a buggy or hostile peer sends.
-  const std::string payload = garbage ? std::string("\x07\xff\x00 not a hello", 16) : br::encode(hello);
+  const br::Encoded<br::WorkerHello> payload{
+      garbage ? std::string("\x07\xff\x00 not a hello", 16) : br::encode(hello)};
   int exit_code = 3;
   caf::scoped_actor self{system};
   if (no_hello) {
     exit_code = 0;
   } else {
-    self->request(*front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
         .receive(
-            [&](const std::string& bytes) {
-              auto reply = br::decode<br::HelloReply>(bytes);
+            [&](const br::Encoded<br::HelloReply>& bytes) {
+              auto reply = bytes.decode();
               if (!reply) {
                 fmt::print("unreadable reply: {}\n", reply.error().str());
               } else if (reply->accepted) {
@@ -93,19 +96,22 @@ int main(int argc, char** argv) {
     const std::string bytes = payload_kind == "oversized" ? std::string(std::size_t{17} << 20, 'x')
                                                           : std::string("\x05\x00 junk", 7);
     if (then == "work") {
-      self->send(*front, br::atoms::work_atom_v, bytes);
+      self->send(front, br::atoms::work_atom_v, br::Encoded<br::WorkRequest>{bytes});
     } else if (then == "started") {
-      self->send(*front, br::atoms::started_atom_v, bytes);
+      self->send(front, br::atoms::started_atom_v, br::Encoded<br::TaskProgress>{bytes});
     } else if (then == "result") {
-      self->send(*front, br::atoms::result_atom_v, bytes);
+      self->send(front, br::atoms::result_atom_v, br::Encoded<br::TaskResult>{bytes});
+    } else if (then == "untyped") {
+      // The message of an older br: raw bytes where the interface takes an Encoded<...>.
+      self->send(front, br::atoms::work_atom_v, bytes);
     } else {
       fmt::print(stderr, "hello_probe: unknown message kind '{}'\n", then);
       std::_Exit(3);
     }
     // A second hello as a barrier: the front handles one sender's messages in order, so once
     // it answers, the message above has been dealt with (and its note logged).
-    self->request(*front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
-        .receive([](const std::string&) {}, [](const caf::error&) {});
+    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+        .receive([](const br::Encoded<br::HelloReply>&) {}, [](const caf::error&) {});
     fmt::print("sent {}\n", then);
   }
   std::fflush(stdout);

@@ -19,79 +19,23 @@
 
 #include "actors/worker/agent_runner.hpp"
 #include "storage/journal.hpp"
+#include "tests/support/br_run.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace br;
 using test::read_file;
+using test::journal_of;
+using test::Run;
+using test::run_br;
+using test::state_of;
+using test::write_file;
 using namespace std::chrono_literals;
 
 namespace {
 
 const std::string kDemoAgent = std::string(BR_SOURCE_DIR) + "/deploy/demo-agent";
-
-void write_file(const std::string& path, const std::string& text, bool executable = false) {
-  std::ofstream(path) << text;
-  if (executable) std::filesystem::permissions(path, std::filesystem::perms::owner_all);
-}
-
-
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs br with `args` in `dir` and waits (at most two minutes).
-Run run_br(const test::TempDir& dir, std::vector<std::string> args,
-       std::vector<std::pair<std::string, std::string>> env = {}) {
-  ProcessSpec spec;
-  spec.argv = {BR_BINARY};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.cwd = dir.path();
-  spec.env = clean_environment({}, env);
-  spec.log_file = dir / "br-output.log";
-  std::filesystem::remove(spec.log_file);
-  spec.timeout_ms = 120000;
-  auto outcome = run_process(spec);
-  REQUIRE(outcome.ok());
-  Run run;
-  run.exit_code = outcome->exited ? outcome->exit_code : -1;
-  // The log starts and ends with the runner's own "[br] …" lines; keep what br printed.
-  std::istringstream lines(read_file(spec.log_file.string()));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("[br] ", 0) != 0) run.output += line + "\n";
-  }
-  while (run.output.size() >= 2 && run.output.compare(run.output.size() - 2, 2, "\n\n") == 0) {
-    run.output.pop_back();
-  }
-  return run;
-}
-
-std::vector<JournalRecord> journal_of(const std::string& state_dir) {
-  JournalOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto journal = Journal::open(state_dir + "/journal", options);
-  REQUIRE(journal.ok());
-  std::vector<JournalRecord> records;
-  REQUIRE((*journal)->scan(1, [&](const JournalRecord& r) {
-    records.push_back(r);
-    return true;
-  }).ok());
-  return records;
-}
-
-RunState state_of(const std::string& state_dir) {
-  JournalOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  auto journal = Journal::open(state_dir + "/journal", options);
-  REQUIRE(journal.ok());
-  auto state = (*journal)->replay();
-  REQUIRE(state.ok());
-  return std::move(state).value();
-}
 
 TaskStatus status_of(const RunState& state, const std::string& id) {
   const TaskState* t = state.find(TaskId(id));
@@ -105,6 +49,31 @@ std::string config(const std::string& agent, const std::string& extra_run = "",
          "\n[agent]\ncommand = [\"" + agent + "\"]\ntimeout = \"" + agent_timeout + "\"\n"
          "env = [\"BR_DEMO_SLEEP_MS\", \"BR_DEMO_FAIL_TASKS\", \"BR_DEMO_LEDGER\"]\n"
          "\n[verify]\nfile_wait = \"200ms\"\n";
+}
+
+// An agent that says "agent started", waits (at most 60 s) for the file `go`, then writes the
+// files its prompt expects and prints `after` (when given): the test decides when work ends.
+// Returns its path.
+std::string write_gated_agent(const test::TempDir& dir, const std::string& go,
+                              const std::string& after = "") {
+  const std::string agent = dir / "agent.sh";
+  write_file(agent,
+             "#!/bin/sh\nprompt=$(cat)\necho 'agent started'\ni=0\n"
+             "while [ ! -e '" + go + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+             "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | while read -r f; do\n"
+             "  mkdir -p \"$(dirname \"$f\")\"; echo 'x = 1' > \"$f\"; done\n" +
+             (after.empty() ? std::string() : "echo '" + after + "'\n"));
+  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  return agent;
+}
+
+// Polls `done` every 50 ms until it holds or `limit` has passed; its last answer.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
 }
 
 // Eight independent backend features: one level of eight tasks, three batches.
@@ -157,8 +126,11 @@ TEST_CASE("independent tasks of one level run in parallel on 4 workers") {
   }
   CHECK(workers.size() >= 2);
   CHECK(overlap);
+  // The work is on the run's branch (the workspace's own checkout is left as it was).
+  const std::string branch = state_of(dir / "state").branch();
+  const std::string tree = test::git(dir / "ws", "ls-tree -r --name-only " + branch);
   for (int i = 0; i < 8; ++i) {
-    CHECK(std::filesystem::exists(dir / ("ws/src/p" + std::to_string(i) + ".py")));
+    CHECK_THAT(tree, Catch::Contains("src/p" + std::to_string(i) + ".py"));
   }
 }
 
@@ -200,11 +172,302 @@ TEST_CASE("a failing task is retried, then its dependents are blocked; the rest 
   CHECK(alpha_retries == 1);
 }
 
+TEST_CASE("a failed run is not a dead end: br retry --failed runs what failed, nothing else") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
+             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  // Not ./br.toml: the run must remember which config it was started with.
+  write_file(dir / "conf/agent.toml", config(kDemoAgent, "max_attempts = 2\n"));
+  const std::string ledger = dir / "ledger.txt";
+  const Run failed = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                              "conf/agent.toml", "--plain"},
+                        {{"BR_DEMO_FAIL_TASKS", "alpha/01-backend"}, {"BR_DEMO_LEDGER", ledger}});
+  INFO(failed.output);
+  REQUIRE(failed.exit_code == 1);
+  // The hint is a command that works as printed.
+  const std::string hint = "br --state-dir state retry --failed --config conf/agent.toml";
+  CHECK_THAT(failed.output, Catch::Contains(hint));
+  const RunState before = state_of(dir / "state");
+  std::set<std::string> done_before;
+  for (std::size_t i = 0; i < before.tasks().size(); ++i) {
+    if (before.tasks()[i].status == TaskStatus::succeeded) {
+      done_before.insert(before.plan().tasks[i].id.str());
+    }
+  }
+  CHECK(done_before.count("gamma/01-backend") == 1);
+  const std::size_t ledger_before = test::read_file(ledger).size();
+
+  // br resume says the run is over, and how to go on.
+  const Run over = run_br(dir, {"--state-dir", "state", "resume", "--config", "conf/agent.toml"});
+  CHECK_THAT(over.output, Catch::Contains("already over"));
+  CHECK_THAT(over.output, Catch::Contains(hint));
+
+  // The cause fixed (the agent no longer fails). No --config: the run's own is found.
+  const Run retried = run_br(dir, {"retry", "--failed", "--plain", "--state-dir", "state"},
+                         {{"BR_DEMO_LEDGER", ledger}});
+  INFO(retried.output);
+  CHECK(retried.exit_code == 0);
+  CHECK_THAT(retried.output, Catch::Contains("the config this run was started with"));
+  const RunState after = state_of(dir / "state");
+  CHECK(after.status() == RunStatus::succeeded);
+  CHECK(after.counts().succeeded == after.counts().total);
+  // Attempt numbers continue past the two that failed.
+  CHECK(after.find(TaskId("alpha/01-backend"))->attempt == 3);
+  // Nothing that had succeeded ran again.
+  std::istringstream lines(test::read_file(ledger).substr(ledger_before));
+  std::string task, attempt;
+  int reran = 0;
+  while (lines >> task >> attempt) {
+    INFO(task);
+    CHECK(done_before.count(task) == 0);
+    ++reran;
+  }
+  CHECK(reran > 0);
+  bool journaled = false;
+  for (const auto& r : journal_of(dir / "state")) {
+    journaled = journaled || std::holds_alternative<rec::TasksReopened>(r.body);
+  }
+  CHECK(journaled);
+
+  // A finished task cannot be retried, and the refusal says why.
+  const Run refused = run_br(dir, {"--state-dir", "state", "retry", "gamma/01-backend"});
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.output, Catch::Contains("already succeeded"));
+}
+
+TEST_CASE("one task up close: br task show, br logs, and the agent's last words in reasons") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  write_file(dir / "br.toml", config(kDemoAgent, "max_attempts = 2\n"));
+  const Run failed = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--plain"},
+                            {{"BR_DEMO_FAIL_TASKS", "alpha/01-backend"}});
+  INFO(failed.output);
+  REQUIRE(failed.exit_code == 1);
+  const std::string said = "agent's last line: demo-agent: failing task alpha/01-backend";
+  CHECK_THAT(failed.output, Catch::Contains(said));  // the live view's failure line
+
+  const Run shown = run_br(dir, {"--state-dir", "state", "task", "show", "alpha/01-backend",
+                                 "--json"});
+  INFO(shown.output);
+  REQUIRE(shown.exit_code == 0);
+  const auto doc = nlohmann::json::parse(shown.output);
+  CHECK(doc["status"] == "failed");
+  CHECK(doc["files"] == std::vector<std::string>{"src/a.py"});
+  REQUIRE(doc["attempts"].size() == 2);
+  for (const auto& a : doc["attempts"]) {
+    CHECK(a["outcome"] == "failed");
+    CHECK(a["worker"].get<std::string>().rfind("local-", 0) == 0);
+    CHECK(a["finished_ms"].get<std::int64_t>() >= a["started_ms"].get<std::int64_t>());
+    // The reason ends with the agent's last line (of the batch: another task's, maybe).
+    std::string agent_last;
+    for (const auto& line : a["last_lines"]) {
+      if (line.get<std::string>().rfind("[br]", 0) != 0) agent_last = line;
+    }
+    CHECK_THAT(a["reason"].get<std::string>(),
+               Catch::EndsWith(" — agent's last line: " + agent_last));
+    // The log and prompt are named, are there, and the log's last lines are quoted.
+    CHECK(std::filesystem::is_regular_file(dir / a["log"].get<std::string>()));
+    CHECK(std::filesystem::is_regular_file(dir / a["prompt"].get<std::string>()));
+    CHECK_THAT(a["last_lines"].dump(), Catch::Contains("failing task alpha/01-backend"));
+  }
+  const Run text = run_br(dir, {"--state-dir", "state", "task", "show", "alpha/01-backend"});
+  CHECK_THAT(text.output, Catch::Contains("attempt 2  failed  on local-"));
+
+  const Run log = run_br(dir, {"--state-dir", "state", "logs", "alpha/01-backend", "--attempt",
+                               "1"});
+  CHECK(log.exit_code == 0);
+  CHECK_THAT(log.output, Catch::Contains("failing task alpha/01-backend"));
+  CHECK_THAT(log.output, Catch::Contains("[br] attempt finished: failed"));
+  // A passed attempt's log is kept by default ([run] keep_succeeded = "logs").
+  const Run passed_log = run_br(dir, {"--state-dir", "state", "logs", "gamma/01-backend"});
+  CHECK(passed_log.exit_code == 0);
+  CHECK_THAT(passed_log.output, Catch::Contains("[br] attempt finished: passed"));
+  CHECK(run_br(dir, {"--state-dir", "state", "logs", "alpha/01-backend", "--attempt", "5"})
+            .exit_code == 2);
+  const Run unknown = run_br(dir, {"--state-dir", "state", "task", "show", "alpha/09-nothing"});
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("no task 'alpha/09-nothing'"));
+  CHECK(run_br(dir, {"--state-dir", "state", "logs", "alpha/02-tests"}).exit_code == 2);
+}
+
+TEST_CASE("br logs --follow prints a running attempt's log until the attempt ends") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n"
+                              "**Files:**\n- src/a.py\n");
+  // An agent that says it started, then waits for the test's go (bounded), then does its work:
+  // what it prints after the go can only reach the follower while it follows.
+  const std::string go = dir / "go";
+  write_file(dir / "br.toml", config(write_gated_agent(dir, go, "agent after go")));
+  test::Child run(dir.str(), "run.log",
+                  {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
+  const std::string log_dir = dir / "state/logs";
+  const auto agent_log_started = [&] {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(log_dir, ec)) return false;
+    for (const auto& entry : std::filesystem::directory_iterator(log_dir, ec)) {
+      if (read_file(entry.path().string()).find("agent started") != std::string::npos) return true;
+    }
+    return false;
+  };
+  INFO(run.output());
+  REQUIRE(wait_until(agent_log_started, 60s));
+  test::Child follow(dir.str(), "follow.log",
+                     {BR_BINARY, "--state-dir", "state", "logs", "alpha/01-backend", "--follow"});
+  REQUIRE(wait_until(
+      [&] { return follow.output().find("agent started") != std::string::npos; }, 60s));
+  CHECK(follow.running());
+  write_file(go, "");
+  CHECK(follow.wait(60s) == 0);
+  INFO(follow.output());
+  CHECK_THAT(follow.output(), Catch::Contains("agent after go"));
+  CHECK_THAT(follow.output(), Catch::Contains("[br] attempt finished: passed"));
+  CHECK(run.wait(120s) == 0);
+}
+
+TEST_CASE("br stop from another terminal stops the run as Ctrl-C would; resume finishes it") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", wide_spec());
+  // Agents that wait for the test's go (bounded), so the run is surely mid-way when stopped.
+  const std::string go = dir / "go";
+  write_file(dir / "br.toml", config(write_gated_agent(dir, go)));
+  const Run idle = run_br(dir, {"--state-dir", "state", "stop"});
+  CHECK(idle.exit_code == 0);
+  CHECK_THAT(idle.output, Catch::Contains("no run is going on"));
+
+  test::Child run(dir.str(), "run.log",
+                  {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
+  INFO(run.output());
+  REQUIRE(wait_until([&] { return run.output().find("start   ") != std::string::npos; }, 60s));
+  const Run stopped = run_br(dir, {"--state-dir", "state", "stop"});
+  INFO(stopped.output);
+  CHECK(stopped.exit_code == 0);
+  CHECK_THAT(stopped.output, Catch::Contains("br stop: stopped; continue it with: br --state-dir "
+                                             "state resume"));
+  CHECK(run.wait(60s) == 130);
+  CHECK_THAT(run.output(), Catch::Contains("stopped by br stop, pid"));
+  const RunState state = state_of(dir / "state");
+  CHECK(state.status() == RunStatus::stopped);
+  CHECK(state.counts().succeeded == 0);
+  for (const auto& t : state.tasks()) {
+    CHECK(t.status != TaskStatus::running);
+    CHECK(t.status != TaskStatus::dispatched);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir / "state/control/stop"));
+
+  // A task of the stopped run cancelled before resuming: br resume leaves it (and what depends
+  // on it) out.
+  const Run cancelled = run_br(dir, {"--state-dir", "state", "cancel", "p0/01-backend"});
+  INFO(cancelled.output);
+  CHECK(cancelled.exit_code == 0);
+  CHECK_THAT(cancelled.output, Catch::Contains("br cancel: p0/01-backend cancelled"));
+  CHECK_THAT(cancelled.output, Catch::Contains("2 task(s) that depend on them blocked"));
+
+  write_file(go, "");
+  const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--plain"});
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 1);  // not everything was built
+  const RunState after = state_of(dir / "state");
+  CHECK(after.status() == RunStatus::failed);
+  CHECK(status_of(after, "p0/01-backend") == TaskStatus::cancelled);
+  CHECK(status_of(after, "p0/02-tests") == TaskStatus::blocked);
+  CHECK(after.counts().succeeded == after.counts().total - 3);
+}
+
+TEST_CASE("br cancel kills a running task's agent, blocks its dependents, and the run goes on") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
+             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  const std::string go = dir / "go";
+  // One task per batch, so the cancel kills alpha's agent alone.
+  write_file(dir / "br.toml", config(write_gated_agent(dir, go), "batch_max_tasks = 1\n"));
+  CHECK(run_br(dir, {"--state-dir", "state", "cancel", "alpha/01-backend"}).exit_code == 2);
+
+  test::Child run(dir.str(), "run.log",
+                  {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
+  INFO(run.output());
+  REQUIRE(wait_until(
+      [&] { return run.output().find("start   alpha/01-backend") != std::string::npos; }, 60s));
+  const Run unknown = run_br(dir, {"--state-dir", "state", "cancel", "alpha/09-nothing"});
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("no task 'alpha/09-nothing'"));
+
+  const Run cancelled = run_br(dir, {"--state-dir", "state", "cancel", "alpha/01-backend"});
+  INFO(cancelled.output);
+  CHECK(cancelled.exit_code == 0);
+  CHECK_THAT(cancelled.output, Catch::Contains("br cancel: alpha/01-backend cancelled"));
+  // Its agent was killed: the attempt is over long before the agent's own wait would end.
+  CHECK(wait_until([&] {
+    return run_br(dir, {"--state-dir", "state", "logs", "alpha/01-backend"})
+               .output.find("[br] attempt finished") != std::string::npos;
+  }, 20s));
+  write_file(go, "");
+  CHECK(run.wait(120s) == 1);  // not everything was built
+
+  const RunState state = state_of(dir / "state");
+  CHECK(status_of(state, "alpha/01-backend") == TaskStatus::cancelled);
+  CHECK(state.find(TaskId("alpha/01-backend"))->reason.rfind("cancelled by br cancel, pid", 0) == 0);
+  for (const char* id : {"alpha/02-tests", "alpha/03-docs", "beta/01-backend", "beta/02-tests",
+                         "beta/03-docs"}) {
+    INFO(id);
+    CHECK(status_of(state, id) == TaskStatus::blocked);
+  }
+  CHECK(state.find(TaskId("beta/01-backend"))->reason ==
+        "dependency 'alpha/01-backend' was cancelled");
+  for (const char* id : {"gamma/01-backend", "gamma/02-tests", "gamma/03-docs"}) {
+    INFO(id);
+    CHECK(status_of(state, id) == TaskStatus::succeeded);
+  }
+  CHECK(run_br(dir, {"--state-dir", "state", "cancel", "gamma/01-backend"}).exit_code == 2);
+}
+
+TEST_CASE("the CLI: ./br.toml by default, options after the subcommand, typos answered") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", "# P\n## Features\n### Only {#only}\nBusiness logic.\n");
+  write_file(dir / "br.toml", config(kDemoAgent));
+  const Run run = run_br(dir, {"run", "--auto", "spec.md", "--quiet", "--state-dir", "state"});
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  // --quiet prints the summary and nothing of the run's progress.
+  CHECK_THAT(run.output, Catch::Contains("succeeded: 3 of 3 tasks succeeded, 0 failed, 0 blocked, "
+                                         "0 cancelled in"));
+  CHECK_THAT(run.output, Catch::Contains("(3 attempts, 0 retries)"));
+  CHECK_THAT(run.output, !Catch::Contains("dispatch"));
+  CHECK(state_of(dir / "state").status() == RunStatus::succeeded);
+
+  const Run typo = run_br(dir, {"stauts"});
+  CHECK(typo.exit_code == 2);
+  CHECK_THAT(typo.output, Catch::Contains("did you mean 'status'?"));
+  const Run version = run_br(dir, {"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK_THAT(version.output, Catch::StartsWith("br "));
+}
+
+TEST_CASE("br init, then an agent that is not installed: exit 2 with the fix, no state left") {
+  test::TempDir dir("br-it");
+  const Run init = run_br(dir, {"init"});
+  REQUIRE(init.exit_code == 0);
+  // br init's agent is Claude Code; this machine has none (a PATH of one empty folder).
+  std::filesystem::create_directories(dir / "empty-bin");
+  const Run run = run_br(dir, {"run", "--auto", "PROJECT_SPEC.md"},
+                         {{"PATH", dir / "empty-bin"}});
+  INFO(run.output);
+  CHECK(run.exit_code == 2);
+  CHECK_THAT(run.output, Catch::Contains("br.toml: [agent] command runs 'claude', which is not "
+                                         "installed here (not on PATH)"));
+  CHECK_FALSE(std::filesystem::exists(dir / ".br"));
+}
+
 TEST_CASE("an agent that hangs is killed, with its children, at its timeout") {
   test::TempDir dir("br-it");
   // The agent starts a child that would outlive it, records the child's pid, and hangs.
   write_file(dir / "hang.sh",
-             "#!/bin/sh\nsleep 300 &\necho $! > \"$BR_WORKSPACE/../child.pid\"\nwait\n", true);
+             "#!/bin/sh\nsleep 300 &\necho $! > '" + dir / "child.pid" + "'\nwait\n", true);
   write_file(dir / "spec.md", "# P\n## Features\n### Only {#only}\nBusiness logic.\n");
   write_file(dir / "br.toml", config(dir / "hang.sh", "max_attempts = 1\n", "1s"));
   const auto start = std::chrono::steady_clock::now();
@@ -316,6 +579,8 @@ TEST_CASE("a changed spec is refused unless --replan, which keeps what succeeded
 TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing work") {
   test::TempDir dir("br-it");
   write_file(dir / "spec.md", wide_spec());
+  // Batches of several tasks: an interrupt can fall between the results of one batch's tasks,
+  // which once left the second retried on top of its own merged work, "changing no file".
   write_file(dir / "br.toml", config(kDemoAgent));
   const std::string ledger = dir / "ledger.txt";
 
@@ -361,8 +626,12 @@ TEST_CASE("Ctrl-C stops the run cleanly and resume finishes it without redoing w
       finished_before.insert(stopped.plan().tasks[i].id.str());
     }
   }
-  // Interrupted attempts were not charged as failures.
-  for (const auto& t : stopped.tasks()) CHECK(t.status != TaskStatus::retrying);
+  // Nothing shows as running, and the interrupted attempts were not charged as failures.
+  for (const auto& t : stopped.tasks()) {
+    CHECK(t.status != TaskStatus::running);
+    CHECK(t.status != TaskStatus::dispatched);
+    if (t.status == TaskStatus::retrying) CHECK(t.attempt_base == t.attempt);
+  }
 
   const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml", "--plain"},
                          {{"BR_DEMO_LEDGER", ledger}});
@@ -534,6 +803,8 @@ TEST_CASE("Ctrl-C stops a busy run at once, and br resume finishes it") {
   const RunState stopped = state_of(dir / "state");
   CHECK(stopped.status() == RunStatus::stopped);
   CHECK(stopped.counts().succeeded < stopped.counts().total);
+  // Truthful after the stop: the agents died with the run, nothing is running.
+  CHECK(stopped.counts().running + stopped.counts().dispatched == 0);
   const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml",
                                    "--quiet"});
   INFO(resumed.output);

@@ -91,6 +91,19 @@ inline std::vector<RecordBody> random_history(int tasks, std::size_t records, st
           emit(rec::PlanRevised{std::move(revised), "spec.md", "hash-2"});
         }
         continue;
+      case 5: {
+        // br retry on a stopped run: a few failed, blocked or cancelled tasks start over.
+        if (state.status() != RunStatus::stopped) continue;
+        rec::TasksReopened reopened;
+        for (std::size_t k = 0; k < ts.size() && reopened.tasks.size() < 3; ++k) {
+          const TaskStatus s = ts[k].status;
+          if (s == TaskStatus::failed || s == TaskStatus::blocked || s == TaskStatus::cancelled) {
+            reopened.tasks.push_back(plan.tasks[k].id);
+          }
+        }
+        if (!reopened.tasks.empty()) emit(std::move(reopened));
+        continue;
+      }
       default:
         break;
     }

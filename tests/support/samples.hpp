@@ -59,10 +59,13 @@ inline Batch sample_batch() {
   Batch b;
   b.id = BatchId("b-17");
   b.domain = Domain::api;
-  b.tasks = {BatchTask{sample_task("a/01"), 2}, BatchTask{sample_task("a/02"), 1}};
+  b.tasks = {BatchTask{sample_task("a/01"), 2, "merge conflict in a.py"},
+             BatchTask{sample_task("a/02"), 1}};
   b.project = "Trip Planner: plan trips";
   b.completed = {CompletedWork{TaskId("db/01"), "Schema", {"schema.sql", "seed.sql"}}};
   b.lease_ms = 600000;
+  b.base = std::string(40, 'a');
+  b.prompt = "Edited at the prompt: build only the schema.";
   return b;
 }
 
@@ -78,6 +81,7 @@ inline TaskResult sample_result() {
   r.started_ms = 1700000000000;
   r.finished_ms = 1700000001234;
   r.log_path = ".br/logs/a-01.3.log";
+  r.commit = std::string(40, 'b');
   return r;
 }
 
@@ -100,14 +104,16 @@ inline Plan independent_plan(int tasks) {
 // One record of every kind, in the order they appear in RecordBody.
 inline std::vector<RecordBody> every_record_body() {
   return {
-      rec::PlanCreated{sample_plan(), "PROJECT_SPEC.md", "ab12cd"},
+      rec::PlanCreated{sample_plan(), "PROJECT_SPEC.md", "ab12cd", "br/run-7",
+                       std::string(40, 'c'), "/home/u/project"},
       rec::TaskReady{TaskId("a/01")},
       rec::BatchDispatched{BatchId("b-1"), "w1", {TaskId("a/01"), TaskId("a/02")}, {1, 2},
                            1700000005000},
       rec::TaskStarted{TaskId("a/01"), 1, "w1"},
-      rec::TaskSucceeded{TaskId("a/01"), 1, "w1", {"x.py", "y.py"}},
+      rec::TaskSucceeded{TaskId("a/01"), 1, "w1", {"x.py", "y.py"}, std::string(40, 'd'),
+                         std::string(40, 'e')},
       rec::TaskFailed{TaskId("a/02"), 2, "timeout after 600 s"},
-      rec::TaskRetrying{TaskId("a/02"), 3, 1700000009000},
+      rec::TaskRetrying{TaskId("a/02"), 3, 1700000009000, true},
       rec::TaskBlocked{TaskId("a/03"), TaskId("a/02")},
       rec::TaskCancelled{TaskId("a/04"), "run cancelled"},
       rec::WorkerJoined{"w1", 4, "10.0.0.2:4242"},
@@ -116,6 +122,7 @@ inline std::vector<RecordBody> every_record_body() {
       rec::RunResumed{},
       rec::RunCompleted{rec::RunOutcome::failed},
       rec::PlanRevised{sample_plan(), "PROJECT_SPEC.md", "ef34ab"},
+      rec::TasksReopened{{TaskId("a/02"), TaskId("a/03")}},
   };
 }
 

@@ -248,6 +248,38 @@ TEST_CASE("output goes to the log file and stops at the size cap") {
   CHECK(log.find("done-writing\n") == std::string::npos);  // only in the command line
 }
 
+TEST_CASE("the outcome names the last non-empty line of the output, also past the log's cap") {
+  test::TempDir dir("br-runner");
+  auto spec = shell(dir, "head -c 100000 /dev/zero | tr '\\0' x; echo; "
+                         "printf 'model API returned \\033[31m529\\033[0m overloaded\\r\\n\\n  \\n' >&2;"
+                         " exit 1");
+  spec.log_max_bytes = 1000;
+  auto r = run_process(spec);
+  REQUIRE(r.ok());
+  CHECK(r->exit_code == 1);
+  CHECK(r->last_line == "model API returned 529 overloaded");
+
+  auto silent = run_process(shell(dir, "true"));
+  REQUIRE(silent.ok());
+  CHECK(silent->last_line.empty());
+}
+
+TEST_CASE("the last line is bounded, cut at a character boundary") {
+  LastLine line;
+  const std::string long_line = "é" + std::string(300, 'x');
+  line.feed(long_line.data(), long_line.size());
+  CHECK(line.get() == "é" + std::string(LastLine::kMaxBytes - 2, 'x') + "…");
+  LastLine cut;
+  std::string text(LastLine::kMaxBytes - 1, 'a');
+  text += "éé\n";  // the limit falls inside the first é
+  cut.feed(text.data(), text.size());
+  CHECK(cut.get() == std::string(LastLine::kMaxBytes - 1, 'a') + "…");
+  LastLine chunks;  // a line split over reads
+  chunks.feed("first\nsec", 10);
+  chunks.feed("ond\t line  \n", 13);
+  CHECK(chunks.get() == "second  line");
+}
+
 TEST_CASE("a command that does not exist is a clear error naming it") {
   test::TempDir dir("br-runner");
   auto spec = shell(dir, "");

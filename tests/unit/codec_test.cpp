@@ -58,6 +58,39 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(ready) == ready);
 }
 
+TEST_CASE("a commit id from outside is 40 lowercase hex digits or nothing") {
+  for (const std::string& bad : {std::string(39, 'a'), std::string(40, 'A'), std::string(40, 'g'),
+                                std::string("../../etc/passwd")}) {
+    TaskResult r = test::sample_result();
+    r.commit = bad;
+    CHECK_FALSE(decode<TaskResult>(encode(r)).ok());
+    Batch b = test::sample_batch();
+    b.base = bad;
+    CHECK_FALSE(decode<Batch>(encode(b)).ok());
+  }
+  TaskResult none = test::sample_result();
+  none.commit.clear();
+  CHECK(round_trip(none) == none);
+}
+
+TEST_CASE("git objects between hosts: a result's pack, requests for objects and their chunks") {
+  using namespace std::string_literals;
+  TaskResult r = test::sample_result();
+  r.commit = std::string(40, 'a');
+  r.pack = "PACK\0\0\0\2 any bytes \xff\0"s;
+  CHECK(round_trip(r) == r);
+  r.commit.clear();  // a pack names the commit it brings
+  CHECK_FALSE(decode<TaskResult>(encode(r)).ok());
+
+  const ObjectsRequest request{std::string(40, 'b'), {std::string(40, 'c')}, 1 << 20};
+  CHECK(round_trip(request) == request);
+  ObjectsRequest bad = request;
+  bad.have.push_back("../../etc");
+  CHECK_FALSE(decode<ObjectsRequest>(encode(bad)).ok());
+  const ObjectsChunk chunk{"", std::string(40, 'd'), 7, "\0PACK\xfe"s};
+  CHECK(round_trip(chunk) == chunk);
+}
+
 TEST_CASE("texts keep their NUL bytes: what decodes is what was sent") {
   // Found by tests/fuzz/wire_fuzz: texts were cut at their first NUL on encode.
   using namespace std::string_literals;

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "actors/graph/run_tracker.hpp"
 
@@ -239,4 +240,307 @@ TEST_CASE("retries are released by their backoff end, attempts in flight swept b
   const ReadyTasks split = f.tracker.ready_tasks(f.state, {TaskId("a"), TaskId("b")});
   CHECK(split.retries == std::vector<TaskId>{TaskId("a")});
   CHECK(split.tasks == std::vector<TaskId>{TaskId("b")});
+}
+
+namespace {
+
+// Stands in for the git merge: answers from a table, and counts what it was asked.
+struct FakeIntegration final : Integration {
+  std::map<std::string, Result<Integrated>> answers;
+  std::vector<std::pair<std::string, std::string>> asked;  // (head, commit)
+  Result<Integrated> integrate(const std::string& head, const TaskResult& result) override {
+    asked.emplace_back(head, result.commit);
+    auto it = answers.find(result.commit);
+    if (it == answers.end()) return Error::of("unexpected commit " + result.commit);
+    return it->second;
+  }
+};
+
+const std::string kBase(40, '0'), kCommitA(40, 'a'), kHeadA(40, '1'), kCommitB(40, 'b');
+
+struct IsolatedFixture {
+  std::vector<Task> tasks = diamond();
+  DependencyGraph graph = DependencyGraph::build(tasks).value();
+  FakeIntegration integration;
+  RunTracker tracker{graph, RetryPolicy{2, 1000, 8000, 0.0}, &integration};
+  RunState state;
+  std::uint64_t seq = 0;
+
+  IsolatedFixture() {
+    Plan plan;
+    plan.tasks = tasks;
+    apply({rec::PlanCreated{plan, "spec.md", "h", "br/run", kBase}});
+    apply(tracker.release_ready(state));
+  }
+  void apply(const std::vector<RecordBody>& bodies) {
+    for (const auto& body : bodies) REQUIRE(state.apply(JournalRecord{++seq, "run", 100, body}));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("isolated run: a passed attempt is merged before its success is journaled") {
+  IsolatedFixture f;
+  CHECK(f.state.head() == kBase);
+  auto d = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
+  REQUIRE(d);
+  f.apply({*d});
+  const Batch batch = f.tracker.assemble(f.state, *d, 0, 100);
+  CHECK(batch.base == kBase);
+
+  f.integration.answers.emplace(kCommitA, Integrated{kHeadA, {"user.py"}});
+  TaskResult r;
+  r.task = TaskId("a");
+  r.attempt = 1;
+  r.success = true;
+  r.commit = kCommitA;
+  r.files = {"expected-only.py"};
+  auto out = f.tracker.on_result(f.state, r, 200, 0.5);
+  REQUIRE(f.integration.asked.size() == 1);
+  CHECK(f.integration.asked[0] == std::make_pair(kBase, kCommitA));
+  const auto* ok = std::get_if<rec::TaskSucceeded>(&out.records.at(0));
+  REQUIRE(ok);
+  CHECK(ok->commit == kCommitA);
+  CHECK(ok->head == kHeadA);
+  CHECK(ok->files == std::vector<std::string>{"user.py"});  // what the commit changed
+  f.apply(out.records);
+  CHECK(f.state.head() == kHeadA);
+  CHECK(f.state.find(TaskId("a"))->commit == kCommitA);
+
+  // Dependents start from the new head, which holds a's work.
+  auto next = f.tracker.dispatch(f.state, {TaskId("b")}, BatchId("b2"), "w", 300, 0);
+  REQUIRE(next);
+  f.apply({*next});
+  const Batch second = f.tracker.assemble(f.state, *next, 0, 100);
+  CHECK(second.base == kHeadA);
+  REQUIRE(second.completed.size() == 1);
+  CHECK(second.completed[0].files == std::vector<std::string>{"user.py"});
+}
+
+TEST_CASE("isolated run: an attempt that cannot be merged fails, and its retry is told why") {
+  IsolatedFixture f;
+  auto d = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
+  REQUIRE(d);
+  f.apply({*d});
+  f.integration.answers.emplace(kCommitB, Error::of("merge conflict in shared.txt"));
+  TaskResult r;
+  r.task = TaskId("a");
+  r.attempt = 1;
+  r.success = true;
+  r.commit = kCommitB;
+  auto out = f.tracker.on_result(f.state, r, 200, 0.5);
+  const auto* failed = std::get_if<rec::TaskFailed>(&out.records.at(0));
+  REQUIRE(failed);
+  CHECK(failed->reason == "merge conflict in shared.txt");
+  REQUIRE(std::get_if<rec::TaskRetrying>(&out.records.at(1)));
+  f.apply(out.records);
+  CHECK(f.state.head() == kBase);  // nothing of it reached the branch
+
+  f.apply(f.tracker.release_retries(f.state, 1'000'000));
+  auto retry = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b2"), "w", 300, 0);
+  REQUIRE(retry);
+  f.apply({*retry});
+  const Batch batch = f.tracker.assemble(f.state, *retry, 0, 100);
+  REQUIRE(batch.tasks.size() == 1);
+  CHECK(batch.tasks[0].attempt == 2);
+  CHECK(batch.tasks[0].last_failure == "merge conflict in shared.txt");
+}
+
+TEST_CASE("isolated run: a success without a commit (nothing to change) is not merged") {
+  IsolatedFixture f;
+  auto d = f.tracker.dispatch(f.state, {TaskId("e")}, BatchId("b1"), "w", 100, 0);
+  REQUIRE(d);
+  f.apply({*d});
+  TaskResult r;
+  r.task = TaskId("e");
+  r.attempt = 1;
+  r.success = true;
+  auto out = f.tracker.on_result(f.state, r, 200, 0.5);
+  CHECK(f.integration.asked.empty());
+  REQUIRE(std::get_if<rec::TaskSucceeded>(&out.records.at(0)));
+  f.apply(out.records);
+  CHECK(f.state.head() == kBase);
+}
+
+TEST_CASE("isolated run: merging a batch's commit settles every task of the batch at once") {
+  // The coordinator can stop between the per-task results of one batch. Were c left in
+  // flight, its retry would start on a head that already holds its work and change nothing.
+  IsolatedFixture f;
+  auto first = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
+  REQUIRE(first);
+  f.apply({*first});
+  TaskResult a;
+  a.task = TaskId("a");
+  a.attempt = 1;
+  a.success = true;
+  f.apply(f.tracker.on_result(f.state, a, 100, 0.5).records);
+  auto d = f.tracker.dispatch(f.state, {TaskId("b"), TaskId("c")}, BatchId("b2"), "w", 100, 0);
+  REQUIRE(d);
+  f.apply({*d});
+  f.integration.answers.emplace(kCommitB, Integrated{kHeadA, {"b.py", "c.py"}});
+  TaskResult r;
+  r.task = TaskId("b");
+  r.attempt = 1;
+  r.success = true;
+  r.worker = "w";
+  r.commit = kCommitB;
+  auto out = f.tracker.on_result(f.state, r, 200, 0.5);
+  REQUIRE(out.records.size() == 3);
+  const auto* b = std::get_if<rec::TaskSucceeded>(&out.records[0]);
+  const auto* c = std::get_if<rec::TaskSucceeded>(&out.records[1]);
+  REQUIRE(b);
+  REQUIRE(c);
+  CHECK(c->task == TaskId("c"));
+  CHECK(c->attempt == 1);
+  CHECK(c->commit == kCommitB);
+  CHECK(c->head == kHeadA);
+  CHECK(ready_ids(out.records) == std::vector<std::string>{"d"});  // both its deps are done
+  f.apply(out.records);
+  CHECK(f.state.find(TaskId("c"))->status == TaskStatus::succeeded);
+
+  // c's own result, when it comes, is stale: nothing is merged twice.
+  r.task = TaskId("c");
+  auto late = f.tracker.on_result(f.state, r, 300, 0.5);
+  CHECK(late.records.empty());
+  CHECK_FALSE(late.ignored.empty());
+  CHECK(f.integration.asked.size() == 1);
+}
+
+namespace {
+
+// The diamond run over: e succeeded, a failed for good (2 attempts), b, c and d blocked.
+void fail_a_for_good(Fixture& f) {
+  f.apply(f.tracker.release_ready(f.state));
+  f.dispatch("e", 1);
+  f.apply(f.tracker.on_result(f.state, f.result("e", 1, true), 100, 0.5).records);
+  for (std::uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    f.dispatch("a", attempt);
+    f.apply(f.tracker.on_result(f.state, f.result("a", attempt, false), 100, 0.5).records);
+    f.apply(f.tracker.release_retries(f.state, 1'000'000));
+  }
+  f.apply(f.tracker.completion(f.state));
+  REQUIRE(f.state.status() == RunStatus::failed);
+}
+
+std::vector<std::string> ids_of(const rec::TasksReopened& r) {
+  std::vector<std::string> out;
+  for (const auto& id : r.tasks) out.push_back(id.str());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("br retry --failed reopens what failed and what it blocked, with a fresh budget") {
+  Fixture f;
+  fail_a_for_good(f);
+  RetrySelection failed;
+  failed.failed = true;
+  auto reopened = f.tracker.reopen(f.state, failed);
+  REQUIRE(reopened);
+  CHECK(ids_of(*reopened) == std::vector<std::string>{"a", "b", "c", "d"});  // not e
+  f.apply({*reopened});
+  CHECK(f.state.status() == RunStatus::stopped);
+  CHECK(f.status("a") == TaskStatus::pending);
+  CHECK(f.status("e") == TaskStatus::succeeded);  // finished tasks stay finished
+  CHECK(f.state.counts().blocked == 0);
+
+  // Resumed like any stopped run: a is ready, at attempt 3, and may fail once more.
+  auto start = f.tracker.on_start(f.state, false, 200);
+  CHECK(ready_ids(start) == std::vector<std::string>{"a"});
+  f.apply(start);
+  f.dispatch("a", 3);
+  auto outcome = f.tracker.on_result(f.state, f.result("a", 3, false), 300, 0.5);
+  REQUIRE(outcome.records.size() == 2);
+  const auto& retry = std::get<rec::TaskRetrying>(outcome.records[1]);
+  CHECK(retry.next_attempt == 4);
+  CHECK(retry.not_before_ms == 1300);  // the first backoff again: the budget starts over
+}
+
+TEST_CASE("br retry of a blocked task reopens what it waits on; finished work is refused") {
+  Fixture f;
+  fail_a_for_good(f);
+  RetrySelection d;
+  d.tasks = {TaskId("d")};
+  auto reopened = f.tracker.reopen(f.state, d);
+  REQUIRE(reopened);
+  // d alone would wait forever for a: its failed cause and the tasks between come too.
+  CHECK(ids_of(*reopened) == std::vector<std::string>{"a", "b", "c", "d"});
+
+  RetrySelection e;
+  e.tasks = {TaskId("e")};
+  auto refused = f.tracker.reopen(f.state, e);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().str(), Catch::Contains("already succeeded"));
+  RetrySelection unknown;
+  unknown.tasks = {TaskId("zz")};
+  CHECK_FALSE(f.tracker.reopen(f.state, unknown));
+  RetrySelection feature;
+  feature.feature = "nope";
+  CHECK_THAT(f.tracker.reopen(f.state, feature).error().str(), Catch::Contains("no feature"));
+}
+
+TEST_CASE("br retry needs a run that is not running and something to reopen") {
+  Fixture f;
+  f.apply(f.tracker.release_ready(f.state));
+  RetrySelection failed;
+  failed.failed = true;
+  CHECK_THAT(f.tracker.reopen(f.state, failed).error().str(), Catch::Contains("still running"));
+  f.apply({rec::RunStopped{"interrupted"}});
+  auto nothing = f.tracker.reopen(f.state, failed);
+  REQUIRE(nothing);
+  CHECK(nothing->tasks.empty());
+}
+
+TEST_CASE("a stop fails the attempts in flight as interrupted, so nothing shows as running") {
+  Fixture f;
+  f.apply({rec::WorkerJoined{"w", 1, std::string(kInProcessAddress)},
+           rec::WorkerJoined{"remote", 1, "10.0.0.2:7000"}});
+  f.apply(f.tracker.release_ready(f.state));
+  f.dispatch("a", 1);
+  f.apply({rec::BatchDispatched{BatchId("b2"), "remote", {TaskId("e")}, {1}, 0}});
+  // A remote worker may still report (br-coordinator keeps its attempts); a local one cannot.
+  auto records = f.tracker.on_stop(f.state, true, "interrupted (SIGINT)", 500);
+  REQUIRE(records.size() == 3);
+  const auto& failed = std::get<rec::TaskFailed>(records[0]);
+  CHECK(failed.task == TaskId("a"));
+  CHECK_THAT(failed.reason, Catch::Contains("interrupted"));
+  CHECK(std::get<rec::TaskRetrying>(records[1]).not_before_ms == 500);
+  CHECK(std::get<rec::RunStopped>(records[2]).reason == "interrupted (SIGINT)");
+  f.apply(records);
+  CHECK(f.state.status() == RunStatus::stopped);
+  CHECK(f.status("a") == TaskStatus::retrying);
+  CHECK(f.status("e") == TaskStatus::dispatched);
+  // Without remote workers to wait for, nothing stays in flight.
+  CHECK(f.tracker.on_stop(f.state, false, "x", 600).size() == 3);
+}
+
+TEST_CASE("br cancel: the task cancelled, its descendants blocked, its batch killed") {
+  Fixture f;
+  f.apply({rec::WorkerJoined{"w", 1, std::string(kInProcessAddress)}});
+  f.apply(f.tracker.release_ready(f.state));
+  // a and e share a batch in flight.
+  f.apply({rec::BatchDispatched{BatchId("b1"), "w", {TaskId("a"), TaskId("e")}, {1, 1}, 0}});
+  auto c = f.tracker.cancel_tasks(f.state, {TaskId("a"), TaskId("zzz")}, "cancelled by test", 700);
+  REQUIRE(c.kill.size() == 1);
+  CHECK(c.kill[0] == BatchId("b1"));
+  REQUIRE(c.refused.size() == 1);
+  CHECK_THAT(c.refused[0], Catch::Contains("no task 'zzz'"));
+  f.apply(c.records);
+  CHECK(f.status("a") == TaskStatus::cancelled);
+  CHECK(f.state.find(TaskId("a"))->reason == "cancelled by test");
+  for (const char* id : {"b", "c", "d"}) {
+    INFO(id);
+    CHECK(f.status(id) == TaskStatus::blocked);
+    CHECK(f.state.find(TaskId(id))->reason == "dependency 'a' was cancelled");
+  }
+  // e lost its attempt with the batch, uncharged: its budget starts again.
+  CHECK(f.status("e") == TaskStatus::retrying);
+  CHECK(f.state.find(TaskId("e"))->attempt_base == 1);
+  // A late result of the killed attempt changes nothing.
+  CHECK(f.tracker.on_result(f.state, f.result("a", 1, false), 800, 0.5).records.empty());
+  // Terminal tasks are refused and nothing is recorded.
+  auto again = f.tracker.cancel_tasks(f.state, {TaskId("a"), TaskId("b")}, "x", 900);
+  CHECK(again.records.empty());
+  CHECK(again.refused.size() == 2);
+  CHECK_THAT(again.refused[0], Catch::Contains("a is already cancelled"));
 }

@@ -71,6 +71,7 @@ nlohmann::json reference_json(const RunState& state, std::optional<TaskStatus> o
                      {"minutes", plan[i].minutes},
                      {"status", std::string(to_string(t.status))},
                      {"attempt", t.attempt},
+                     {"commit", t.commit},
                      {"worker", t.worker},
                      {"reason", t.reason},
                      {"files", t.files},

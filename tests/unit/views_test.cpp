@@ -7,6 +7,7 @@
 #include "coordinator/progress_view.hpp"
 #include "coordinator/report_view.hpp"
 #include "coordinator/starter_files.hpp"
+#include "coordinator/state_views.hpp"
 #include "protocol/config.hpp"
 
 using namespace br;
@@ -78,6 +79,44 @@ TEST_CASE("the ETA follows the remaining critical path at the pace seen so far")
   // Finished: a (6000 ms for 60 min) and d's failed attempt (3000 ms for 60 min): 75 ms per
   // planned minute. Left: b, c (210 min on the critical path), d (60): max(210, 270 / 2).
   CHECK(view.eta_ms() == 210 * 75);
+}
+
+TEST_CASE("colour: keywords painted only when asked, and a recovered failure marked so") {
+  Run run = sample_run();
+  ProgressView plain(RunState{}, graph_of(run.state.plan()), 2, 0);
+  for (const auto& line : plain.apply(run.records)) CHECK(line.find('\x1b') == std::string::npos);
+  CHECK(plain.summary(9000).find('\x1b') == std::string::npos);
+
+  ProgressView coloured(RunState{}, graph_of(run.state.plan()), 2, 0);
+  coloured.set_colour(true);
+  std::string all;
+  for (const auto& line : coloured.apply(run.records)) all += line + "\n";
+  CHECK_THAT(all, Catch::Contains("] \x1b[31mFAILED\x1b[0m  f/d (attempt 1)"));
+  CHECK_THAT(all, Catch::Contains("] \x1b[32mdone\x1b[0m    f/a"));
+  CHECK_THAT(all, Catch::Contains("] \x1b[33mretry\x1b[0m   f/d"));
+  CHECK_THAT(coloured.live_block(9000, 100), Catch::Contains("\x1b[31m  ! FAILED  f/d"));
+
+  // d's second attempt passes: its failure stays on screen, as recovered.
+  Run later = sample_run();
+  later.add(8000, rec::TaskReady{TaskId("f/d")});
+  later.add(8000, rec::BatchDispatched{BatchId("b9"), "w1", {TaskId("f/d")}, {2}, 0});
+  later.add(9000, rec::TaskSucceeded{TaskId("f/d"), 2, "w1", {}});
+  ProgressView view(RunState{}, graph_of(later.state.plan()), 2, 0);
+  view.apply(later.records);
+  const std::string block = view.live_block(9500, 100);
+  INFO(block);
+  CHECK_THAT(block, Catch::Contains("~ recovered: FAILED  f/d (attempt 1)"));
+  CHECK_THAT(block, !Catch::Contains("! FAILED"));
+}
+
+TEST_CASE("--color and NO_COLOR decide as no-color.org says") {
+  CHECK(use_colour("auto", true, nullptr, "xterm"));
+  CHECK_FALSE(use_colour("auto", false, nullptr, "xterm"));
+  CHECK_FALSE(use_colour("auto", true, "1", "xterm"));
+  CHECK(use_colour("auto", true, "", "xterm"));  // set but empty: not a request
+  CHECK_FALSE(use_colour("auto", true, nullptr, "dumb"));
+  CHECK(use_colour("always", false, "1", "dumb"));
+  CHECK_FALSE(use_colour("never", true, nullptr, "xterm"));
 }
 
 TEST_CASE("the live view has a bar per level, running tasks and recent failures") {
@@ -179,4 +218,21 @@ TEST_CASE("the starter br.toml loads and shows the defaults it says it shows") {
   CHECK(config->journal.snapshot_every == defaults.journal.snapshot_every);
   CHECK(config->agent.command == std::vector<std::string>{"claude", "-p", "--permission-mode",
                                                           "acceptEdits"});
+}
+
+TEST_CASE("br status of a run whose coordinator is gone shows nothing running or connected") {
+  Run run = sample_run();
+  run.add(7300, rec::WorkerJoined{"w0", 1, "10.0.0.2:7000"});
+  nlohmann::json doc = status_json(run.state);
+  doc["live"] = true;
+  const std::string live = status_text(doc);
+  CHECK_THAT(live, Catch::Contains("1 running, 0 dispatched"));
+  CHECK_THAT(live, Catch::Contains("workers: 1 known, 1 connected"));
+  doc["live"] = false;  // killed with SIGKILL: the journal still says running
+  const std::string gone = status_text(doc);
+  INFO(gone);
+  CHECK_THAT(gone, Catch::Contains("not running"));
+  CHECK_THAT(gone, Catch::Contains("1 interrupted"));
+  CHECK_THAT(gone, !Catch::Contains("1 running"));
+  CHECK_THAT(gone, Catch::Contains("workers: 1 known, 0 connected"));
 }
