@@ -1,11 +1,17 @@
 #include "actors/worker/remote_commits.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <tuple>
 
 namespace br {
 
 Result<GitRepo> open_worker_repository(const std::filesystem::path& workspace) {
+  // The slots of one br-worker share its workspace and open it at their first batches, which
+  // may come at once: two creating it together fail on git's config.lock, or one sees the
+  // other's half-made repository as "other files".
+  static std::mutex creating;
+  const std::lock_guard<std::mutex> lock(creating);
   std::error_code ec;
   // This folder's own repository only: one found in a folder above it (the workspace may lie
   // inside some checkout) is not the worker's.

@@ -5,6 +5,8 @@
 // is refused with the reason the attempt then fails with.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "actors/worker/remote_commits.hpp"
 #include "coordinator/run_workspace.hpp"
 #include "tests/support/files.hpp"
@@ -146,6 +148,25 @@ TEST_CASE("a worker's workspace with other files in it is refused with what to d
   auto repo = open_worker_repository(dir.path() / "ws");
   REQUIRE_FALSE(repo);
   CHECK_THAT(repo.error().str(), Catch::Contains("give an empty folder"));
+}
+
+TEST_CASE("the slots of one worker may open its new workspace at the same moment") {
+  // Found in integration.distributed: two slots' first batches arrived together and one
+  // failed on config.lock, or took the other's half-made repository for "other files".
+  test::TempDir dir;
+  for (int round = 0; round < 20; ++round) {
+    const auto ws = dir.path() / ("ws" + std::to_string(round));
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> slots;
+    for (auto& error : errors) {
+      slots.emplace_back([&ws, &error] {
+        auto repo = open_worker_repository(ws);
+        if (!repo) error = repo.error().str();
+      });
+    }
+    for (auto& slot : slots) slot.join();
+    for (const auto& error : errors) CHECK(error.empty());
+  }
 }
 
 TEST_CASE("what a worker sends back is checked before it is merged, and refused with why") {
