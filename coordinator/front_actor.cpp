@@ -18,19 +18,28 @@ struct FrontState {
   DecodeLimits limits;
   std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
   std::map<caf::node_id, std::size_t> connections;  // worker process → its admitted actors
+  std::vector<caf::typed_response_promise<ack_atom>> drains;  // answered once none is left
   static inline const char* name = "br.front";
 };
 
 using Self = FrontActor::stateful_pointer<FrontState>;
 
 // Checks a payload from the network before anyone acts on it: malformed or oversized bytes
-// are dropped with a note naming the worker.
+// are dropped with a note naming the worker, and so is a request or report in another
+// worker's name (each carries a `worker`): an admitted worker cannot ask for work, start or
+// settle an attempt for another.
 template <class T>
-bool well_formed(Self self, const std::string& worker, const Encoded<T>& payload) {
+bool from_sender(Self self, const std::string& worker, const Encoded<T>& payload) {
   auto decoded = payload.decode(self->state.limits);
-  if (decoded) return true;
+  if (!decoded) {
+    self->send(self->state.listener, note_atom_v,
+               "dropped a message from " + worker + ": " + decoded.error().str());
+    return false;
+  }
+  if (decoded->worker == worker) return true;
   self->send(self->state.listener, note_atom_v,
-             "dropped a message from " + worker + ": " + decoded.error().str());
+             "dropped a message from " + worker + " in the name of worker '" +
+                 decoded->worker.substr(0, 200) + "'");
   return false;
 }
 
@@ -61,6 +70,10 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
     st.admitted.erase(it);
     auto node = st.connections.find(down.source.node());
     if (node != st.connections.end() && --node->second == 0) st.connections.erase(node);
+    if (st.connections.empty()) {
+      for (auto& promise : st.drains) promise.deliver(ack_atom_v);
+      st.drains.clear();
+    }
     self->send(st.listener, note_atom_v, "worker " + name + " lost: " + caf::to_string(down.reason));
     self->send(st.graph, lost_atom_v, name);
     self->send(st.scheduler, lost_atom_v, name);
@@ -91,6 +104,20 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
           reply = admit(*hello, st.config.token, st.config.run_id);
         }
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (reply.accepted && sender) {
+          // Names key attempts and results. The same process may say hello again (after a
+          // reconnect); another process under a live worker's name is refused, or the live
+          // worker's attempts would be judged lost and run twice.
+          for (const auto& [address, name] : st.admitted) {
+            if (name == hello->name && address.node() != sender.node()) {
+              reply.accepted = false;
+              reply.reason = "a worker named '" + name +
+                             "' is connected already, from another process; give this one "
+                             "another --name";
+              break;
+            }
+          }
+        }
         if (reply.accepted && sender && !st.connections.count(sender.node()) &&
             st.connections.size() >= st.config.max_connections) {
           reply.accepted = false;
@@ -119,12 +146,12 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
       // Passed on with the worker as sender, so answers go straight back to it.
       [=](work_atom, const Encoded<WorkRequest>& bytes) {
         const std::string* worker = admitted(self, "work request");
-        if (!worker || !well_formed(self, *worker, bytes)) return;
+        if (!worker || !from_sender(self, *worker, bytes)) return;
         self->delegate(self->state.scheduler, work_atom_v, bytes);
       },
       [=](started_atom, const Encoded<TaskProgress>& bytes) {
         const std::string* worker = admitted(self, "progress report");
-        if (!worker || !well_formed(self, *worker, bytes)) return;
+        if (!worker || !from_sender(self, *worker, bytes)) return;
         self->delegate(self->state.graph, started_atom_v, bytes);
       },
       // Answered here, not by another actor: packs are made from the run's repository, which
@@ -140,9 +167,18 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
         else chunk = st.config.objects->serve(*request);
         return Encoded<ObjectsChunk>::of(chunk);
       },
+      [=](drain_atom) -> caf::result<ack_atom> {
+        auto& st = self->state;
+        if (!self->current_sender() || self->current_sender()->node() != self->node()) {
+          return caf::make_error(caf::sec::invalid_argument, "drain is for the coordinator");
+        }
+        if (st.connections.empty()) return ack_atom_v;
+        st.drains.push_back(self->make_response_promise<ack_atom>());
+        return st.drains.back();
+      },
       [=](result_atom, const Encoded<TaskResult>& bytes) -> caf::result<ack_atom> {
         const std::string* worker = admitted(self, "result");
-        if (!worker || !well_formed(self, *worker, bytes)) {
+        if (!worker || !from_sender(self, *worker, bytes)) {
           // Refused, not acknowledged: a worker keeps what is not acked.
           return caf::make_error(caf::sec::invalid_argument, "result dropped");
         }

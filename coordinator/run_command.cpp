@@ -29,6 +29,7 @@
 #include "actors/worker/worker_actor.hpp"
 #include "coordinator/exit_codes.hpp"
 #include "coordinator/front_actor.hpp"
+#include "coordinator/worker_admission.hpp"
 #include "coordinator/live_status.hpp"
 #include "coordinator/run_config.hpp"
 #include "coordinator/run_control.hpp"
@@ -493,7 +494,7 @@ int run_command(const RunOptions& options) {
   std::vector<JournalRecord> joined;
   for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
     joined.push_back(JournalRecord{0, "", unix_now_ms(),
-                                   rec::WorkerJoined{fmt::format("local-{}", i), 1,
+                                   rec::WorkerJoined{local_worker_name(i), 1,
                                                     std::string(kInProcessAddress)}});
   }
   if (auto seq = journal->append(joined); !seq) return fail(kExitInternal, seq.error().str());
@@ -571,7 +572,7 @@ int run_command(const RunOptions& options) {
     std::vector<WorkerActor> workers;
     for (std::uint32_t i = 0; i < settings->local_workers; ++i) {
       WorkerActorConfig w;
-      w.runner.worker = fmt::format("local-{}", i);
+      w.runner.worker = local_worker_name(i);
       w.runner.run_id = journal->run_id();
       w.runner.agent = config.agent;
       w.runner.verify = config.verify;
@@ -705,6 +706,14 @@ int run_command(const RunOptions& options) {
     live_status.remove();
     if (live) block.clear();
     cancel_everything();
+    if (front) {
+      // Remote workers leave on run_over. Waiting for their connections to close (briefly:
+      // one that is cut off is not waited for) lets CAF tear each one down before the actor
+      // system goes; CAF 0.17 otherwise keeps every connected node's spawn-server helper, and
+      // what it references, past the end (LeakSanitizer reported it in integration.netns).
+      self->request(front, std::chrono::seconds(3), drain_atom_v)
+          .receive([](ack_atom) {}, [](const caf::error&) {});
+    }
     for (auto& w : workers) self->send_exit(w, caf::exit_reason::user_shutdown);
     self->send_exit(scheduler, caf::exit_reason::user_shutdown);
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);

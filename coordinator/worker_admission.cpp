@@ -1,5 +1,8 @@
 #include "coordinator/worker_admission.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 namespace br {
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -11,6 +14,13 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
     diff |= static_cast<unsigned char>(x ^ y);
   }
   return diff == 0;
+}
+
+bool is_local_worker_name(const std::string& name) {
+  constexpr std::string_view prefix = "local-";
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
 }
 
 HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id) {
@@ -33,6 +43,10 @@ HelloReply admit(const WorkerHello& hello, const std::string& token, const std::
   }
   if (hello.name.empty() || hello.name.size() > 200) {
     reply.reason = "a worker needs a name of 1 to 200 characters";
+    return reply;
+  }
+  if (is_local_worker_name(hello.name)) {
+    reply.reason = "'" + hello.name + "' is the name of one of the coordinator's own slots";
     return reply;
   }
   if (!token.empty() && !constant_time_equal(hello.token, token)) {

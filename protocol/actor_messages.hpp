@@ -43,6 +43,7 @@ CAF_ADD_ATOM(br, br::atoms, connect_atom, "connect")    // br-worker → its slo
 CAF_ADD_ATOM(br, br::atoms, objects_atom, "objects")    // br-worker → front: git objects
 CAF_ADD_ATOM(br, br::atoms, cancel_atom, "cancel")      // main → graph: cancel these tasks
 CAF_ADD_ATOM(br, br::atoms, approve_atom, "approve")    // graph → main: may this batch run?
+CAF_ADD_ATOM(br, br::atoms, drain_atom, "drain")        // main → front: wait for workers to go
 
 CAF_ADD_TYPE_ID(br, (br::Encoded<br::Batch>))
 CAF_ADD_TYPE_ID(br, (br::Encoded<br::TaskResult>))
@@ -80,11 +81,14 @@ using WorkerSlot = caf::typed_actor<caf::reacts_to<atoms::batch_atom, Encoded<Ba
 
 // The coordinator's front actor, published on the network: a hello is answered with a
 // HelloReply; once admitted, a worker's requests and reports pass through it, and it serves
-// the git objects of the run's commits (isolated runs), a chunk per request.
+// the git objects of the run's commits (isolated runs), a chunk per request. drain is from
+// the coordinator's own process only, at the run's end: answered once no worker process is
+// connected (they leave on run_over).
 using FrontActor = caf::typed_actor<
     caf::replies_to<atoms::hello_atom, Encoded<WorkerHello>>::with<Encoded<HelloReply>>,
-    caf::replies_to<atoms::objects_atom, Encoded<ObjectsRequest>>::with<Encoded<ObjectsChunk>>>::
-    extend_with<WorkSource, ResultSink>;
+    caf::replies_to<atoms::objects_atom, Encoded<ObjectsRequest>>::with<Encoded<ObjectsChunk>>,
+    caf::replies_to<atoms::drain_atom>::with<atoms::ack_atom>>::extend_with<WorkSource,
+                                                                           ResultSink>;
 
 // A worker actor: a slot, told of a new front when br-worker has reconnected.
 using WorkerActor = WorkerSlot::extend<caf::reacts_to<atoms::connect_atom, FrontActor>>;

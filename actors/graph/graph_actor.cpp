@@ -226,7 +226,8 @@ GraphActorImpl::behavior_type graph_actor(Self self, RunState state,
         auto progress = bytes.decode();
         if (!progress || st.stopping) return;
         const TaskState* t = st.state.find(progress->task);
-        if (t && t->status == TaskStatus::dispatched && t->attempt == progress->attempt) {
+        if (t && t->status == TaskStatus::dispatched && t->attempt == progress->attempt &&
+            t->worker == progress->worker) {
           commit(self, {rec::TaskStarted{progress->task, progress->attempt, progress->worker}});
         }
       },
@@ -246,7 +247,9 @@ GraphActorImpl::behavior_type graph_actor(Self self, RunState state,
         if (st.stopping) return caf::make_error(caf::sec::runtime_error, "the run is stopping");
         auto outcome = st.tracker->on_result(st.state, *result, unix_now_ms(), st.unit_random());
         if (!outcome.ignored.empty()) {
-          self->send(st.listener, note_atom_v, "ignored a " + outcome.ignored);
+          if (!outcome.settled_by_batch) {
+            self->send(st.listener, note_atom_v, "ignored a " + outcome.ignored);
+          }
           return ack_atom_v;
         }
         auto promise = self->make_response_promise<ack_atom>();

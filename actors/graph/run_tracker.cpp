@@ -155,10 +155,23 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
   const TaskState& t = state.tasks()[*index];
   const bool in_flight = t.status == TaskStatus::dispatched || t.status == TaskStatus::running;
   if (!in_flight || result.attempt != t.attempt) {
+    Outcome stale{{},
+                  "stale result for '" + result.task.str() + "' attempt " +
+                      std::to_string(result.attempt) + " (task is " +
+                      std::string(to_string(t.status)) + " at attempt " +
+                      std::to_string(t.attempt) + ")"};
+    stale.settled_by_batch = state.isolated() && result.success &&
+                             t.status == TaskStatus::succeeded && result.attempt == t.attempt &&
+                             !t.commit.empty() && result.commit == t.commit;
+    return stale;
+  }
+  // Only the worker the attempt went to can settle it: another admitted worker (a rogue one,
+  // or one under a stolen name) must not mark work done that is still running elsewhere.
+  if (result.worker != t.worker) {
     return {{},
-            "stale result for '" + result.task.str() + "' attempt " +
-                std::to_string(result.attempt) + " (task is " + std::string(to_string(t.status)) +
-                " at attempt " + std::to_string(t.attempt) + ")"};
+            "result for '" + result.task.str() + "' attempt " + std::to_string(result.attempt) +
+                " from worker '" + result.worker + "': that attempt was dispatched to '" +
+                t.worker + "'"};
   }
   if (!result.success) {
     return fail(state, *index, result.attempt, result.reason, now_ms, unit_random);
@@ -214,6 +227,8 @@ RunTracker::Outcome RunTracker::on_attempt_lost(const RunState& state, const Tas
   lost.attempt = attempt;
   lost.success = false;
   lost.reason = reason;
+  // Judged here, for the worker the attempt went to.
+  if (const TaskState* t = state.find(task)) lost.worker = t->worker;
   return on_result(state, lost, now_ms, unit_random);
 }
 

@@ -76,6 +76,9 @@ class RunTracker {
   struct Outcome {
     std::vector<RecordBody> records;
     std::string ignored;
+    // The result of a task that its batch's merged commit settled already (its sibling's
+    // result came first): expected, so not worth a note.
+    bool settled_by_batch = false;
   };
   // `unit_random` in [0,1) feeds the backoff jitter.
   Outcome on_result(const RunState& state, const TaskResult& result, std::int64_t now_ms,

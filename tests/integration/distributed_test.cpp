@@ -122,6 +122,14 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
                   {BR_HELLO_PROBE, "127.0.0.1", port, "--garbage"});
   CHECK(malformed.wait(30s) == 2);
   CHECK_THAT(malformed.output(), Catch::Contains("refused: malformed hello: WorkerHello: "));
+  // An admitted worker cannot ask for work or report a result in another worker's name.
+  for (const char* kind : {"work", "result"}) {
+    Child forger(dir.str(), std::string("forged-") + kind + ".log",
+                 {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "right", "--name", "probe/0",
+                  "--then", kind, "--payload", "forged"});
+    CHECK(forger.wait(30s) == 0);
+    CHECK_THAT(forger.output(), Catch::Contains(std::string("sent ") + kind));
+  }
 
   Child w1(dir.str(), "w1.log", worker_args(port, "w1"),
            {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
@@ -135,6 +143,8 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   CHECK_THAT(coordinator.output(),
              Catch::Contains("refused a worker 'old': protocol version " + other_version));
   CHECK_THAT(coordinator.output(), Catch::Contains("refused a worker: malformed hello: "));
+  CHECK_THAT(coordinator.output(),
+             Catch::Contains("dropped a message from probe/0 in the name of worker 'victim/0'"));
 
   const RunState state = state_of(dir / "state");
   CHECK(state.counts().succeeded == 18);
@@ -160,6 +170,13 @@ TEST_CASE("a worker killed mid-batch loses no task") {
     running = coordinator.output().find("on doomed/") != std::string::npos;
   }
   REQUIRE(running);
+  // Another process under the live worker's name is refused (it used to be admitted, and the
+  // live worker's attempts were failed as "came back without this attempt").
+  Child twin(dir.str(), "twin.log", {BR_HELLO_PROBE, "127.0.0.1", port, "--name", "doomed/0"});
+  CHECK(twin.wait(30s) == 2);
+  CHECK_THAT(twin.output(), Catch::Contains("refused: a worker named 'doomed/0' is connected "
+                                            "already, from another process; give this one "
+                                            "another --name"));
   // One worker process at a time: another is refused while the doomed one is connected.
   Child extra(dir.str(), "extra.log",
               {BR_HELLO_PROBE, "127.0.0.1", port, "--name", "extra"});
@@ -170,7 +187,7 @@ TEST_CASE("a worker killed mid-batch loses no task") {
   doomed.kill_now();
   Child rescuer(dir.str(), "rescuer.log", worker_args(port, "rescuer"),
                 {{"BR_DEMO_SLEEP_MS", "100"}});
-  INFO(coordinator.output());
+  INFO(coordinator.output() << "\nrescuer: " << rescuer.output());
   REQUIRE(coordinator.wait(90s) == 0);
   CHECK_THAT(coordinator.output(), Catch::Contains("worker doomed/"));
   // The rescuer was admitted once the doomed worker's connection was gone.

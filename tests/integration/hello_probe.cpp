@@ -5,7 +5,10 @@
 //
 //   hello_probe HOST PORT [--version N] [--token T] [--name NAME] [--slots N] [--garbage]
 //               [--no-hello]
-//               [--then work|started|result|untyped --payload garbage|oversized]
+//               [--then work|started|result|untyped --payload garbage|oversized|forged]
+//
+// --payload forged: a well-formed message (result: a success of p0/01-backend attempt 1) that
+// names worker "victim/0" instead of the probe.
 //
 // Prints "accepted" (exit 0) or "refused: REASON" (exit 2), and "sent KIND" after a message;
 // other failures exit 3. Messages are one-way: what became of them is in the coordinator's log.
@@ -93,8 +96,20 @@ int main(int argc, char** argv) {
   }
   if (exit_code == 0 && !then.empty()) {
     // Over the size limit, or not Cap'n Proto at all.
-    const std::string bytes = payload_kind == "oversized" ? std::string(std::size_t{17} << 20, 'x')
-                                                          : std::string("\x05\x00 junk", 7);
+    std::string bytes = payload_kind == "oversized" ? std::string(std::size_t{17} << 20, 'x')
+                                                    : std::string("\x05\x00 junk", 7);
+    if (payload_kind == "forged") {
+      br::TaskResult forged;
+      forged.task = br::TaskId("p0/01-backend");
+      forged.attempt = 1;
+      forged.success = true;
+      forged.worker = "victim/0";
+      br::WorkRequest request{"victim/0", 1};
+      br::TaskProgress progress{br::TaskId("p0/01-backend"), 1, br::BatchId("b"), "victim/0", 0};
+      bytes = then == "result" ? br::encode(forged)
+              : then == "work" ? br::encode(request)
+                               : br::encode(progress);
+    }
     if (then == "work") {
       self->send(front, br::atoms::work_atom_v, br::Encoded<br::WorkRequest>{bytes});
     } else if (then == "started") {

@@ -135,6 +135,23 @@ TEST_CASE("stale and unknown results change nothing") {
   CHECK(outcome.records.empty());
 }
 
+TEST_CASE("only the worker an attempt was dispatched to can settle it") {
+  Fixture f;
+  f.apply(f.tracker.release_ready(f.state));
+  f.dispatch("a", 1);  // to worker "w"
+  TaskResult forged = f.result("a", 1, true);
+  forged.worker = "rogue/0";
+  auto outcome = f.tracker.on_result(f.state, forged, 0, 0.5);
+  CHECK(outcome.records.empty());
+  CHECK(outcome.ignored ==
+        "result for 'a' attempt 1 from worker 'rogue/0': that attempt was dispatched to 'w'");
+  CHECK(f.state.find(TaskId("a"))->status == TaskStatus::dispatched);
+  // The real worker's result still counts.
+  outcome = f.tracker.on_result(f.state, f.result("a", 1, true), 0, 0.5);
+  REQUIRE(outcome.ignored.empty());
+  CHECK(std::holds_alternative<rec::TaskSucceeded>(outcome.records.front()));
+}
+
 TEST_CASE("an expired lease fails the attempt like any other failure") {
   Fixture f;
   f.apply(f.tracker.release_ready(f.state));
@@ -290,6 +307,7 @@ TEST_CASE("isolated run: a passed attempt is merged before its success is journa
 
   f.integration.answers.emplace(kCommitA, Integrated{kHeadA, {"user.py"}});
   TaskResult r;
+  r.worker = "w";
   r.task = TaskId("a");
   r.attempt = 1;
   r.success = true;
@@ -324,6 +342,7 @@ TEST_CASE("isolated run: an attempt that cannot be merged fails, and its retry i
   f.apply({*d});
   f.integration.answers.emplace(kCommitB, Error::of("merge conflict in shared.txt"));
   TaskResult r;
+  r.worker = "w";
   r.task = TaskId("a");
   r.attempt = 1;
   r.success = true;
@@ -352,6 +371,7 @@ TEST_CASE("isolated run: a success without a commit (nothing to change) is not m
   REQUIRE(d);
   f.apply({*d});
   TaskResult r;
+  r.worker = "w";
   r.task = TaskId("e");
   r.attempt = 1;
   r.success = true;
@@ -373,6 +393,7 @@ TEST_CASE("isolated run: merging a batch's commit settles every task of the batc
   a.task = TaskId("a");
   a.attempt = 1;
   a.success = true;
+  a.worker = "w";
   f.apply(f.tracker.on_result(f.state, a, 100, 0.5).records);
   auto d = f.tracker.dispatch(f.state, {TaskId("b"), TaskId("c")}, BatchId("b2"), "w", 100, 0);
   REQUIRE(d);
@@ -403,7 +424,14 @@ TEST_CASE("isolated run: merging a batch's commit settles every task of the batc
   auto late = f.tracker.on_result(f.state, r, 300, 0.5);
   CHECK(late.records.empty());
   CHECK_FALSE(late.ignored.empty());
+  CHECK(late.settled_by_batch);  // expected, so the run prints no note for it
   CHECK(f.integration.asked.size() == 1);
+  // A result of another attempt, or with another commit, is stale in earnest.
+  r.attempt = 2;
+  CHECK_FALSE(f.tracker.on_result(f.state, r, 300, 0.5).settled_by_batch);
+  r.attempt = 1;
+  r.commit = kHeadA;
+  CHECK_FALSE(f.tracker.on_result(f.state, r, 300, 0.5).settled_by_batch);
 }
 
 namespace {

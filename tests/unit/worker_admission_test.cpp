@@ -42,6 +42,8 @@ TEST_CASE("a worker is refused with a reason it can act on") {
        "wrong or missing token (set BR_TOKEN to the coordinator's token)"},
       {hello("h", 0, kProtocolVersion, "t"), "slots must be 1 to 1024, not 0"},
       {hello("", 1, kProtocolVersion, "t"), "a worker needs a name of 1 to 200 characters"},
+      {hello("local-0", 1, kProtocolVersion, "t"),
+       "'local-0' is the name of one of the coordinator's own slots"},
       {[] {
          WorkerHello h = hello("h", 1, kProtocolVersion, "t");
          h.held_tasks.assign(kMaxHeldAttempts + 1, TaskId("x/01-api"));
@@ -70,4 +72,15 @@ TEST_CASE("token comparison is exact, whatever the lengths") {
   CHECK_FALSE(constant_time_equal("abcd", "abc"));
   CHECK_FALSE(constant_time_equal("", "a"));
   CHECK_FALSE(constant_time_equal(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
+TEST_CASE("the coordinator's own slot names are reserved, and only those") {
+  CHECK(local_worker_name(3) == "local-3");
+  CHECK(is_local_worker_name(local_worker_name(0)));
+  CHECK(is_local_worker_name("local-12"));
+  CHECK_FALSE(is_local_worker_name("local-"));
+  CHECK_FALSE(is_local_worker_name("local-dev/0"));
+  CHECK_FALSE(is_local_worker_name("local-1x"));
+  CHECK_FALSE(is_local_worker_name("host/local-1"));
+  CHECK(admit(hello("local-dev/0", 1, kProtocolVersion, "t"), "t", "r").accepted);
 }
