@@ -376,6 +376,11 @@ int run_command(const RunOptions& options) {
 
   // Plan before touching the state dir, so bad input leaves nothing behind. A spec that has
   // not changed since its run began needs no planning: the journal holds its plan.
+  // A damaged journal is refused before anything is planned or made (the workspace's
+  // repository included), not taken for no journal and replaced.
+  if (auto intact = check_not_damaged(dir.journal()); !intact) {
+    return fail(kExitInternal, intact.error().str());
+  }
   const bool resuming = journal_exists(dir.journal());
   std::optional<CheckedPlan> fresh;
   std::optional<SpecFile> spec_file;

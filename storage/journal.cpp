@@ -478,8 +478,29 @@ bool journal_exists(const std::string& dir) {
   return std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec);
 }
 
+Status check_not_damaged(const std::string& dir) {
+  if (journal_exists(dir)) return Ok{};
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return Ok{};
+  // Only files with records in them count: a br killed while RocksDB created the folder can
+  // leave its LOCK and IDENTITY, and nothing is lost in starting over then.
+  const auto holds_records = [](const std::filesystem::path& file) {
+    const std::string name = file.filename().string();
+    const std::string ext = file.extension().string();
+    return name.rfind("MANIFEST-", 0) == 0 || ext == ".log" || ext == ".sst" || ext == ".blob";
+  };
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!holds_records(it->path())) continue;
+    return journal_error(dir, "holds records but no readable journal (its CURRENT file is "
+                              "missing), so br neither reads nor replaces it; restore the "
+                              "folder from a backup, or move it away to start a new run");
+  }
+  return Ok{};
+}
+
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
                                                const JournalOptions& options) {
+  if (auto intact = check_not_damaged(dir); !intact) return intact.error();
   const bool existed = journal_exists(dir);
   if (!existed && (!options.create_if_missing || options.read_only)) {
     return journal_error(dir, "no journal here; start a run with `br run --auto SPEC` first");

@@ -116,4 +116,9 @@ class Journal {
 // Does `dir` hold a journal? (Used to decide between a new run and a resume.)
 bool journal_exists(const std::string& dir);
 
+// An error when `dir` holds files but no journal (RocksDB's CURRENT, which names the live
+// MANIFEST, is gone): a damaged journal, never to be taken for a missing one and replaced by
+// a new run. Ok when `dir` is a journal, or missing, or empty.
+Status check_not_damaged(const std::string& dir);
+
 }  // namespace br

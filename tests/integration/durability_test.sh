@@ -88,4 +88,15 @@ expect 3 "in use by another br process" second.log
 kill -INT "$first"
 wait "$first" || true
 
-echo "ok: full disk at start and mid-run, read-only state dir, and a second br on one state dir"
+# 5. A journal that lost its CURRENT file: refused by run and status alike, and left as it is
+#    (it used to be taken for no journal, replaced by a new run and its tables deleted).
+rm disk/state/journal/CURRENT
+before=$(cd disk/state/journal && ls -l --time-style=+%s.%N | sort)
+br_to damaged-run.log --state-dir disk/state run --auto spec.md --config br.toml --plain
+expect 3 "holds records but no readable journal (its CURRENT file is missing)" damaged-run.log
+br_to damaged-status.log --state-dir disk/state status
+expect 3 "holds records but no readable journal" damaged-status.log
+after=$(cd disk/state/journal && ls -l --time-style=+%s.%N | sort)
+[ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after"); fail "the damaged journal was changed"; }
+
+echo "ok: full disk at start and mid-run, read-only state dir, a second br on one state dir, a journal without CURRENT"

@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -261,6 +264,47 @@ TEST_CASE("opening a missing journal without create is an error that says what t
   CHECK_THAT(journal.error().str(), Catch::EndsWith("no journal here; start a run with "
                                                     "`br run --auto SPEC` first"));
   CHECK_FALSE(std::filesystem::exists(dir / "none"));
+}
+
+TEST_CASE("a journal folder with files but no CURRENT is refused, never replaced") {
+  test::TempDir dir("journal");
+  const std::string path = dir.str() + "/journal";
+  {
+    auto journal = must_open(path, "run-1");
+    REQUIRE(journal->append({record(rec::PlanCreated{test::independent_plan(2), "s.md", "h"})}));
+  }
+  std::filesystem::remove(std::filesystem::path(path) / "CURRENT");
+  std::vector<std::string> before;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    before.push_back(entry.path().filename().string() + " " +
+                     std::to_string(std::filesystem::file_size(entry.path())));
+  }
+  std::sort(before.begin(), before.end());
+  for (bool read_only : {false, true}) {
+    JournalOptions options;
+    options.run_id = "run-2";
+    options.read_only = read_only;
+    auto journal = Journal::open(path, options);
+    REQUIRE_FALSE(journal.ok());
+    CHECK_THAT(journal.error().str(),
+               Catch::Contains("holds records but no readable journal (its CURRENT file is "
+                               "missing)"));
+  }
+  std::vector<std::string> after;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    after.push_back(entry.path().filename().string() + " " +
+                    std::to_string(std::filesystem::file_size(entry.path())));
+  }
+  std::sort(after.begin(), after.end());
+  CHECK(after == before);  // nothing written, nothing deleted
+  CHECK(check_not_damaged(dir.str() + "/missing").ok());
+  std::filesystem::create_directories(dir.path() / "empty");
+  CHECK(check_not_damaged(dir.str() + "/empty").ok());
+  // What a br killed while RocksDB made the folder leaves holds no record: not damage.
+  std::filesystem::create_directories(dir.path() / "stub");
+  std::ofstream(dir.path() / "stub" / "LOCK");
+  std::ofstream(dir.path() / "stub" / "IDENTITY") << "x";
+  CHECK(check_not_damaged(dir.str() + "/stub").ok());
 }
 
 // A child appends as fast as it can and tells the parent, through a pipe, each sequence number
