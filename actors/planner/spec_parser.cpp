@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "actors/planner/id_index.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
 #include "protocol/utf8.hpp"
@@ -174,6 +175,22 @@ std::string clean_item(std::string_view item) {
 bool to_be_defined(const std::string& item) {
   const std::string l = ascii_lower(item);
   return l.empty() || l == "to be defined" || l == "to be defined." || l == "tbd" || l == "tbd.";
+}
+
+// Why `path` (of an expected file or a criterion) would lie outside the workspace, judged by
+// its text alone; nullptr when it stays inside. The worker checks again on disk (symlinks).
+const char* outside_workspace(std::string_view path) {
+  if (!path.empty() && (path.front() == '/' || path.front() == '\\' || path.front() == '~')) {
+    return "is not relative to the workspace";
+  }
+  if (path.size() >= 2 && path[1] == ':') return "is not relative to the workspace";
+  for (std::size_t start = 0; start <= path.size();) {
+    std::size_t end = path.find_first_of("/\\", start);
+    if (end == std::string_view::npos) end = path.size();
+    if (path.substr(start, end - start) == "..") return "climbs out of the workspace ('..')";
+    start = end + 1;
+  }
+  return nullptr;
 }
 
 // The path in a Files item: the first `backticked` part, else the first word.
@@ -591,6 +608,7 @@ class Parser {
                                                    : f.technical;
         std::string item = clean_item(text);
         if (field_ == Field::acceptance && to_be_defined(item)) break;
+        if (field_ == Field::acceptance) check_criterion(item, number);
         if (!listed && !list.empty() && indent == 0 && field_ != Field::acceptance) {
           list.back() += " " + item;  // a wrapped line of prose
         } else if (!item.empty()) {
@@ -600,11 +618,42 @@ class Parser {
       }
       case Field::files:
         if (indent > 0) break;  // notes under a file, not files
-        if (std::string path = file_path_of(text); !path.empty()) f.files.push_back(path);
+        if (std::string path = file_path_of(text); !path.empty()) {
+          if (const char* why = outside_workspace(path)) {
+            error(number, "expected file '" + path + "' " + why +
+                              "; name files by their path inside the workspace, e.g. src/app.py");
+          }
+          f.files.push_back(path);
+        }
         break;
       case Field::other:
         append_context(std::string(listed ? "- " : "") + std::string(text));
         break;
+    }
+  }
+
+  // A machine-checkable criterion is checked here, where its line is known, by the parser
+  // the worker uses: a malformed one fails `br plan`, not an attempt after its agent ran.
+  void check_criterion(const std::string& item, std::uint32_t number) {
+    // Prose, the common case, starts with none of the three words.
+    const auto lead_at = item.find_first_not_of('`');
+    if (lead_at == std::string::npos) return;
+    const char lead = static_cast<char>(item[lead_at] | 0x20);
+    if (lead != 'r' && lead != 'f' && lead != 'c') return;
+    auto parsed = parse_criterion(item);
+    if (!parsed) {
+      error(number, parsed.error().str());
+      return;
+    }
+    if (!*parsed) return;
+    const Criterion& c = **parsed;
+    if (c.kind == CriterionKind::run) {
+      if (auto argv = split_command_line(c.command); !argv) {
+        error(number, "criterion '" + item + "': " + argv.error().str());
+      }
+    } else if (const char* why = outside_workspace(c.path)) {
+      error(number, "criterion '" + item + "': the path '" + c.path + "' " + why +
+                        "; criteria check files inside the workspace");
     }
   }
 

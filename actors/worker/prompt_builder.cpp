@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "actors/worker/acceptance_criterion.hpp"
+#include "protocol/acceptance_criterion.hpp"
 
 namespace br {
 

@@ -6,7 +6,7 @@
 #include <iterator>
 #include <system_error>
 
-#include "actors/worker/acceptance_criterion.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "actors/worker/workspace_path.hpp"
 
 namespace br {

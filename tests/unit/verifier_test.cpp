@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "../support/temp_dir.hpp"
-#include "actors/worker/acceptance_criterion.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "actors/worker/prompt_builder.hpp"
 
 using namespace br;

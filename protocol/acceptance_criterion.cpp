@@ -1,4 +1,4 @@
-#include "actors/worker/acceptance_criterion.hpp"
+#include "protocol/acceptance_criterion.hpp"
 
 #include <cctype>
 
