@@ -73,6 +73,11 @@ Error open_error(const std::string& dir, const rocksdb::Status& s) {
     return journal_error(dir, "in use by another br process (its RocksDB lock is held); stop "
                               "that process or use another --state-dir");
   }
+  if (s.IsCorruption()) {
+    return journal_error(dir, "is damaged (" + what + "), so br neither reads nor rewrites it; "
+                              "restore the state dir from a backup, or move it away to start a "
+                              "new run");
+  }
   if (what.find("No space left") != std::string::npos) {
     return journal_error(dir, "the disk is full (" + what + "); free space and retry");
   }
@@ -512,8 +517,12 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = !options.read_only;
-  // A record torn by a crash is dropped with everything after it; earlier records stay.
-  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // A record torn by a crash at the WAL's end (a write cut short) is dropped; damage anywhere
+  // else (a checksum mismatch, a hole) fails the open, so it is reported, not replayed to a
+  // shorter history: kPointInTimeRecovery, RocksDB's default, silently stopped at the first
+  // bad record, and the run redid the work of the records it dropped.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.paranoid_checks = true;  // the default, said here because the above relies on it
   db_options.max_open_files = 64;
   db_options.info_log = std::make_shared<DiscardLogger>();
 

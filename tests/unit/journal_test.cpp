@@ -266,6 +266,74 @@ TEST_CASE("opening a missing journal without create is an error that says what t
   CHECK_FALSE(std::filesystem::exists(dir / "none"));
 }
 
+namespace {
+
+// The journal's one WAL file (records since the last flush live only there).
+std::filesystem::path wal_of(const std::string& dir) {
+  std::vector<std::filesystem::path> logs;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log" && entry.file_size() > 0) logs.push_back(entry.path());
+  }
+  REQUIRE(logs.size() == 1);
+  return logs.front();
+}
+
+std::string listing(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    files.push_back(entry.path().filename().string() + " " +
+                    std::to_string(std::filesystem::file_size(entry.path())));
+  }
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const auto& f : files) out += f + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a damaged WAL is reported and the journal left as it is; a torn tail is not damage") {
+  test::TempDir dir("journal");
+  const std::string path = dir.str() + "/journal";
+  {
+    auto journal = must_open(path, "run-1");
+    for (std::uint64_t seq = 1; seq <= 40; ++seq) REQUIRE(journal->append({crash_record(seq)}));
+  }
+  const auto wal = wal_of(path);
+  const auto size = std::filesystem::file_size(wal);
+  REQUIRE(size > 4000);
+
+  SECTION("a flipped byte in the middle") {
+    {
+      std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(static_cast<std::streamoff>(size / 2));
+      char c = 0;
+      f.read(&c, 1);
+      f.seekp(static_cast<std::streamoff>(size / 2));
+      c = static_cast<char>(c ^ 0x10);
+      f.write(&c, 1);
+    }
+    const std::string before = listing(path);
+    for (bool read_only : {true, false}) {
+      JournalOptions options;
+      options.read_only = read_only;
+      auto journal = Journal::open(path, options);
+      INFO((journal.ok() ? "opened, last seq " + std::to_string(journal.value()->last_seq())
+                         : journal.error().str()));
+      REQUIRE_FALSE(journal.ok());
+      CHECK_THAT(journal.error().str(), Catch::Contains("damaged"));
+    }
+    CHECK(listing(path) == before);  // refusing it changed nothing
+  }
+  SECTION("a torn last record, as a crash mid-write leaves it") {
+    std::filesystem::resize_file(wal, size - 7);
+    auto journal = must_open(path, "run-1");
+    CHECK(journal->last_seq() == 39);
+    auto state = journal->replay();
+    CHECK(state.ok());
+  }
+}
+
 TEST_CASE("a journal folder with files but no CURRENT is refused, never replaced") {
   test::TempDir dir("journal");
   const std::string path = dir.str() + "/journal";
