@@ -21,6 +21,7 @@
 #include "actors/worker/worker_actor.hpp"
 #include "protocol/actor_messages.hpp"
 #include "protocol/config.hpp"
+#include "worker/tcp_probe.hpp"
 
 namespace {
 
@@ -35,12 +36,19 @@ caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std
                                             Clock::time_point deadline) {
   auto delay = std::chrono::milliseconds(50);
   for (;;) {
-    auto front = tls ? caf::openssl::remote_actor<br::FrontActor>(system, host, port)
-                     : system.middleman().remote_actor<br::FrontActor>(host, port);
+    // CAF's connect would wait out the kernel's SYN retries (~2 min) past any deadline: a
+    // probe, bounded by what is left of the window, goes first.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto probe = br::probe_tcp(host, port, std::max(left, std::chrono::milliseconds(100)));
+    caf::expected<br::FrontActor> front = caf::make_error(caf::sec::cannot_connect_to_node, probe.why);
+    if (probe.reachable) {
+      front = tls ? caf::openssl::remote_actor<br::FrontActor>(system, host, port)
+                  : system.middleman().remote_actor<br::FrontActor>(host, port);
+    }
     if (front || Clock::now() + delay > deadline) return front;
     if (delay == std::chrono::milliseconds(50)) {
       fmt::print(stderr, "br-worker: cannot reach the coordinator at {}:{} yet ({}); retrying\n",
-                 host, port, system.render(front.error()));
+                 host, port, probe.reachable ? system.render(front.error()) : probe.why);
     }
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(2000));

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -225,4 +226,44 @@ TEST_CASE("a coordinator that is not there: br-worker says where it looked and w
                                   " after 1 s of trying"));
   CHECK_THAT(out, Catch::Contains("listening on port " + port));
   CHECK_THAT(out, Catch::Contains("both use TLS or neither"));
+}
+
+TEST_CASE("a coordinator that never answers: --reconnect-for bounds the connect itself") {
+  test::TempDir dir("br-dist");
+  setup(dir);
+  // A listener whose accept queue is full drops every new SYN, as a firewalled host does: a
+  // blocking connect() then waits out the kernel's SYN retries, about two minutes, which is
+  // what br-worker used to do whatever --reconnect-for said.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  socklen_t size = sizeof addr;
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  // Fill the queue: connect until one connect no longer completes at once.
+  std::vector<int> fillers;
+  bool full = false;
+  for (int i = 0; i < 8 && !full; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    REQUIRE(fd >= 0);
+    fillers.push_back(fd);
+    (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    pollfd p{fd, POLLOUT, 0};
+    full = ::poll(&p, 1, 500) == 0;  // the SYN went unanswered
+  }
+  REQUIRE(full);
+  auto args = worker_args(port, "patient");
+  args.insert(args.end(), {"--reconnect-for", "2"});
+  Child worker(dir.str(), "patient.log", args);
+  const int code = worker.wait(60s);  // -1 if still trying: well short of the kernel's retries
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  INFO(worker.output());
+  CHECK(code == 3);
+  CHECK_THAT(worker.output(), Catch::Contains("no answer within"));
+  CHECK_THAT(worker.output(), Catch::Contains("after 2 s of trying"));
 }
