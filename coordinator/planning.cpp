@@ -30,7 +30,13 @@ Result<std::shared_ptr<const DependencyGraph>> graph_of(const Plan& plan) {
 
 Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits) {
   auto text = read_at_most(spec_path, limits.spec_max_bytes);
-  if (!text) return Error::of(spec_path + ": cannot read the spec (does the file exist?)");
+  if (!text) {
+    const std::string why = not_an_input_file(spec_path);
+    if (why.empty() || why == kNoSuchFile) {
+      return Error::of(spec_path + ": cannot read the spec (does the file exist?)");
+    }
+    return Error::of(spec_path + ": cannot read the spec: " + why);
+  }
   SpecFile file;
   file.text = std::move(*text);
   file.hash = sha256_hex(file.text);

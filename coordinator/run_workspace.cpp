@@ -42,6 +42,12 @@ Result<RunBase> open_run_base(const Config& config, const fs::path& state_dir) {
   }
   const fs::path workspace = config.run.workspace;
   std::error_code ec;
+  if (fs::exists(workspace, ec) && !fs::is_directory(workspace, ec)) {
+    return Error::of(fmt::format("{}: [run] workspace = \"{}\" is a file, not a folder; set it to "
+                                 "the project's folder",
+                                 config.path.empty() ? "br.toml" : config.path,
+                                 workspace.string()));
+  }
   fs::create_directories(workspace, ec);
   bool created = false;
   auto repo = GitRepo::open_or_init(workspace, state_dir_exclude(workspace, state_dir), Signature{},

@@ -115,10 +115,15 @@ class Section {
       error(*node, full(key) + ": must not be empty");
       return;
     }
+    if (!values.empty() && values.front().empty()) {
+      error(*node, full(key) + ": its first word, the program to run, is empty");
+      return;
+    }
     out = std::move(values);
   }
 
-  void duration(const char* key, std::int64_t& out) {
+  // `positive`: 0 is refused (a time limit of nothing would fail every attempt).
+  void duration(const char* key, std::int64_t& out, bool positive = false) {
     const toml::node* node = find(key);
     if (!node) return;
     Result<std::int64_t> ms = Error::of("");
@@ -127,6 +132,10 @@ class Section {
     if (!ms) {
       error(*node, full(key) + ": expected a duration such as 90 (seconds), \"250ms\", \"90s\", "
                                "\"30m\" or \"2h\"");
+      return;
+    }
+    if (positive && *ms <= 0) {
+      error(*node, full(key) + ": must be more than 0, e.g. \"30m\"");
       return;
     }
     out = *ms;
@@ -227,14 +236,14 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
 
   Section agent(root, "agent", path, errors);
   agent.strings("command", config.agent.command, /*non_empty=*/true);
-  agent.duration("timeout", config.agent.timeout_ms);
+  agent.duration("timeout", config.agent.timeout_ms, /*positive=*/true);
   agent.strings("env", config.agent.env_allow, false);
   agent.reject_unknown({"command", "timeout", "env"});
 
   Section verify(root, "verify", path, errors);
   verify.strings("check_command", config.verify.check_command, false);
   verify.strings("test_command", config.verify.test_command, false);
-  verify.duration("timeout", config.verify.timeout_ms);
+  verify.duration("timeout", config.verify.timeout_ms, /*positive=*/true);
   verify.duration("file_wait", config.verify.file_wait_ms);
   verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait"});
 
@@ -300,7 +309,13 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
 Result<Config> load_config(const std::string& path) {
   constexpr std::size_t kMaxConfigBytes = 1 << 20;
   auto text = read_at_most(path, kMaxConfigBytes);
-  if (!text) return Error::of(path + ": cannot read the config file (does it exist?)");
+  if (!text) {
+    const std::string why = not_an_input_file(path);
+    if (why.empty() || why == kNoSuchFile) {
+      return Error::of(path + ": cannot read the config file (does it exist?)");
+    }
+    return Error::of(path + ": cannot read the config file: " + why);
+  }
   if (text->size() > kMaxConfigBytes) {
     return Error::of(path + ": config file larger than 1 MiB; is this the right file?");
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "actors/planner/id_index.hpp"
 #include "protocol/acceptance_criterion.hpp"
@@ -680,6 +681,24 @@ class Parser {
                           "); give one of them an explicit id such as {#" + f.id.str() + "-2}");
       }
     }
+    // Explicit ids that differ only in case ({#Foo}, {#foo}) would bind `Depends on: FOO`
+    // to either one. Only ids with capitals are folded, so the usual spec pays nothing.
+    std::unordered_map<std::string, std::uint32_t> folded;
+    for (std::size_t i = 0; i < drafts_.size(); ++i) {
+      const std::string& id = drafts_[i].feature.id.str();
+      if (std::none_of(id.begin(), id.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) continue;
+      const std::string lower = ascii_lower(id);
+      std::optional<std::uint32_t> twin = by_id.find(lower);
+      if (!twin) {
+        auto [it, inserted] = folded.emplace(lower, static_cast<std::uint32_t>(i));
+        if (!inserted && drafts_[it->second].feature.id.str() != id) twin = it->second;
+      }
+      if (!twin) continue;
+      const Feature& a = drafts_[std::min<std::size_t>(*twin, i)].feature;
+      const Feature& b = drafts_[std::max<std::size_t>(*twin, i)].feature;
+      error(b.line, "feature ids '" + a.id.str() + "' (line " + std::to_string(a.line) + ") and '" +
+                        b.id.str() + "' differ only in case; give one of them another id");
+    }
     // Titles are looked up only for a dependency that is no id: built on the first such.
     std::vector<std::string> titles;
     std::optional<IdIndex> by_title;
@@ -868,7 +887,13 @@ Result<Spec> parse_spec(std::string_view text, const std::string& path, const Pa
 
 Result<Spec> parse_spec_file(const std::string& path, const ParseLimits& limits) {
   auto text = read_at_most(path, limits.max_bytes);
-  if (!text) return Error::of(path + ": cannot read the spec (does the file exist?)");
+  if (!text) {
+    const std::string why = not_an_input_file(path);
+    if (why.empty() || why == kNoSuchFile) {
+      return Error::of(path + ": cannot read the spec (does the file exist?)");
+    }
+    return Error::of(path + ": cannot read the spec: " + why);
+  }
   return parse_spec(*text, path, limits);
 }
 

@@ -1,5 +1,7 @@
 // The bad input catalogue: every case runs the real `br` in a fresh directory and checks the
 // exact message on stderr, the exit code, and that no state directory was created.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
@@ -105,6 +107,10 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
       {"run criterion with an open quote", {"plan", "s.md"},
        {{"s.md", "# P\n## Features\n### A\n**Acceptance Criteria:**\n- run: sh -c 'x\n"}}, 2,
        "s.md:5: criterion 'run: sh -c 'x': command 'sh -c 'x': unterminated single quote"},
+      {"ids that differ only in case", {"plan", "s.md"},
+       {{"s.md", "# P\n## Features\n### A {#Foo}\n### B {#foo}\n### C\nDepends on: FOO\n"}}, 2,
+       "s.md:4: feature ids 'Foo' (line 3) and 'foo' differ only in case; give one of them "
+       "another id"},
       {"missing spec", {"plan", "nope.md"}, {}, 2,
        "nope.md: cannot read the spec (does the file exist?)"},
       {"spec over the limit", run("small.toml"),
@@ -146,6 +152,12 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
       {"backoff max below base", run("c.toml"),
        {{"spec.md", kSpec}, {"c.toml", "[run]\nbackoff_base = 10\nbackoff_max = 5\n"}}, 2,
        "c.toml: run.backoff_max must not be below run.backoff_base"},
+      {"agent program empty", run("c.toml"),
+       {{"spec.md", kSpec}, {"c.toml", "[agent]\ncommand = [\"\", \"-p\"]\n"}}, 2,
+       "c.toml:2: agent.command: its first word, the program to run, is empty"},
+      {"agent timeout of nothing", run("c.toml"),
+       {{"spec.md", kSpec}, {"c.toml", kAgent + "timeout = \"0s\"\n"}}, 2,
+       "c.toml:3: agent.timeout: must be more than 0, e.g. \"30m\""},
       {"toml syntax", run("c.toml"), {{"spec.md", kSpec}, {"c.toml", "[run\n"}}, 2,
        "c.toml:1: Error while parsing table header: expected ']', saw '\\n'"},
       {"missing config", run("none.toml"), {{"spec.md", kSpec}}, 2,
@@ -196,6 +208,32 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
     }
     CHECK_FALSE(std::filesystem::exists(dir / "state"));
     CHECK_FALSE(std::filesystem::exists(dir / ".br"));
+  }
+}
+
+TEST_CASE("inputs that are not files are refused at once, never waited on") {
+  test::TempDir dir("br-bad");
+  std::ofstream(dir / "spec.md") << kSpec;
+  std::ofstream(dir / "br.toml") << kAgent << "[run]\nworkspace = \"spec.md\"\n";
+  REQUIRE(::mkfifo((dir / "fifo.md").c_str(), 0600) == 0);  // no writer: opening it would block
+  std::filesystem::create_directories(dir / "folder.md");
+  std::filesystem::create_directories(dir / "folder.toml");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"plan", "fifo.md"},
+       "fifo.md: cannot read the spec: it is not a regular file (a FIFO, socket or device); "
+       "save it to a file first"},
+      {{"plan", "folder.md"}, "folder.md: cannot read the spec: it is a directory; name a file"},
+      {run("folder.toml"), "folder.toml: cannot read the config file: it is a directory; name a "
+                           "file"},
+      {run("br.toml"), "br.toml: [run] workspace = \"" + (dir.path() / "spec.md").string() +
+                           "\" is a file, not a folder; set it to the project's folder"},
+  };
+  for (const auto& [args, message] : cases) {
+    INFO(args[0] << " " << args[1]);
+    const auto [exit_code, output] = run_br(dir, args);
+    CHECK(exit_code == 2);
+    CHECK(output == message + "\n");
+    CHECK_FALSE(std::filesystem::exists(dir / "state"));
   }
 }
 
