@@ -1,5 +1,6 @@
 #include "coordinator/plan_view.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <system_error>
@@ -93,6 +94,7 @@ void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
     out.begin_object();
     out.key("depends_on");
     write_id_list(out, f.depends_on);
+    out.key("done").value(f.done);
     out.key("id").value(f.id.str());
     out.key("line").value(f.line);
     out.key("parent");
@@ -134,10 +136,14 @@ void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
   const Plan& plan = checked.plan;
   std::uint64_t total_minutes = 0;
   for (const auto& t : plan.tasks) total_minutes += t.minutes;
-  out.format("{}\n{} features, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
-             plan.features.size(), plan.tasks.size(), (total_minutes + 30) / 60);
+  const auto done = static_cast<std::size_t>(std::count_if(
+      plan.features.begin(), plan.features.end(), [](const Feature& f) { return f.done; }));
+  out.format("{}\n{} features{}, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
+             plan.features.size(),
+             done > 0 ? fmt::format(" ({} done already, not planned again)", done) : "",
+             plan.tasks.size(), (total_minutes + 30) / 60);
   for (const auto& f : plan.features) {
-    out.format("  {:<8} {}", to_string(f.priority), f.id.str());
+    out.format("  {:<8} {}", f.done ? "done" : to_string(f.priority), f.id.str());
     for (std::size_t d = 0; d < f.depends_on.size(); ++d) {
       out.append(d == 0 ? "  (after " : ", ");
       out.append(f.depends_on[d].str());

@@ -28,6 +28,7 @@ struct Feature {
   parent @14 :Text;
   context @15 :Text;
   line @16 :UInt32;
+  done @17 :Bool;  # the spec marks it done: planned with no tasks
 }
 
 struct Task {

@@ -58,6 +58,7 @@ void put(wire::Feature::Builder b, const Feature& f) {
   b.setParent(text_of(f.parent.str()));
   b.setContext(text_of(f.context));
   b.setLine(f.line);
+  b.setDone(f.done);
 }
 
 void put(wire::Task::Builder b, const Task& t) {
@@ -389,6 +390,7 @@ Feature get(wire::Feature::Reader r, Budget& budget) {
   f.parent = FeatureId(text(r.getParent(), budget));
   f.context = text(r.getContext(), budget);
   f.line = r.getLine();
+  f.done = r.getDone();
   return f;
 }
 

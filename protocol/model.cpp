@@ -81,7 +81,7 @@ std::string_view kind_name(const RecordBody& body) {
 static auto fields(const Feature& f) {
   return std::tie(f.id, f.title, f.description, f.priority, f.depends_on, f.domain, f.complexity,
                   f.minutes, f.requirements, f.acceptance, f.technical, f.files, f.parent,
-                  f.context, f.line);
+                  f.context, f.line, f.done);
 }
 static auto fields(const Task& t) {
   return std::tie(t.id, t.feature, t.title, t.description, t.domain, t.complexity, t.minutes,

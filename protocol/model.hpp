@@ -60,6 +60,7 @@ struct Feature {
   FeatureId parent;                      // set for sub-features (#### 1.2 Title)
   std::string context;                   // unknown fields, kept verbatim for prompts
   std::uint32_t line = 0;                // line of the feature heading in the spec
+  bool done = false;                     // its Status says done: planned with no tasks
 };
 
 // One 1–2 hour unit of work for one agent.

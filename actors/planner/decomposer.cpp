@@ -354,7 +354,10 @@ std::vector<Task> decompose(const std::vector<Feature>& features) {
   // Features decompose independently: on two cores, half of them on another thread.
   std::vector<FeatureTasks> per_feature(features.size());
   in_two_halves(features.size(), 4096, [&](std::size_t from, std::size_t to) {
-    for (std::size_t i = from; i < to; ++i) per_feature[i] = decompose_one(features[i]);
+    // Work the spec marks as done is not redone: no tasks.
+    for (std::size_t i = from; i < to; ++i) {
+      if (!features[i].done) per_feature[i] = decompose_one(features[i]);
+    }
   });
   IdIndex index(features.size());  // views of `features`' ids
   std::size_t total = 0;
@@ -363,16 +366,19 @@ std::vector<Task> decompose(const std::vector<Feature>& features) {
     index.emplace(features[i].id.str(), static_cast<std::uint32_t>(i));
   }
   for (std::size_t i = 0; i < features.size(); ++i) {
+    if (features[i].done) continue;
     FeatureTasks& mine = per_feature[i];
     mine.tasks[0].depends_on.reserve(mine.tasks[0].depends_on.size() + features[i].depends_on.size());
     for (const auto& dep : features[i].depends_on) {
       const auto found = index.find(dep.str());
-      if (!found) continue;  // the parser reports unknown dependencies
+      // The parser reports unknown dependencies; a done one waits for nothing.
+      if (!found || features[*found].done) continue;
       mine.tasks[0].depends_on.push_back(per_feature[*found].last_implementation());
     }
     // A parent's tests wait for its sub-features' implementation.
     if (!features[i].parent.empty()) {
-      if (const auto parent = index.find(features[i].parent.str())) {
+      if (const auto parent = index.find(features[i].parent.str());
+          parent && !features[*parent].done) {
         FeatureTasks& p = per_feature[*parent];
         p.tasks[p.implementation].depends_on.push_back(mine.last_implementation());
       }

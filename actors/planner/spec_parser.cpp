@@ -75,8 +75,8 @@ std::size_t invalid_utf8(std::string_view s) {
 
 // ---- fields ---------------------------------------------------------------------------------
 
-enum class Field { none, description, priority, depends, domain, complexity, requirements,
-                   acceptance, technical, files, other };
+enum class Field { none, description, priority, depends, domain, complexity, status,
+                   requirements, acceptance, technical, files, other };
 
 Field field_named(std::string_view raw) {
   std::string_view name = trim(raw);
@@ -92,6 +92,10 @@ Field field_named(std::string_view raw) {
       {"depends on", Field::depends},
       {"depends", Field::depends},
       {"depends_on", Field::depends},
+      {"blocked by", Field::depends},
+      {"status", Field::status},
+      {"deliverables", Field::requirements},
+      {"success", Field::acceptance},
       {"domain", Field::domain},
       {"complexity", Field::complexity},
       {"requirements", Field::requirements},
@@ -234,6 +238,56 @@ std::optional<std::string_view> feature_heading_title(std::string_view text) {
     return std::nullopt;
   }
   return trim(rest.substr(1));
+}
+
+// "Phase 3: Title" / "Phase 3.1 - Title" → ("3" / "3.1", "Title"), under a Phases section.
+std::optional<std::pair<std::string, std::string_view>> phase_heading(std::string_view text) {
+  text = strip_leading_symbols(text);
+  if (text.size() < 6 || ascii_lower(text.substr(0, 5)) != "phase" || text[5] != ' ') {
+    return std::nullopt;
+  }
+  std::string_view rest = trim(text.substr(6));
+  std::size_t i = 0;
+  while (i < rest.size() && ((rest[i] >= '0' && rest[i] <= '9') || rest[i] == '.')) ++i;
+  std::string number(rest.substr(0, i));
+  while (!number.empty() && number.back() == '.') number.pop_back();
+  if (number.empty() || number.front() == '.') return std::nullopt;
+  rest = trim(rest.substr(i));
+  if (rest.empty() || (rest.front() != ':' && rest.front() != '-')) return std::nullopt;
+  rest = trim(rest.substr(1));
+  if (rest.empty()) return std::nullopt;
+  return std::make_pair(number, rest);
+}
+
+// "Phase 3", "phase 3.1", "3" → "3" / "3.1"; "" when it names no phase.
+std::string phase_reference(std::string_view ref) {
+  ref = trim(ref);
+  if (ref.size() > 6 && equals_lower(ref.substr(0, 6), "phase ")) ref = trim(ref.substr(6));
+  if (ref.empty() || ref.size() > 16) return "";
+  for (char c : ref) {
+    if ((c < '0' || c > '9') && c != '.') return "";
+  }
+  return std::string(ref);
+}
+
+// A Status value that says the work is done: ✅, or the word complete, completed, done or
+// finished (not "incomplete", not "in progress").
+bool says_done(std::string_view value) {
+  if (value.find("\u2705") != std::string_view::npos) return true;  // ✅
+  const std::string l = ascii_lower(value);
+  std::size_t i = 0;
+  while (i < l.size()) {
+    while (i < l.size() && !(l[i] >= 'a' && l[i] <= 'z')) ++i;
+    std::size_t end = i;
+    while (end < l.size() && l[end] >= 'a' && l[end] <= 'z') ++end;
+    const std::string_view word(l.data() + i, end - i);
+    if (word == "not") return false;
+    if (word == "complete" || word == "completed" || word == "done" || word == "finished") {
+      return true;
+    }
+    i = end;
+  }
+  return false;
 }
 
 // "1.2 Title" → ("1-2", "Title").
@@ -402,12 +456,65 @@ class Parser {
     if (parent) d.feature.parent = drafts_[*parent].feature.id;
     drafts_.push_back(std::move(d));
     open_ = drafts_.size() - 1;
-    field_ = Field::none;
+    enter(Field::none);
+  }
+
+  void enter(Field f) {
+    field_ = f;
+    field_has_value_ = false;
+    blank_after_value_ = false;
+  }
+
+  // A row of a markdown table outside features: a header with "Phase" and "Blocked By"
+  // columns makes the rows below it dependencies between phases.
+  void table_row(std::string_view text, std::uint32_t number) {
+    if (text.empty() || text.front() != '|') {
+      table_phase_column_.reset();
+      table_blocked_column_.reset();
+      return;
+    }
+    std::vector<std::string_view> cells;
+    for (std::string_view rest = text.substr(1); !rest.empty();) {
+      const std::size_t bar = rest.find('|');
+      cells.push_back(trim(rest.substr(0, bar)));
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+    if (!table_phase_column_ || !table_blocked_column_) {
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        if (equals_lower(cells[i], "phase")) table_phase_column_ = i;
+        if (equals_lower(cells[i], "blocked by")) table_blocked_column_ = i;
+      }
+      if (!table_phase_column_ || !table_blocked_column_) {
+        table_phase_column_.reset();
+        table_blocked_column_.reset();
+      }
+      return;
+    }
+    if (*table_phase_column_ >= cells.size() || *table_blocked_column_ >= cells.size()) return;
+    const std::string phase = phase_reference(cells[*table_phase_column_]);
+    if (phase.empty()) return;  // the |---|---| line, or not a phase
+    for (std::string_view rest = cells[*table_blocked_column_]; !rest.empty();) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view part = trim(rest.substr(0, comma));
+      if (!part.empty()) table_blocked_by_.push_back({phase, DependencyRef{std::string(part), number}});
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+
+  void add_file(std::string path, std::uint32_t number) {
+    if (path.empty()) return;
+    if (const char* why = outside_workspace(path)) {
+      error(number, "expected file '" + path + "' " + why +
+                        "; name files by their path inside the workspace, e.g. src/app.py");
+    }
+    current()->feature.files.push_back(std::move(path));
   }
 
   void close_feature() {
     open_.reset();
-    field_ = Field::none;
+    enter(Field::none);
   }
 
   std::size_t top_level(std::size_t i) const {
@@ -443,6 +550,10 @@ class Parser {
     if (h.level == 2) {
       close_feature();
       in_features_section_ = false;
+      {
+        const std::string name = ascii_lower(strip_leading_symbols(h.text));
+        in_phases_section_ = name == "phases" || name == "phase plan";
+      }
       if (feature_title) {
         start_feature(h.text, *feature_title, 2, number, std::nullopt);
         return;
@@ -456,6 +567,13 @@ class Parser {
       if (feature_title) {
         start_feature(h.text, *feature_title, 3, number, std::nullopt);
         return;
+      }
+      if (in_phases_section_) {
+        if (auto phase = phase_heading(h.text)) {
+          start_feature(h.text, phase->second, 3, number, std::nullopt);
+          if (!too_many_) phases_.emplace(phase->first, drafts_.size() - 1);
+          return;
+        }
       }
       if (open && drafts_[top_level(*open_)].level == 2) {
         open_ = top_level(*open_);  // back from a sub-feature to its "## Feature" parent
@@ -489,11 +607,11 @@ class Parser {
   void sub_heading(const Heading& h, std::uint32_t number) {
     const Field f = field_named(strip_leading_symbols(h.text));
     if (f != Field::none) {
-      field_ = f;
+      enter(f);
       field_line_ = number;
       return;
     }
-    field_ = Field::other;
+    enter(Field::other);
     append_context(std::string(h.level, '#') + " " + std::string(h.text));
   }
 
@@ -508,14 +626,28 @@ class Parser {
     Draft* d = current();
     const std::string_view text = trim(raw);
     if (!d) {
+      if (!code) table_row(text, number);
       if (!text.empty()) add_overview(raw);
       return;
     }
-    if (text.empty()) return;
+    if (text.empty()) {
+      blank_after_value_ = field_has_value_;
+      return;
+    }
+    // A blank line ends a field that has a value (the paragraph after `Depends on: X` is
+    // prose, not more dependencies), except that a list goes on past one.
+    if (blank_after_value_ && !code) {
+      const bool prose_field =
+          field_ == Field::none || field_ == Field::description || field_ == Field::other;
+      const bool list_field = field_ == Field::requirements || field_ == Field::acceptance ||
+                              field_ == Field::technical || field_ == Field::files;
+      if (!prose_field && !(list_field && list_item(raw))) enter(Field::none);
+      blank_after_value_ = false;
+    }
     if (!code) {
       if (auto bold = bold_field(text)) {
         const Field f = field_named(bold->first);
-        field_ = f == Field::none ? Field::other : f;
+        enter(f == Field::none ? Field::other : f);
         field_line_ = number;
         if (f == Field::none) {
           append_context(text);
@@ -524,9 +656,12 @@ class Parser {
         }
         return;
       }
-      if (auto plain = plain_field(text); plain && field_ != Field::acceptance &&
-                                          field_ != Field::requirements) {
-        field_ = plain->first;
+      // Inside a list of requirements or criteria only a bare label ("Acceptance Criteria:")
+      // starts another field: "Priority: keep it cheap" there is an item of that list.
+      if (auto plain = plain_field(text);
+          plain && ((field_ != Field::acceptance && field_ != Field::requirements) ||
+                    plain->second.empty())) {
+        enter(plain->first);
         field_line_ = number;
         if (!plain->second.empty()) value(plain->second, number, 0, false);
         return;
@@ -550,7 +685,11 @@ class Parser {
   void value(std::string_view text, std::uint32_t number, std::size_t indent, bool listed) {
     Draft& d = *current();
     Feature& f = d.feature;
+    field_has_value_ = true;
     switch (field_) {
+      case Field::status:
+        if (says_done(text)) f.done = true;
+        break;
       case Field::none:
       case Field::description:
         if (!f.description.empty()) f.description += listed ? "\n- " : " ";
@@ -609,6 +748,12 @@ class Parser {
                                                    : f.technical;
         std::string item = clean_item(text);
         if (field_ == Field::acceptance && to_be_defined(item)) break;
+        // A checked deliverable of unfinished work is done: context for the agent, not work.
+        if (field_ == Field::requirements && listed &&
+            (starts_with(text, "[x] ") || starts_with(text, "[X] "))) {
+          append_context("Done already: " + item);
+          break;
+        }
         if (field_ == Field::acceptance) check_criterion(item, number);
         if (!listed && !list.empty() && indent == 0 && field_ != Field::acceptance) {
           list.back() += " " + item;  // a wrapped line of prose
@@ -619,12 +764,16 @@ class Parser {
       }
       case Field::files:
         if (indent > 0) break;  // notes under a file, not files
-        if (std::string path = file_path_of(text); !path.empty()) {
-          if (const char* why = outside_workspace(path)) {
-            error(number, "expected file '" + path + "' " + why +
-                              "; name files by their path inside the workspace, e.g. src/app.py");
-          }
-          f.files.push_back(path);
+        if (listed) {
+          add_file(file_path_of(text), number);
+          break;
+        }
+        // Inline, "a.py, `b.py` (NEW), c.py": every path, annotations dropped.
+        for (std::string_view rest = text; !rest.empty();) {
+          const std::size_t comma = rest.find(',');
+          add_file(file_path_of(rest.substr(0, comma)), number);
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
         }
         break;
       case Field::other:
@@ -713,6 +862,11 @@ class Parser {
       }
       return *by_title;
     };
+    for (auto& [phase, ref] : table_blocked_by_) {
+      if (const auto it = phases_.find(phase); it != phases_.end()) {
+        drafts_[it->second].depends.push_back(std::move(ref));
+      }
+    }
     std::vector<std::vector<std::size_t>> edges(drafts_.size());
     for (std::size_t i = 0; i < drafts_.size(); ++i) {
       Draft& d = drafts_[i];
@@ -727,12 +881,17 @@ class Parser {
         v = trim(v);
         if (!v.empty() && v.front() == '#') v.remove_prefix(1);
         const std::string_view key = trim(v);
-        if (key.empty() || equals_lower(key, "none") || equals_lower(key, "n/a") || key == "-") {
+        if (key.empty() || equals_lower(key, "none") || equals_lower(key, "n/a") || key == "-" ||
+            key == "\u2014" || key == "\u2013") {  // — and –
           continue;
         }
         std::optional<std::uint32_t> target = by_id.find(key);
         if (!target) target = title_index().find(ascii_lower(key));
         if (!target) target = by_id.find(slugify(key));
+        if (!target && !phases_.empty()) {  // "Phase 3", or "3" from a parallelization table
+          const auto phase = phases_.find(phase_reference(key));
+          if (phase != phases_.end()) target = static_cast<std::uint32_t>(phase->second);
+        }
         if (!target) {
           error(ref.line, "feature '" + d.feature.id.str() + "' depends on unknown feature '" +
                               std::string(key) + "'" + suggestion(std::string(key)));
@@ -831,6 +990,13 @@ class Parser {
   std::vector<Draft> drafts_;
   std::optional<std::size_t> open_;
   Field field_ = Field::none;
+  bool field_has_value_ = false;    // the open field got a value since it began
+  bool blank_after_value_ = false;  // and a blank line came after it
+  bool in_phases_section_ = false;  // under "## Phases" / "## Phase Plan"
+  std::unordered_map<std::string, std::size_t> phases_;  // "3", "3.1" → draft
+  // A parallelization table's "Blocked By" column: (phase, dependency), added at resolve.
+  std::vector<std::pair<std::string, DependencyRef>> table_blocked_by_;
+  std::optional<std::size_t> table_phase_column_, table_blocked_column_;
   std::uint32_t field_line_ = 0;
   bool fence_ = false;
   bool in_features_section_ = false;

@@ -34,6 +34,7 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
                         {"title", f.title},
                         {"priority", std::string(to_string(f.priority))},
                         {"depends_on", deps},
+                        {"done", f.done},
                         {"parent", f.parent.empty() ? nlohmann::json() : nlohmann::json(f.parent.str())},
                         {"line", f.line}});
   }

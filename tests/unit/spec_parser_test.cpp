@@ -308,3 +308,78 @@ TEST_CASE("a byte that is not UTF-8 is found at any offset, after any ASCII and 
     }
   }
 }
+
+TEST_CASE("phase-plan: phases are features, done phases are done, Blocked by and the table") {
+  // Expected before it ran: five phases; 1 and 2 done; 3 after 1 and 2, 4 after 1, 5 after 3
+  // and 4 (fields and the parallelization table agree); phase 3's checked deliverable is
+  // context, its three open ones requirements, its Success line a criterion; inline Files
+  // keep every path without (NEW)/(MODIFY).
+  const Spec spec = fixture("phase-plan.md");
+  CHECK(ids(spec) == std::vector<std::string>{"blob-store", "digest-pinning",
+                                              "pull-through-proxy", "eviction", "operator-docs"});
+  CHECK(spec.features[0].done);
+  CHECK(spec.features[1].done);
+  CHECK_FALSE(spec.features[2].done);
+  CHECK_FALSE(spec.features[4].done);
+  const auto deps = [&](std::size_t i) {
+    std::vector<std::string> out;
+    for (const auto& d : spec.features[i].depends_on) out.push_back(d.str());
+    return out;
+  };
+  CHECK(deps(0).empty());
+  CHECK(deps(2) == std::vector<std::string>{"blob-store", "digest-pinning"});
+  CHECK(deps(3) == std::vector<std::string>{"blob-store"});
+  CHECK(deps(4) == std::vector<std::string>{"pull-through-proxy", "eviction"});
+  const Feature& proxy = spec.features[2];
+  CHECK(proxy.files == std::vector<std::string>{"harbor/proxy.py", "harbor/config.py",
+                                                "tests/test_proxy.py"});
+  CHECK(proxy.requirements.size() == 3);
+  CHECK_THAT(proxy.requirements[0], Catch::StartsWith("On a miss, stream from the upstream"));
+  CHECK_THAT(proxy.context, Catch::Contains("Done already: HTTP handler for"));
+  REQUIRE(proxy.acceptance.size() == 1);
+  CHECK_THAT(proxy.acceptance[0], Catch::StartsWith("a second pull of the same image"));
+  CHECK(spec.features[0].files.size() == 3);
+}
+
+TEST_CASE("plain-fields: a blank line ends a field, bare labels start theirs, inline files") {
+  // Expected: Entries depends on Accounts only (the paragraph is its description); Accounts
+  // keeps its file: criterion and technical details after a plain Requirements list; Entries
+  // has all three files.
+  const Spec spec = fixture("plain-fields.md");
+  CHECK(ids(spec) == std::vector<std::string>{"accounts", "entries", "monthly-statement"});
+  const Feature& accounts = spec.features[0];
+  CHECK(accounts.requirements.size() == 2);
+  CHECK(accounts.acceptance ==
+        std::vector<std::string>{"file: ledger/accounts.py",
+                                 "Archiving an account with a non-zero balance is refused"});
+  CHECK(accounts.technical.size() == 1);
+  const Feature& entries = spec.features[1];
+  REQUIRE(entries.depends_on.size() == 1);
+  CHECK(entries.depends_on[0].str() == "accounts");
+  CHECK_THAT(entries.description, Catch::Contains("sum of all postings is zero"));
+  CHECK(entries.files ==
+        std::vector<std::string>{"ledger/entries.py", "ledger/money.py", "tests/test_entries.py"});
+  CHECK(entries.acceptance.size() == 2);
+  const Feature& statement = spec.features[2];
+  REQUIRE(statement.depends_on.size() == 1);
+  CHECK(statement.depends_on[0].str() == "entries");
+  CHECK(statement.minutes == 240);
+}
+
+TEST_CASE("Status words: which say done") {
+  for (const char* status : {"✅ COMPLETE", "Done", "completed 2026-10-01", "finished"}) {
+    INFO(status);
+    const Spec spec =
+        must_parse(std::string("# P\n## Features\n### A\n**Status:** ") + status + "\n");
+    CHECK(spec.features[0].done);
+  }
+  for (const char* status : {"🚧 IN PROGRESS", "not done", "incomplete", "planned"}) {
+    INFO(status);
+    const Spec spec =
+        must_parse(std::string("# P\n## Features\n### A\n**Status:** ") + status + "\n");
+    CHECK_FALSE(spec.features[0].done);
+  }
+  // "### Phase N:" outside a Phases section (an implementation plan inside a spec) is context.
+  const Spec plan = must_parse("# P\n## Features\n### A\n## Implementation Plan\n### Phase 1: Do\n");
+  CHECK(ids(plan) == std::vector<std::string>{"a"});
+}
