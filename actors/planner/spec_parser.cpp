@@ -182,6 +182,18 @@ bool to_be_defined(const std::string& item) {
   return l.empty() || l == "to be defined" || l == "to be defined." || l == "tbd" || l == "tbd.";
 }
 
+// Calls `each` with every trimmed, non-empty part of a comma-separated list.
+template <class Each>
+void for_each_listed(std::string_view list, const Each& each) {
+  for (std::string_view rest = list; !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view part = trim(rest.substr(0, comma));
+    if (!part.empty()) each(part);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
 // Why `path` (of an expected file or a criterion) would lie outside the workspace, judged by
 // its text alone; nullptr when it stays inside. The worker checks again on disk (symlinks).
 const char* outside_workspace(std::string_view path) {
@@ -494,13 +506,9 @@ class Parser {
     if (*table_phase_column_ >= cells.size() || *table_blocked_column_ >= cells.size()) return;
     const std::string phase = phase_reference(cells[*table_phase_column_]);
     if (phase.empty()) return;  // the |---|---| line, or not a phase
-    for (std::string_view rest = cells[*table_blocked_column_]; !rest.empty();) {
-      const std::size_t comma = rest.find(',');
-      const std::string_view part = trim(rest.substr(0, comma));
-      if (!part.empty()) table_blocked_by_.push_back({phase, DependencyRef{std::string(part), number}});
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+    for_each_listed(cells[*table_blocked_column_], [&](std::string_view part) {
+      table_blocked_by_.push_back({phase, DependencyRef{std::string(part), number}});
+    });
   }
 
   void add_file(std::string path, std::uint32_t number) {
@@ -707,13 +715,9 @@ class Parser {
         break;
       }
       case Field::depends:
-        for (std::string_view rest = text; !rest.empty();) {
-          const std::size_t comma = rest.find(',');
-          std::string_view part = trim(rest.substr(0, comma));
-          if (!part.empty()) d.depends.push_back(DependencyRef{std::string(part), number});
-          if (comma == std::string_view::npos) break;
-          rest.remove_prefix(comma + 1);
-        }
+        for_each_listed(text, [&](std::string_view part) {
+          d.depends.push_back(DependencyRef{std::string(part), number});
+        });
         break;
       case Field::domain: {
         const std::string word = first_word(text);
@@ -769,12 +773,7 @@ class Parser {
           break;
         }
         // Inline, "a.py, `b.py` (NEW), c.py": every path, annotations dropped.
-        for (std::string_view rest = text; !rest.empty();) {
-          const std::size_t comma = rest.find(',');
-          add_file(file_path_of(rest.substr(0, comma)), number);
-          if (comma == std::string_view::npos) break;
-          rest.remove_prefix(comma + 1);
-        }
+        for_each_listed(text, [&](std::string_view part) { add_file(file_path_of(part), number); });
         break;
       case Field::other:
         append_context(std::string(listed ? "- " : "") + std::string(text));

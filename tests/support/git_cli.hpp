@@ -8,9 +8,9 @@
 
 namespace br::test {
 
-// Output of a git CLI command run in `dir`: the outside view of what br did to a repository.
-inline std::string git(const std::filesystem::path& dir, const std::string& args) {
-  const std::string cmd = "git -C '" + dir.string() + "' " + args + " 2>&1";
+// Output (stdout and stderr, trailing newlines dropped) of a shell command line.
+inline std::string shell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -19,6 +19,11 @@ inline std::string git(const std::filesystem::path& dir, const std::string& args
   pclose(p);
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+// Output of a git CLI command run in `dir`: the outside view of what br did to a repository.
+inline std::string git(const std::filesystem::path& dir, const std::string& args) {
+  return shell("git -C '" + dir.string() + "' " + args);
 }
 
 }  // namespace br::test

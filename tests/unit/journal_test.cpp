@@ -342,12 +342,7 @@ TEST_CASE("a journal folder with files but no CURRENT is refused, never replaced
     REQUIRE(journal->append({record(rec::PlanCreated{test::independent_plan(2), "s.md", "h"})}));
   }
   std::filesystem::remove(std::filesystem::path(path) / "CURRENT");
-  std::vector<std::string> before;
-  for (const auto& entry : std::filesystem::directory_iterator(path)) {
-    before.push_back(entry.path().filename().string() + " " +
-                     std::to_string(std::filesystem::file_size(entry.path())));
-  }
-  std::sort(before.begin(), before.end());
+  const std::string before = listing(path);
   for (bool read_only : {false, true}) {
     JournalOptions options;
     options.run_id = "run-2";
@@ -358,13 +353,7 @@ TEST_CASE("a journal folder with files but no CURRENT is refused, never replaced
                Catch::Contains("holds records but no readable journal (its CURRENT file is "
                                "missing)"));
   }
-  std::vector<std::string> after;
-  for (const auto& entry : std::filesystem::directory_iterator(path)) {
-    after.push_back(entry.path().filename().string() + " " +
-                    std::to_string(std::filesystem::file_size(entry.path())));
-  }
-  std::sort(after.begin(), after.end());
-  CHECK(after == before);  // nothing written, nothing deleted
+  CHECK(listing(path) == before);  // nothing written, nothing deleted
   CHECK(check_not_damaged(dir.str() + "/missing").ok());
   std::filesystem::create_directories(dir.path() / "empty");
   CHECK(check_not_damaged(dir.str() + "/empty").ok());

@@ -82,16 +82,7 @@ struct Hosts {
 
 // Runs `command` with sh in the worker's repository; its output without the last newline.
 std::string in(const Hosts& h, const std::string& command) {
-  const std::string cmd =
-      "cd '" + (h.dir.path() / "host/workspace").string() + "' && " + command + " 2>&1";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  pclose(p);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
+  return test::shell("cd '" + (h.dir.path() / "host/workspace").string() + "' && " + command);
 }
 
 TaskResult forged_result(const CommitId& commit, std::string pack) {
