@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "actors/worker/change_watch.hpp"
 #include "actors/worker/file_monitor.hpp"
 #include "actors/worker/git_repo.hpp"
 #include "actors/worker/prompt_builder.hpp"
@@ -54,6 +55,13 @@ struct Isolated {
   GitRepo repo;
   Worktree tree;
   std::filesystem::path cwd;
+  ChangeWatch watch;  // from the moment the tree is clean at the base
+
+  Result<std::optional<CommitId>> commit(const Batch& batch, const std::string& run_id) {
+    const auto changed = watch.collect();
+    return tree.commit_all(batch.base, commit_message(batch, run_id), Signature{},
+                           changed ? &*changed : nullptr);
+  }
 };
 
 Result<Isolated> prepare_worktree(const BatchRunnerConfig& config, const CommitId& base) {
@@ -70,7 +78,8 @@ Result<Isolated> prepare_worktree(const BatchRunnerConfig& config, const CommitI
   const auto rel = place.lexically_relative(root);
   if (!rel.empty() && rel != "." && *rel.begin() != "..") cwd /= rel;
   std::filesystem::create_directories(cwd, ec);
-  return Isolated{std::move(repo).value(), std::move(tree).value(), cwd};
+  ChangeWatch watch = ChangeWatch::start(config.worktree_dir);
+  return Isolated{std::move(repo).value(), std::move(tree).value(), cwd, std::move(watch)};
 }
 
 // An isolated attempt passes as a whole: its tasks changed one tree. When every task passed,
@@ -83,7 +92,7 @@ std::string integrate_attempt(Isolated& isolated, const Batch& batch, const std:
     if (!r.success) failed += (failed.empty() ? "" : ", ") + r.task.str();
   }
   if (!failed.empty()) return "not committed: " + failed + " of the same batch failed";
-  auto commit = isolated.tree.commit_all(batch.base, commit_message(batch, run_id), Signature{});
+  auto commit = isolated.commit(batch, run_id);
   if (!commit) return "commit: " + commit.error().str();
   if (!commit->has_value()) {
     const bool expects_files =
@@ -102,7 +111,7 @@ void keep_failed(std::optional<Isolated>& isolated, const Batch& batch,
                  const std::string& run_id) {
   if (!isolated) return;
   const std::uint32_t attempt = batch.tasks.empty() ? 0 : batch.tasks[0].attempt;
-  auto commit = isolated->tree.commit_all(batch.base, commit_message(batch, run_id), Signature{});
+  auto commit = isolated->commit(batch, run_id);
   if (commit && commit->has_value()) {
     (void)isolated->repo.set_ref(
         "refs/br/failed/" + batch.id.str() + "-" + std::to_string(attempt), **commit);

@@ -1,6 +1,8 @@
 #include "actors/worker/git_repo.hpp"
 
+#include <dirent.h>
 #include <git2.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <unordered_set>
 
 // LeakSanitizer builds: libgit2 1.5 (Debian) leaks allocations of its pcre2 regex backend,
 // about 112 bytes per call on some paths (every report's stack ends in libpcre2-8). Those are
@@ -155,6 +158,12 @@ struct Staged {
   bool ignored_files = false;  // the work tree holds files .gitignore keeps out of the tree
 };
 
+Result<Staged> write_staged(git_index* index, Staged staged) {
+  if (git_index_write(index) != 0) return git_failure("writing the index");
+  if (git_index_write_tree(&staged.tree, index) != 0) return git_failure("writing the tree");
+  return staged;
+}
+
 // Stages every file of the work tree (new, modified, deleted; ignored files left out) from
 // one walk of it: a diff of the index against the work tree, which also refreshes the stat
 // data of unchanged files. (git_index_add_all and git_index_update_all walk it once each.)
@@ -184,9 +193,153 @@ Result<Staged> stage_all(git_repository* repo) {
                        : git_index_add_bypath(index.get(), d->new_file.path);
     if (rc != 0) return git_failure(std::string("staging ") + d->new_file.path);
   }
-  if (git_index_write(index.get()) != 0) return git_failure("writing the index");
-  if (git_index_write_tree(&staged.tree, index.get()) != 0) return git_failure("writing the tree");
-  return staged;
+  return write_staged(index.get(), staged);
+}
+
+bool tracked(git_index* index, const std::string& path) {
+  return git_index_get_bypath(index, path.c_str(), 0) != nullptr;
+}
+
+bool has_tracked_below(git_index* index, const std::string& folder) {
+  std::size_t pos = 0;
+  return git_index_find_prefix(&pos, index, (folder + "/").c_str()) == 0;
+}
+
+bool ignored(git_repository* repo, const std::string& path) {
+  int is = 0;
+  return git_ignore_path_is_ignored(&is, repo, path.c_str()) == 0 && is == 1;
+}
+
+// Staging from the paths a ChangeWatch saw, each handled as the full walk would: a tracked
+// file is staged as it is now (or removed), an untracked one unless .gitignore keeps it out,
+// a folder is read again in full. `unsure` is set where only git's own walk knows (a nested
+// repository, a file that is neither regular nor a link).
+class KnownStager {
+ public:
+  KnownStager(git_repository* repo, git_index* index, Staged& staged)
+      : repo_(repo), index_(index), staged_(staged), root_(git_repository_workdir(repo)) {}
+
+  bool unsure() const { return unsure_; }
+
+  Status file(const std::string& path) {
+    struct stat st {};
+    if (::lstat((root_ / path).c_str(), &st) != 0) {
+      if (git_index_remove_bypath(index_, path.c_str()) != 0) return fail("removing", path);
+      return Ok{};
+    }
+    if (S_ISDIR(st.st_mode)) return folder(path);
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+      unsure_ = true;
+      return Ok{};
+    }
+    if (!tracked(index_, path) && ignored(repo_, path)) {
+      staged_.ignored_files = true;
+      return Ok{};
+    }
+    if (git_index_add_bypath(index_, path.c_str()) != 0) return fail("staging", path);
+    return Ok{};
+  }
+
+  // Everything below `path` as it is now: files staged, index entries of files gone removed.
+  Status folder(const std::string& path) {
+    std::vector<std::string> present;
+    if (auto walked = walk(path, present); !walked) return walked;
+    if (git_index_get_bypath(index_, path.c_str(), 0) != nullptr) {  // it was a file
+      if (git_index_remove_bypath(index_, path.c_str()) != 0) return fail("removing", path);
+    }
+    std::sort(present.begin(), present.end());
+    const std::string prefix = path + "/";
+    std::vector<std::string> gone;
+    std::size_t pos = 0;
+    if (git_index_find_prefix(&pos, index_, prefix.c_str()) == 0) {
+      for (; pos < git_index_entrycount(index_); ++pos) {
+        const std::string_view entry = git_index_get_byindex(index_, pos)->path;
+        if (entry.compare(0, prefix.size(), prefix) != 0) break;
+        if (!std::binary_search(present.begin(), present.end(), entry)) gone.emplace_back(entry);
+      }
+    }
+    for (const auto& g : gone) {
+      if (git_index_remove_bypath(index_, g.c_str()) != 0) return fail("removing", g);
+    }
+    return Ok{};
+  }
+
+ private:
+  Status walk(const std::string& path, std::vector<std::string>& present) {
+    DIR* listing = ::opendir((root_ / path).c_str());
+    if (listing == nullptr) return Ok{};  // gone, or not a folder now: nothing below it
+    std::vector<std::string> entries;
+    while (const dirent* entry = ::readdir(listing)) {
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") entries.emplace_back(name);
+    }
+    ::closedir(listing);
+    for (const auto& name : entries) {
+      if (name == ".git") {
+        unsure_ = true;
+        return Ok{};
+      }
+      std::string child = path;
+      child += '/';
+      child += name;
+      struct stat st {};
+      if (::lstat((root_ / child).c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        if (!has_tracked_below(index_, child) && ignored(repo_, child)) {
+          staged_.ignored_files = true;
+          continue;
+        }
+        if (auto below = walk(child, present); !below) return below;
+        continue;
+      }
+      if (auto staged = file(child); !staged) return staged;
+      present.push_back(child);
+    }
+    return Ok{};
+  }
+
+  Error fail(const char* what, const std::string& path) const {
+    return git_failure(std::string(what) + " " + path);
+  }
+
+  git_repository* repo_;
+  git_index* index_;
+  Staged& staged_;
+  std::filesystem::path root_;
+  bool unsure_ = false;
+};
+
+bool below_any(const std::string& path, const std::unordered_set<std::string>& folders) {
+  for (std::size_t slash = path.find('/'); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    if (folders.count(path.substr(0, slash)) != 0) return true;
+  }
+  return false;
+}
+
+// Stages what `changed` names, or nullopt where a full walk must decide.
+Result<std::optional<Staged>> stage_known(git_repository* repo, const ChangedPaths& changed) {
+  git_index* raw = nullptr;
+  if (git_repository_index(&raw, repo) != 0) return git_failure("index");
+  IndexPtr index(raw);
+  Staged staged;
+  KnownStager stager(repo, index.get(), staged);
+  const std::unordered_set<std::string> folders(changed.folders.begin(), changed.folders.end());
+  for (const auto& folder : changed.folders) {
+    if (below_any(folder, folders)) continue;  // read with the folder above it
+    if (auto done = stager.folder(folder); !done) return done.error();
+  }
+  for (const auto& file : changed.files) {
+    if (below_any(file, folders)) continue;
+    if (auto done = stager.file(file); !done) return done.error();
+  }
+  if (stager.unsure()) {
+    (void)git_index_read(index.get(), 1);  // drop what was staged; the walk starts over
+    return std::optional<Staged>();
+  }
+  auto written = write_staged(index.get(), staged);
+  if (!written) return written.error();
+  return std::optional<Staged>(*written);
 }
 
 Result<TreePtr> first_parent_tree(git_repository* repo, git_commit* commit) {
@@ -813,11 +966,21 @@ Status Worktree::reset_to(const CommitId& commit) {
 
 Result<std::optional<CommitId>> Worktree::commit_all(const CommitId& base,
                                                      const std::string& message,
-                                                     const Signature& who) {
+                                                     const Signature& who,
+                                                     const ChangedPaths* changed) {
   auto parent = lookup_commit(repo_, base);
   if (!parent) return parent.error();
-  auto staged = stage_all(repo_);
-  if (!staged) return staged.error();
+  std::optional<Staged> staged;
+  if (changed != nullptr) {
+    auto known = stage_known(repo_, *changed);
+    if (!known) return known.error();
+    staged = *known;
+  }
+  if (!staged) {
+    auto walked = stage_all(repo_);
+    if (!walked) return walked.error();
+    staged = *walked;
+  }
   std::optional<CommitId> out;
   if (git_oid_equal(&staged->tree, git_commit_tree_id(parent->get())) == 0) {
     auto commit = create_commit(repo_, nullptr, staged->tree, {parent->get()}, message, who);

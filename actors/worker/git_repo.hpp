@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/worker/change_watch.hpp"
 #include "protocol/model.hpp"
 #include "protocol/result.hpp"
 
@@ -135,9 +136,11 @@ class Worktree {
   // files that differ are written; otherwise the whole tree is compared and cleaned.
   Status reset_to(const CommitId& commit);
   // Commits every change since reset_to (new, modified and deleted files, .gitignore obeyed)
-  // with `base` as parent; nullopt when nothing changed.
+  // with `base` as parent; nullopt when nothing changed. `changed`, what a ChangeWatch started
+  // right after reset_to saw, spares the walk of every file: only those paths are looked at.
   Result<std::optional<CommitId>> commit_all(const CommitId& base, const std::string& message,
-                                             const Signature& who);
+                                             const Signature& who,
+                                             const ChangedPaths* changed = nullptr);
 
   // Removes the worktree's files and its registration in the repository.
   static Status remove(const GitRepo& repo, const std::string& name,

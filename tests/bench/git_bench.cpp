@@ -1,8 +1,9 @@
 // Isolation cost per attempt: what br adds to each batch attempt of an isolated run, against
 // the git CLI doing the same steps, on repositories of 100 and 5,000 files (one run, so the
 // ratio is fair on a noisy machine).
-//   br:  reset the slot's worktree to the head (only changed files are written), the agent's
-//        edit, commit everything, merge into the integration head, move the branch;
+//   br:  reset the slot's worktree to the head (only changed files are written) and watch it,
+//        the agent's edit, commit what the watch saw, merge into the integration head, move
+//        the branch;
 //   git: `git worktree add --detach`, the edit, `git add -A && git commit`, `git merge` in a
 //        checkout of the integration branch, `git worktree remove`.
 // Attempts come in pairs from one base (two slots working side by side), so half the merges
@@ -12,7 +13,7 @@
 // Then the same repositories between hosts: the bootstrap pack a br-worker with an empty
 // workspace fetches once, and per attempt the pack it sends back against the change's size.
 //
-//   git_bench [--files 100,5000] [--attempts 20]
+//   git_bench [--files 100,5000] [--attempts 20] [--no-cli] [--no-remote]
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -87,7 +88,7 @@ double bench_br(const fs::path& root, int files, int attempts) {
         Worktree::open(repo, fmt::format("slot{}", s), root / fmt::format("wt{}", s), head)
             .value());
   }
-  std::vector<double> times, resets, commits, merges;
+  std::vector<double> times, resets, watches, commits, merges;
   for (int a = 0; a < attempts; a += 2) {
     const CommitId base = head;
     for (int s = 0; s < 2; ++s) {
@@ -95,9 +96,15 @@ double bench_br(const fs::path& root, int files, int attempts) {
       Worktree& wt = slots[s];
       if (!wt.reset_to(base)) std::exit(1);
       resets.push_back(ms_since(start));
+      // As a worker slot does: what the agent changes is seen, not looked for.
+      const auto watching = Clock::now();
+      ChangeWatch watch = ChangeWatch::start(wt.dir());
+      watches.push_back(ms_since(watching));
       write(wt.dir() / fmt::format("new/task{}.py", a + s), "done = True\n");
       const auto committing = Clock::now();
-      auto commit = wt.commit_all(base, "task", Signature{});
+      const auto changed = watch.collect();
+      if (!changed) std::exit(1);
+      auto commit = wt.commit_all(base, "task", Signature{}, &*changed);
       if (!commit || !commit->has_value()) std::exit(1);
       commits.push_back(ms_since(committing));
       const auto merging = Clock::now();
@@ -109,8 +116,9 @@ double bench_br(const fs::path& root, int files, int attempts) {
       times.push_back(ms_since(start));
     }
   }
-  fmt::print(stderr, "  br at {} files: reset {:.2f} ms, commit {:.2f} ms, merge {:.2f} ms\n",
-             files, median(resets), median(commits), median(merges));
+  fmt::print(stderr,
+             "  br at {} files: reset {:.2f} ms, watch {:.2f} ms, commit {:.2f} ms, merge {:.2f} ms\n",
+             files, median(resets), median(watches), median(commits), median(merges));
   return median(times);
 }
 
@@ -189,18 +197,20 @@ std::vector<int> parse_list(const std::string& text) {
 int main(int argc, char** argv) {
   std::vector<int> sizes{100, 5000};
   int attempts = 20;
-  bool cli = true;  // --no-cli: br alone (for profiling)
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool cli = true;     // --no-cli: br alone (for profiling)
+  bool remote = true;  // --no-remote: no packs between hosts (for profiling)
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--no-cli") {
-      cli = false;
-      --i;
+    if (flag == "--no-cli" || flag == "--no-remote") {
+      (flag == "--no-cli" ? cli : remote) = false;
       continue;
     }
+    if (i + 1 >= argc) break;
+    ++i;
     if (flag == "--files")
-      sizes = parse_list(argv[i + 1]);
+      sizes = parse_list(argv[i]);
     else if (flag == "--attempts")
-      attempts = std::max(2, std::atoi(argv[i + 1]));
+      attempts = std::max(2, std::atoi(argv[i]));
   }
   fmt::print("{:>7} {:>14} {:>14} {:>10}\n", "files", "br ms/attempt", "git ms/attempt",
              "git / br");
@@ -213,6 +223,7 @@ int main(int argc, char** argv) {
     fs::remove_all(root);
     fmt::print("{:>7} {:>14.2f} {:>14.2f} {:>10.1f}\n", files, br_ms, cli_ms, cli_ms / br_ms);
   }
+  if (!remote) return 0;
   fmt::print("\nremote attempts (one new file each; pack = what the worker sends back)\n");
   fmt::print("{:>7} {:>14} {:>12} {:>12} {:>10}\n", "files", "bootstrap B", "change B",
              "pack B", "ms/attempt");

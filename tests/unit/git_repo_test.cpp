@@ -3,6 +3,7 @@
 #include "actors/worker/git_repo.hpp"
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <fstream>
 #include <thread>
 
@@ -368,5 +369,134 @@ TEST_CASE("a worktree name that is not a plain file name is refused") {
   for (const char* name : {"../escape", "a/b", ".hidden", ""}) {
     auto wt = Worktree::open(repo, name, dir.path() / "wt/x", base);
     CHECK_FALSE(wt);
+  }
+}
+
+TEST_CASE("a commit from what a change watch saw is the commit a full walk makes") {
+  // Each change is made alike in two worktrees at the same base; one commits from its watch,
+  // the other walks every file. The trees must be the same, and nothing left unstaged.
+  using Change = std::function<void(const fs::path& wt, const fs::path& outside)>;
+  const std::vector<std::pair<std::string, Change>> changes{
+      {"nothing", [](const fs::path&, const fs::path&) {}},
+      {"a tracked file written", [](const fs::path& wt, const fs::path&) {
+         test::write_file(wt / "app.py", "v2\n");
+       }},
+      {"a file deleted and written again alike", [](const fs::path& wt, const fs::path&) {
+         fs::remove(wt / "app.py");
+         test::write_file(wt / "app.py", "v1\n");
+       }},
+      {"new files at the top and in a tracked folder", [](const fs::path& wt, const fs::path&) {
+         test::write_file(wt / "new.py", "n\n");
+         test::write_file(wt / "lib/more.py", "m\n");
+       }},
+      {"a new nested folder", [](const fs::path& wt, const fs::path&) {
+         test::write_file(wt / "a/b/c/d.py", "d\n");
+         test::write_file(wt / "lib/deep/er/e.py", "e\n");
+       }},
+      {"a tracked file and a tracked folder deleted", [](const fs::path& wt, const fs::path&) {
+         fs::remove(wt / "app.py");
+         fs::remove_all(wt / "lib");
+       }},
+      {"a folder renamed", [](const fs::path& wt, const fs::path&) {
+         fs::rename(wt / "lib", wt / "lib2");
+         test::write_file(wt / "lib2/sub/added.py", "a\n");
+       }},
+      {"a file made executable", [](const fs::path& wt, const fs::path&) {
+         fs::permissions(wt / "run.sh", fs::perms::owner_exec, fs::perm_options::add);
+       }},
+      {"ignored files and folders", [](const fs::path& wt, const fs::path&) {
+         test::write_file(wt / "out.log", "log\n");
+         test::write_file(wt / "build/obj/x.o", "o\n");
+         test::write_file(wt / "lib/cache.log", "log\n");
+         test::write_file(wt / "kept.py", "k\n");
+       }},
+      {".gitignore changed to ignore a new file", [](const fs::path& wt, const fs::path&) {
+         test::write_file(wt / "scratch.tmp", "t\n");
+         test::write_file(wt / ".gitignore", "*.log\nbuild/\n*.tmp\n");
+       }},
+      {"a file replaced by a folder and a folder by a file", [](const fs::path& wt,
+                                                                const fs::path&) {
+         fs::remove(wt / "app.py");
+         test::write_file(wt / "app.py/inner.py", "i\n");
+         fs::remove_all(wt / "lib");
+         test::write_file(wt / "lib", "now a file\n");
+       }},
+      {"a symbolic link", [](const fs::path& wt, const fs::path&) {
+         fs::create_symlink("app.py", wt / "link.py");
+       }},
+      {"a file and a folder moved in from outside", [](const fs::path& wt,
+                                                       const fs::path& outside) {
+         test::write_file(outside / "moved.py", "m\n");
+         test::write_file(outside / "pkg/one.py", "1\n");
+         test::write_file(outside / "pkg/two/three.py", "3\n");
+         fs::rename(outside / "moved.py", wt / "lib/moved.py");
+         fs::rename(outside / "pkg", wt / "pkg");
+       }},
+      {"a tracked file moved out", [](const fs::path& wt, const fs::path& outside) {
+         fs::create_directories(outside);
+         fs::rename(wt / "lib/util.py", outside / "util.py");
+       }},
+  };
+  for (const auto& [what, change] : changes) {
+    DYNAMIC_SECTION(what) {
+      test::TempDir dir;
+      GitRepo repo = project(dir, {{"app.py", "v1\n"},
+                                   {"lib/util.py", "u\n"},
+                                   {"lib/sub/s.py", "s\n"},
+                                   {"run.sh", "#!/bin/sh\n"},
+                                   {".gitignore", "*.log\nbuild/\n"}});
+      const CommitId base = repo.head().value();
+      auto watched = Worktree::open(repo, "watched", dir.path() / "wt/watched", base);
+      auto walked = Worktree::open(repo, "walked", dir.path() / "wt/walked", base);
+      REQUIRE(watched);
+      REQUIRE(walked);
+      REQUIRE(watched->reset_to(base));
+      ChangeWatch watch = ChangeWatch::start(watched->dir());
+      change(watched->dir(), dir.path() / "outside-1");
+      change(walked->dir(), dir.path() / "outside-2");
+      const auto seen = watch.collect();
+      REQUIRE(seen.has_value());
+      auto from_watch = watched->commit_all(base, "t", Signature{}, &*seen);
+      auto from_walk = walked->commit_all(base, "t", Signature{});
+      REQUIRE(from_watch);
+      REQUIRE(from_walk);
+      REQUIRE(from_watch->has_value() == from_walk->has_value());
+      if (from_walk->has_value()) {
+        CHECK(test::git(dir.path() / "project", "rev-parse " + **from_watch + "^{tree}") ==
+              test::git(dir.path() / "project", "rev-parse " + **from_walk + "^{tree}"));
+      }
+      CHECK(test::git(watched->dir(), "status --porcelain") ==
+            test::git(walked->dir(), "status --porcelain"));
+      CHECK(test::git(watched->dir(), "status --porcelain").empty());
+    }
+  }
+}
+
+TEST_CASE("a change watch answers 'unknown' where only a walk can tell") {
+  test::TempDir dir;
+  test::write_file(dir.path() / "root/lib/a.py", "a\n");
+  SECTION("a path named .git") {
+    ChangeWatch watch = ChangeWatch::start(dir.path() / "root");
+    test::write_file(dir.path() / "root/lib/.git", "gitdir: elsewhere\n");
+    CHECK_FALSE(watch.collect().has_value());
+  }
+  SECTION("the root moved") {
+    ChangeWatch watch = ChangeWatch::start(dir.path() / "root");
+    fs::rename(dir.path() / "root", dir.path() / "moved");
+    CHECK_FALSE(watch.collect().has_value());
+  }
+  SECTION("a root that is not there") {
+    ChangeWatch watch = ChangeWatch::start(dir.path() / "absent");
+    CHECK_FALSE(watch.collect().has_value());
+  }
+  SECTION("otherwise what changed, files and folders apart") {
+    ChangeWatch watch = ChangeWatch::start(dir.path() / "root");
+    test::write_file(dir.path() / "root/lib/b.py", "b\n");
+    test::write_file(dir.path() / "root/new/c.py", "c\n");
+    fs::remove(dir.path() / "root/lib/a.py");
+    auto seen = watch.collect();
+    REQUIRE(seen.has_value());
+    CHECK(seen->files == std::vector<std::string>{"lib/a.py", "lib/b.py"});
+    CHECK(seen->folders == std::vector<std::string>{"new"});
   }
 }
