@@ -63,6 +63,19 @@ Result<std::optional<Criterion>> parse_criterion(std::string_view text) {
   return std::optional<Criterion>();
 }
 
+bool is_machine_checkable(std::string_view text) {
+  auto parsed = parse_criterion(text);
+  return !parsed || parsed->has_value();
+}
+
+std::vector<std::string> prose_criteria(const std::vector<std::string>& acceptance) {
+  std::vector<std::string> out;
+  for (const auto& c : acceptance) {
+    if (!is_machine_checkable(c)) out.push_back(c);
+  }
+  return out;
+}
+
 std::string to_string(const Criterion& c) {
   switch (c.kind) {
     case CriterionKind::file: return "file: " + c.path;

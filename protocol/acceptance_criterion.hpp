@@ -27,6 +27,12 @@ struct Criterion {
 // (e.g. `contains:` without '~').
 Result<std::optional<Criterion>> parse_criterion(std::string_view text);
 
+// Does `text` have one of the machine-checkable forms (well formed or not)? Prose does not.
+bool is_machine_checkable(std::string_view text);
+
+// The criteria of `acceptance` that are prose: the agent is told them, br cannot check them.
+std::vector<std::string> prose_criteria(const std::vector<std::string>& acceptance);
+
 // The canonical one-line form, e.g. "contains: src/a.py ~ def main".
 std::string to_string(const Criterion& c);
 

@@ -53,6 +53,7 @@ check_command = ["./check.sh"]
 test_command = ["pytest", "-q"]
 timeout = 300
 file_wait = "5s"
+require_checks = true
 
 [context]
 token_budget = 6000
@@ -83,11 +84,16 @@ compact = true
   CHECK(c.verify.check_command == std::vector<std::string>{"/home/me/project/check.sh"});
   CHECK(c.verify.timeout_ms == 300000);
   CHECK(c.verify.file_wait_ms == 5000);
+  CHECK(c.verify.require_checks);
   CHECK(c.context.token_budget == 6000);
   CHECK(c.network.token == "t");
   CHECK(c.limits.max_tasks == 500);
   CHECK(c.journal.snapshot_every == 2500);
   CHECK(c.journal.compact);
+}
+
+TEST_CASE("checks are not required unless [verify] says so") {
+  CHECK_FALSE(must_parse("").verify.require_checks);
 }
 
 TEST_CASE("journal snapshots can be turned off") {
