@@ -202,22 +202,55 @@ void place_criteria(const Feature& f, WorkPlan& work) {
   }
 }
 
+// Shares `total` over the tasks flagged in `open`, in proportion to their minutes, whole
+// minutes with what rounding down leaves given a minute each from the first task on.
+void share_minutes(std::vector<Task>& tasks, const std::vector<bool>& open, std::uint32_t total) {
+  std::uint64_t weight = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) weight += open[i] ? tasks[i].minutes : 0;
+  if (weight == 0) return;
+  std::uint32_t given = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (!open[i]) continue;
+    tasks[i].minutes = static_cast<std::uint32_t>(std::uint64_t{total} * tasks[i].minutes / weight);
+    given += tasks[i].minutes;
+  }
+  for (std::size_t i = 0; given < total && i < tasks.size(); ++i) {
+    if (open[i]) {
+      ++tasks[i].minutes;
+      ++given;
+    }
+  }
+}
+
 // A stated estimate ("Complex (240 min)") is the feature's total: it is shared over the
 // feature's tasks in proportion to what the rules estimate for each, so the tasks add up to
-// what the spec says. A task gets at least 1 minute and at most 120.
+// what the spec says. No task takes more than 120 minutes: a share over that is cut to 120 and
+// the rest shared again over the others (a total over 120 per task cannot be met). A task
+// gets at least 1 minute.
 void spread_stated_minutes(std::vector<Task>& tasks, std::uint32_t total) {
-  std::uint64_t weight = 0;
-  for (const auto& t : tasks) weight += t.minutes;
-  if (tasks.empty() || weight == 0) return;
-  std::uint32_t given = 0;
-  for (auto& t : tasks) {
-    t.minutes = static_cast<std::uint32_t>(std::uint64_t{total} * t.minutes / weight);
-    given += t.minutes;
+  const std::vector<std::uint32_t> weights = [&] {
+    std::vector<std::uint32_t> w;
+    for (const auto& t : tasks) w.push_back(t.minutes);
+    return w;
+  }();
+  std::vector<bool> open(tasks.size(), true);
+  for (bool capped = true; capped;) {
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (open[i]) tasks[i].minutes = weights[i];
+    }
+    share_minutes(tasks, open, total);
+    capped = false;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (open[i] && tasks[i].minutes > 120) {
+        tasks[i].minutes = 120;
+        open[i] = false;
+        total = total > 120 ? total - 120 : 0;
+        capped = true;
+      }
+    }
   }
-  // What rounding down left over, a minute each from the first task on.
-  for (std::size_t i = 0; given < total && i < tasks.size(); ++i, ++given) ++tasks[i].minutes;
   for (auto& t : tasks) {
-    t.minutes = std::clamp<std::uint32_t>(t.minutes, 1, 120);
+    t.minutes = std::max<std::uint32_t>(t.minutes, 1);
     t.complexity = from_minutes(t.minutes);
   }
 }

@@ -129,7 +129,9 @@ TEST_CASE("a complexity field sets the implementation tasks; its minutes are the
                             "### Y\n**Complexity:** complex\n"
                             "### Monthly statement\nComplexity: Complex (240 min)\nRequirements:\n"
                             "- A statement page listing each account's balance\n"
-                            "### Huge\n**Estimate:** Complex (930 min)\n");
+                            "### Huge\n**Estimate:** Complex (930 min)\n"
+                            "### Big page\nComplexity: Complex (330 min)\nRequirements:\n"
+                            "- A page\n");
   // Three tasks of equal weight share 45 minutes.
   CHECK(task(plan, "x/01-backend").minutes == 15);
   CHECK(task(plan, "x/02-tests").minutes == 15);
@@ -141,6 +143,10 @@ TEST_CASE("a complexity field sets the implementation tasks; its minutes are the
   CHECK(task(plan, "monthly-statement/01-ui").minutes == 120);
   CHECK(task(plan, "monthly-statement/02-tests").minutes == 60);
   CHECK(task(plan, "monthly-statement/03-docs").minutes == 60);
+  // 330 would give the UI task 165: it takes 120, and tests and docs share the other 210.
+  CHECK(task(plan, "big-page/01-ui").minutes == 120);
+  CHECK(task(plan, "big-page/02-tests").minutes == 105);
+  CHECK(task(plan, "big-page/03-docs").minutes == 105);
   // More than three tasks can hold: each is capped at 120 minutes.
   for (const auto& t : plan.tasks) CHECK(t.minutes <= 120);
 }
