@@ -228,11 +228,8 @@ void share_minutes(std::vector<Task>& tasks, const std::vector<bool>& open, std:
 // the rest shared again over the others (a total over 120 per task cannot be met). A task
 // gets at least 1 minute.
 void spread_stated_minutes(std::vector<Task>& tasks, std::uint32_t total) {
-  const std::vector<std::uint32_t> weights = [&] {
-    std::vector<std::uint32_t> w;
-    for (const auto& t : tasks) w.push_back(t.minutes);
-    return w;
-  }();
+  std::vector<std::uint32_t> weights(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) weights[i] = tasks[i].minutes;
   std::vector<bool> open(tasks.size(), true);
   for (bool capped = true; capped;) {
     for (std::size_t i = 0; i < tasks.size(); ++i) {
