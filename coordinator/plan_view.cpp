@@ -68,6 +68,19 @@ void write_id_list(JsonWriter& out, const Ids& ids) {
   out.end_array();
 }
 
+// Each criterion's one-line form.
+void write_criteria(JsonWriter& out, const std::vector<Criterion>& criteria) {
+  out.begin_array();
+  for (const auto& c : criteria) {
+    if (c.kind == CriterionKind::prose) {
+      out.value(c.text);  // most criteria: written without a copy
+    } else {
+      out.value(to_string(c));
+    }
+  }
+  out.end_array();
+}
+
 // By task: does nothing machine-check it?
 std::vector<bool> unchecked_flags(const CheckedPlan& checked) {
   std::vector<bool> flags(checked.plan.tasks.size(), false);
@@ -122,7 +135,8 @@ void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
     const Task& t = plan.tasks[i];
     out.begin_object();
-    out.key("acceptance").strings(t.acceptance);
+    out.key("acceptance");
+    write_criteria(out, t.acceptance);
     out.key("checked").value(!unchecked[i]);
     out.key("complexity").value(to_string(t.complexity));
     out.key("depends_on");

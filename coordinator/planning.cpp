@@ -86,7 +86,7 @@ std::vector<std::size_t> tasks_without_checks(const Plan& plan, bool commands_ch
     const Task& t = plan.tasks[i];
     const bool checked = !t.files.empty() ||
                          std::any_of(t.acceptance.begin(), t.acceptance.end(),
-                                     [](const std::string& c) { return is_machine_checkable(c); });
+                                     [](const Criterion& c) { return is_machine_checkable(c); });
     if (!checked) out.push_back(i);
   }
   return out;

@@ -80,13 +80,13 @@ Complexity from_minutes(std::uint32_t minutes) {
 struct Work {
   Domain domain;
   std::vector<const std::string*> requirements;  // requirement and technical lines (of the feature)
-  std::vector<std::string> acceptance;
+  std::vector<Criterion> acceptance;
   std::vector<std::string> files;
   std::size_t items() const { return requirements.size() + acceptance.size(); }
   std::size_t bytes() const {
     std::size_t n = 0;
     for (const auto* r : requirements) n += r->size();
-    for (const auto& a : acceptance) n += a.size();
+    for (const auto& a : acceptance) n += a.path.size() + a.text.size() + a.command.size();
     return n;
   }
 };
@@ -180,24 +180,30 @@ class WorkPlan {
   int primary_ = -1;
 };
 
-// run: criteria are the tests task's; a criterion naming a path goes to the path's creator;
-// prose stays with the implementation task it is about (the one whose domain it mentions,
-// else the primary one: "400 g flour" is the recipe's, not only the tests'), and the tests
-// task must cover every prose criterion too.
+// Each criterion is typed here, once, by protocol's parser (the spec parser has refused
+// malformed ones with their line). run: criteria are the tests task's; a criterion naming a
+// path goes to the path's creator; prose stays with the implementation task it is about (the
+// one whose domain it mentions, else the primary one: "400 g flour" is the recipe's, not only
+// the tests'), and the tests task must cover every prose criterion too.
 void place_criteria(const Feature& f, WorkPlan& work) {
-  for (const auto& criterion : f.acceptance) {
-    auto parsed = parse_criterion(criterion);
-    // The parser reported a malformed criterion with its line; none reaches here.
-    const std::optional<Criterion> typed = parsed ? *parsed : std::nullopt;
-    if (typed && typed->kind == CriterionKind::run) {
-      work.tests.acceptance.push_back(criterion);
-    } else if (typed) {
-      work.creator_of(typed->path).acceptance.push_back(criterion);
-    } else {
-      if (Work* home = work.home_of(mentioned_domains(criterion))) {
-        home->acceptance.push_back(criterion);
+  for (const auto& text : f.acceptance) {
+    Criterion typed = criterion_of(text);
+    switch (typed.kind) {
+      case CriterionKind::run:
+        work.tests.acceptance.push_back(std::move(typed));
+        break;
+      case CriterionKind::file:
+      case CriterionKind::contains: {
+        Work& creator = work.creator_of(typed.path);
+        creator.acceptance.push_back(std::move(typed));
+        break;
       }
-      work.tests.acceptance.push_back("Verified by a test: " + criterion);
+      case CriterionKind::prose:
+        if (Work* home = work.home_of(mentioned_domains(typed.text))) {
+          home->acceptance.push_back(typed);
+        }
+        work.tests.acceptance.push_back(prose_criterion("Verified by a test: " + typed.text));
+        break;
     }
   }
 }
@@ -252,16 +258,15 @@ void spread_stated_minutes(std::vector<Task>& tasks, std::uint32_t total) {
   }
 }
 
-bool names_path(const std::string& criterion) {
-  auto parsed = parse_criterion(criterion);
-  return parsed && *parsed && (*parsed)->kind != CriterionKind::run;
+bool names_path(const Criterion& c) {
+  return c.kind == CriterionKind::file || c.kind == CriterionKind::contains;
 }
 
 // Halves a task's criteria for a split: the second part finishes the files, so the criteria
 // that check files go with it; the others are shared half and half, in order.
-void split_criteria(std::vector<std::string>& first, std::vector<std::string>& second) {
-  std::vector<std::string> keep;
-  std::vector<std::string> of_files;
+void split_criteria(std::vector<Criterion>& first, std::vector<Criterion>& second) {
+  std::vector<Criterion> keep;
+  std::vector<Criterion> of_files;
   for (auto& c : first) (names_path(c) ? of_files : keep).push_back(std::move(c));
   const std::size_t half = keep.size() / 2;
   second.assign(std::make_move_iterator(keep.begin() + static_cast<long>(half)),
@@ -377,8 +382,8 @@ FeatureTasks decompose_one(const Feature& f) {
     if (f.complexity) c = *f.complexity;
     const std::uint32_t minutes = minutes_for(c);
     if (w.acceptance.empty()) {
-      w.acceptance.push_back("The " + std::string(label_of(w.domain)) + " of " + f.title +
-                             " is complete and builds without errors");
+      w.acceptance.push_back(prose_criterion("The " + std::string(label_of(w.domain)) + " of " +
+                                             f.title + " is complete and builds without errors"));
     }
     make(std::move(w), c, minutes);
   }
@@ -386,12 +391,14 @@ FeatureTasks decompose_one(const Feature& f) {
 
   const std::size_t criteria = f.acceptance.size();
   const Complexity tc = criteria <= 2 ? Complexity::simple : criteria <= 5 ? Complexity::medium : Complexity::complex;
-  tests.acceptance.insert(tests.acceptance.begin(), "Automated tests for " + f.title +
-                                                        " pass and cover its behaviour");
+  tests.acceptance.insert(tests.acceptance.begin(),
+                          prose_criterion("Automated tests for " + f.title +
+                                          " pass and cover its behaviour"));
   make(std::move(tests), tc, minutes_for(tc));
   const Complexity dc = out.implementation >= 3 ? Complexity::medium : Complexity::simple;
-  docs.acceptance.insert(docs.acceptance.begin(), "The documentation explains what " + f.title +
-                                                      " does and how to use it");
+  docs.acceptance.insert(docs.acceptance.begin(),
+                         prose_criterion("The documentation explains what " + f.title +
+                                         " does and how to use it"));
   make(std::move(docs), dc, minutes_for(dc));
 
   if (f.minutes > 0) spread_stated_minutes(out.tasks, f.minutes);

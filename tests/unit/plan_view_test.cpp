@@ -54,7 +54,7 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
                      {"minutes", t.minutes},
                      {"priority", std::string(to_string(t.priority))},
                      {"depends_on", deps},
-                     {"acceptance", t.acceptance},
+                     {"acceptance", criterion_texts(t.acceptance)},
                      {"checked", !unchecked},
                      {"files", t.files}});
   }
@@ -149,7 +149,7 @@ TEST_CASE("plan strings are escaped: quotes, backslashes, control characters, UT
   const std::string title = "Q \"quoted\" \\ back\\slash \x01\x1f\b\f\n\r\t \x7f é 🔴 漢字";
   CheckedPlan checked = checked_of("# P\n## Features\n### A\nBackend logic.\n");
   checked.plan.title = title;
-  checked.plan.tasks[0].acceptance.push_back("tab\there \"and\" C:\\path");
+  checked.plan.tasks[0].acceptance.push_back(prose_criterion("tab\there \"and\" C:\\path"));
   checked.plan.features[0].title = "ünïcödé — «ok»";
   const std::string text = streamed_json(checked);
   CHECK(text == reference_plan_json(checked).dump(2));

@@ -30,7 +30,7 @@ Plan chain_plan() {
   };
   p.tasks = {task("f/a", 60, {}), task("f/b", 90, {TaskId("f/a")}),
              task("f/c", 120, {TaskId("f/b")}), task("f/d", 60, {})};
-  p.tasks[0].acceptance = {"The list <shows> 400 g flour", "file: a.py"};
+  p.tasks[0].acceptance = criteria_of({"The list <shows> 400 g flour", "file: a.py"});
   return p;
 }
 
