@@ -29,7 +29,7 @@ std::string read(const fs::path& p) {
 }
 
 VerifyRequest request(const test::TempDir& dir, std::vector<std::string> files,
-                      std::vector<std::string> acceptance = {}) {
+                      const std::vector<std::string>& acceptance = {}) {
   VerifyRequest r;
   r.workspace = dir.path();
   r.files = std::move(files);

@@ -80,7 +80,7 @@ TEST_CASE("the ETA follows the remaining critical path at the pace seen so far")
   view.apply(run.records);
   // Finished: a (6000 ms for 60 min) and d's failed attempt (3000 ms for 60 min): 75 ms per
   // planned minute. Left: b, c (210 min on the critical path), d (60): max(210, 270 / 2).
-  CHECK(view.eta_ms() == 210 * 75);
+  CHECK(view.eta_ms() == std::int64_t{210} * 75);
 }
 
 TEST_CASE("colour: keywords painted only when asked, and a recovered failure marked so") {
