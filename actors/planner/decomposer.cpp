@@ -180,6 +180,18 @@ class WorkPlan {
   int primary_ = -1;
 };
 
+// Where a feature with no implementation task does its work: a documentation feature (Domain:
+// docs, or only docs files) in its docs task — "How to deploy the cache" is a page to write,
+// not a test — anything else in its tests task.
+Work& without_implementation(const Feature& f, WorkPlan& work) {
+  const bool documentation =
+      f.domain ? *f.domain == Domain::docs
+               : !f.files.empty() && std::all_of(f.files.begin(), f.files.end(), [](const auto& p) {
+                   return path_domain(p) == Domain::docs;
+                 });
+  return documentation ? work.docs : work.tests;
+}
+
 // Each criterion is typed here, once, by protocol's parser (the spec parser has refused
 // malformed ones with their line). run: criteria are the tests task's; a criterion naming a
 // path goes to the path's creator; prose stays with the implementation task it is about (the
@@ -201,6 +213,8 @@ void place_criteria(const Feature& f, WorkPlan& work) {
       case CriterionKind::prose:
         if (Work* home = work.home_of(mentioned_domains(typed.text))) {
           home->acceptance.push_back(typed);
+        } else if (Work& docs = without_implementation(f, work); &docs == &work.docs) {
+          docs.acceptance.push_back(typed);
         }
         work.tests.acceptance.push_back(prose_criterion("Verified by a test: " + typed.text));
         break;
@@ -290,7 +304,7 @@ FeatureTasks decompose_one(const Feature& f) {
   for (const auto* list : {&f.requirements, &f.technical}) {
     for (const auto& line : *list) {
       Work* home = work.home_of(line_sets[line_index++]);
-      (home ? *home : work.tests).requirements.push_back(&line);
+      (home ? *home : without_implementation(f, work)).requirements.push_back(&line);
     }
   }
   place_criteria(f, work);

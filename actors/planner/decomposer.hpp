@@ -15,7 +15,9 @@
 // task) of each feature it depends on.
 //
 // What each task gets. Each requirement and technical line goes to the first of the
-// feature's domains it mentions, else to backend (or the first domain). An expected file and
+// feature's domains it mentions, else to backend (or the first domain); in a feature without
+// implementation tasks, to docs for a documentation feature (Domain: docs, or only docs
+// files; its prose criteria too), else to tests. An expected file and
 // a file:/contains: criterion go by one rule to the task that creates the path: tests/ and
 // test_ / _test. / .spec. → tests; docs/ and *.md → docs; migrations/, *.sql, schema →
 // database; *.tsx, *.jsx, *.vue, *.html, *.css, components/, pages/, web/, ui/, frontend/ →

@@ -216,6 +216,22 @@ TEST_CASE("listed files settle a feature's domains over the words of its text") 
         std::vector<std::string>{"docs/harbor.md"});
 }
 
+TEST_CASE("a documentation feature's requirements and prose criteria are its docs task's") {
+  const Plan plan = plan_of("# P\n## Features\n### Operator guide\nFiles: docs/ops.md\n"
+                            "Requirements:\n- How to deploy and size the cache\n"
+                            "Acceptance Criteria:\n- A table of the five common failures\n"
+                            "### Test suite\nDomain: test\nRequirements:\n- Cover the parser\n");
+  const Task& docs = task(plan, "operator-guide/02-docs");
+  CHECK_THAT(docs.description, Catch::Contains("- How to deploy and size the cache"));
+  const auto docs_criteria = criteria(docs);
+  CHECK(std::find(docs_criteria.begin(), docs_criteria.end(),
+                  "A table of the five common failures") != docs_criteria.end());
+  CHECK_THAT(task(plan, "operator-guide/01-tests").description,
+             !Catch::Contains("How to deploy"));
+  // Not documentation: the tests task does the work.
+  CHECK_THAT(task(plan, "test-suite/01-tests").description, Catch::Contains("- Cover the parser"));
+}
+
 TEST_CASE("a parent's tests wait for its sub-features") {
   const Plan plan = plan_of("# P\n## Feature 1: Parent\nBackend logic.\n#### 1.1 Child One\n"
                             "Backend logic.\n#### 1.2 Child Two\nBackend logic.\n");
