@@ -68,6 +68,26 @@ void write_id_list(JsonWriter& out, const Ids& ids) {
   out.end_array();
 }
 
+// Each criterion's one-line form.
+void write_criteria(JsonWriter& out, const std::vector<Criterion>& criteria) {
+  out.begin_array();
+  for (const auto& c : criteria) {
+    if (c.kind == CriterionKind::prose) {
+      out.value(c.text);  // most criteria: written without a copy
+    } else {
+      out.value(to_string(c));
+    }
+  }
+  out.end_array();
+}
+
+// By task: does nothing machine-check it?
+std::vector<bool> unchecked_flags(const CheckedPlan& checked) {
+  std::vector<bool> flags(checked.plan.tasks.size(), false);
+  for (auto i : checked.unchecked) flags[i] = true;
+  return flags;
+}
+
 }  // namespace
 
 std::vector<std::vector<std::size_t>> plan_batches(const CheckedPlan& plan) {
@@ -111,9 +131,13 @@ void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   out.key("spec").value(checked.spec_path);
   out.key("strategy").value(to_string(checked.settings.strategy));
   out.key("tasks").begin_array();
-  for (const auto& t : plan.tasks) {
+  const std::vector<bool> unchecked = unchecked_flags(checked);
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const Task& t = plan.tasks[i];
     out.begin_object();
-    out.key("acceptance").strings(t.acceptance);
+    out.key("acceptance");
+    write_criteria(out, t.acceptance);
+    out.key("checked").value(!unchecked[i]);
     out.key("complexity").value(to_string(t.complexity));
     out.key("depends_on");
     write_id_list(out, t.depends_on);
@@ -128,6 +152,7 @@ void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   }
   out.end_array();
   out.key("title").value(plan.title);
+  out.key("unchecked_tasks").value(checked.unchecked.size());
   out.key("version").value(kJsonVersion);
   out.end_object();
 }
@@ -138,10 +163,16 @@ void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
   for (const auto& t : plan.tasks) total_minutes += t.minutes;
   const auto done = static_cast<std::size_t>(std::count_if(
       plan.features.begin(), plan.features.end(), [](const Feature& f) { return f.done; }));
-  out.format("{}\n{} features{}, {} tasks, {} h of agent work\n\nFeatures\n", plan.title,
+  out.format("{}\n{} features{}, {} tasks, {} h of agent work\n", plan.title,
              plan.features.size(),
              done > 0 ? fmt::format(" ({} done already, not planned again)", done) : "",
              plan.tasks.size(), (total_minutes + 30) / 60);
+  if (!checked.unchecked.empty()) {
+    out.format("{} tasks with nothing machine-checkable (marked unchecked: an agent that does "
+               "nothing passes them; see [verify] require_checks)\n",
+               checked.unchecked.size());
+  }
+  out.append("\nFeatures\n");
   for (const auto& f : plan.features) {
     out.format("  {:<8} {}", f.done ? "done" : to_string(f.priority), f.id.str());
     for (std::size_t d = 0; d < f.depends_on.size(); ++d) {
@@ -152,11 +183,12 @@ void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
   }
   const Levels levels = checked.graph->levels();
   out.append("\nLevels (tasks in a level can run in parallel)\n");
+  const std::vector<bool> unchecked = unchecked_flags(checked);
   for (std::size_t l = 0; l < levels.size(); ++l) {
     out.format("  {:>3}:", l + 1);
     for (auto i : levels[l]) {
-      out.format(" {} [{} {}m]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
-                 plan.tasks[i].minutes);
+      out.format(" {} [{} {}m{}]", plan.tasks[i].id.str(), to_string(plan.tasks[i].domain),
+                 plan.tasks[i].minutes, unchecked[i] ? " unchecked" : "");
     }
     out.push('\n');
   }

@@ -2,8 +2,13 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <string_view>
+#include <unordered_map>
+
 #include "actors/planner/decomposer.hpp"
 #include "actors/planner/spec_parser.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/bounded_read.hpp"
 
 namespace br {
@@ -68,8 +73,54 @@ Result<PlanSettings> plan_settings(const Config& config, std::string_view strate
   settings.strategy = *parsed;
   settings.batch.max_tasks = config.run.batch_max_tasks;
   settings.batch.max_minutes = config.run.batch_max_minutes;
+  settings.commands_check =
+      !config.verify.check_command.empty() || !config.verify.test_command.empty();
+  settings.require_checks = config.verify.require_checks;
   return settings;
 }
+
+std::vector<std::size_t> tasks_without_checks(const Plan& plan, bool commands_check) {
+  std::vector<std::size_t> out;
+  if (commands_check) return out;
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const Task& t = plan.tasks[i];
+    const bool checked = !t.files.empty() ||
+                         std::any_of(t.acceptance.begin(), t.acceptance.end(),
+                                     [](const Criterion& c) { return is_machine_checkable(c); });
+    if (!checked) out.push_back(i);
+  }
+  return out;
+}
+
+namespace {
+
+// One diagnostic per task, at its feature's heading, so the fix is a jump away; a long list
+// is cut.
+Error unchecked_error(const CheckedPlan& checked) {
+  constexpr std::size_t kShown = 20;
+  std::unordered_map<std::string_view, std::uint32_t> line_of;
+  for (const auto& f : checked.plan.features) line_of.emplace(f.id.str(), f.line);
+  Error error;
+  for (std::size_t k = 0; k < checked.unchecked.size() && k < kShown; ++k) {
+    const Task& t = checked.plan.tasks[checked.unchecked[k]];
+    error.diagnostics.push_back(Diagnostic{
+        checked.spec_path, line_of[t.feature.str()],
+        "task " + t.id.str() +
+            " has nothing machine-checkable (no expected file, no file:, contains: or run: "
+            "criterion, no [verify] check_command or test_command) and [verify] "
+            "require_checks = true; give its feature a Files: entry or a machine-checkable "
+            "criterion, or configure a check"});
+  }
+  if (checked.unchecked.size() > kShown) {
+    error.diagnostics.push_back(Diagnostic{
+        checked.spec_path, 0,
+        "... and " + std::to_string(checked.unchecked.size() - kShown) +
+            " more tasks like these (br plan without require_checks marks them all)"});
+  }
+  return error;
+}
+
+}  // namespace
 
 Result<CheckedPlan> plan_spec(const SpecFile& file, const std::string& spec_path,
                               const PlanSettings& settings) {
@@ -82,6 +133,8 @@ Result<CheckedPlan> plan_spec(const SpecFile& file, const std::string& spec_path
                             settings.limits);
   if (!checked) return checked.error();
   checked->settings = settings;
+  checked->unchecked = tasks_without_checks(checked->plan, settings.commands_check);
+  if (settings.require_checks && !checked->unchecked.empty()) return unchecked_error(*checked);
   return checked;
 }
 

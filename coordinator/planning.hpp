@@ -23,6 +23,8 @@ struct PlanSettings {
   LimitsConfig limits;
   Strategy strategy = Strategy::critical_path;
   BatchLimits batch;
+  bool commands_check = false;  // [verify] check_command or test_command runs after each task
+  bool require_checks = false;  // [verify] require_checks
 };
 
 // The settings of `config`; a non-empty `strategy` (a --strategy flag) overrides [run]
@@ -35,6 +37,7 @@ struct CheckedPlan {
   std::string spec_path;
   std::string spec_hash;  // SHA-256 of the spec bytes, hex
   PlanSettings settings;  // what it was planned under: its batches follow these
+  std::vector<std::size_t> unchecked;  // tasks nothing machine-checks (tasks_without_checks)
 };
 
 struct SpecFile {
@@ -44,9 +47,15 @@ struct SpecFile {
 // Reads at most limits.spec_max_bytes + 1 bytes (the parser reports the excess).
 Result<SpecFile> read_spec_file(const std::string& spec_path, const LimitsConfig& limits);
 
+// The tasks (indices, in plan order) that nothing would machine-check: no expected file, no
+// file:/contains:/run: criterion, and no check or test command configured. An agent that
+// does nothing passes them, so br plan marks them and require_checks refuses them.
+std::vector<std::size_t> tasks_without_checks(const Plan& plan, bool commands_check);
+
 // Parses and decomposes `file` (read from `spec_path`), checks the plan against
 // settings.limits and builds its graph. Pure: no files, no clock. Errors are the spec's
-// diagnostics (file:line: message), the limit that was exceeded, or the graph's.
+// diagnostics (file:line: message), the limit that was exceeded, the graph's, or, with
+// settings.require_checks, every task without checks at its feature's line.
 Result<CheckedPlan> plan_spec(const SpecFile& file, const std::string& spec_path,
                               const PlanSettings& settings);
 

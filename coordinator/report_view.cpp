@@ -10,6 +10,7 @@
 #include "coordinator/graph_view.hpp"
 #include "coordinator/progress_view.hpp"
 #include "coordinator/state_views.hpp"
+#include "protocol/acceptance_criterion.hpp"
 
 namespace br {
 namespace {
@@ -161,6 +162,20 @@ nlohmann::json attempt_json(const AttemptSpan& a) {
           {"commit", a.commit}};
 }
 
+namespace {
+
+// Every task's prose criteria: what the agent was asked and br could not check.
+nlohmann::json unchecked_json(const Plan& plan) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& t : plan.tasks) {
+    auto prose = prose_criteria(t.acceptance);
+    if (!prose.empty()) list.push_back({{"task", t.id.str()}, {"criteria", std::move(prose)}});
+  }
+  return list;
+}
+
+}  // namespace
+
 nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpan>& attempts) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& a : attempts) {
@@ -169,7 +184,10 @@ nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpa
     item["files"] = a.files;
     list.push_back(std::move(item));
   }
-  return {{"version", kJsonVersion}, {"run_id", state.run_id()}, {"attempts", list}};
+  return {{"version", kJsonVersion},
+          {"run_id", state.run_id()},
+          {"attempts", list},
+          {"unchecked", unchecked_json(state.plan())}};
 }
 
 std::string report_html(const RunState& state, const DependencyGraph& graph,
@@ -258,6 +276,20 @@ std::string report_html(const RunState& state, const DependencyGraph& graph,
                         html_escape(s.reason));
   }
   if (failures == 0) html += "<p class=\"muted\">none</p>\n";
+
+  // A passed task passed only what br can check: its prose criteria are listed as unchecked.
+  html += "<h2>Unchecked criteria (prose: the agent was asked, br did not check)</h2>\n";
+  std::size_t unchecked = 0;
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const auto prose = prose_criteria(plan.tasks[i].acceptance);
+    if (prose.empty()) continue;
+    ++unchecked;
+    html += fmt::format("<h3>{} · {}</h3>\n<ul>\n", html_escape(plan.tasks[i].id.str()),
+                        to_string(state.tasks()[i].status));
+    for (const auto& c : prose) html += "<li>" + html_escape(c) + "</li>\n";
+    html += "</ul>\n";
+  }
+  if (unchecked == 0) html += "<p class=\"muted\">none</p>\n";
 
   html += "<script type=\"application/json\" id=\"br-data\">" + script_json(data) +
           "</script>\n<script>" + kScript + "</script>\n</body>\n</html>\n";

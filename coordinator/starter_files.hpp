@@ -28,6 +28,7 @@ env = ["ANTHROPIC_API_KEY"]  # variables passed through; agents get a clean envi
 # test_command = ["pytest", "-q"]
 timeout = "10m"
 file_wait = "10s"            # how long to wait for expected files after the agent exits
+require_checks = false       # true: refuse a plan with a task nothing machine-checks
 
 [context]
 token_budget = 4000          # the prompt never exceeds this many tokens (about bytes / 4)

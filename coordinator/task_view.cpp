@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include "coordinator/state_views.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/log_name.hpp"
 #include "protocol/model.hpp"
 
@@ -143,7 +145,8 @@ nlohmann::json task_json(const RunState& state, std::size_t task,
           {"minutes", t.minutes},
           {"depends_on", depends},
           {"files", t.files},
-          {"acceptance", t.acceptance},
+          {"acceptance", criterion_texts(t.acceptance)},
+          {"unchecked", prose_criteria(t.acceptance)},
           {"status", to_string(s.status)},
           {"attempt", s.attempt},
           {"reason", s.reason},
@@ -168,7 +171,12 @@ std::string task_text(const nlohmann::json& doc) {
   }
   out += "  depends on:  " + (deps.empty() ? std::string("(none)") : deps) + "\n";
   out += "  files:       " + strings_text(doc["files"].get<std::vector<std::string>>()) + "\n";
-  for (const auto& c : doc["acceptance"]) out += "  criterion:   " + c.get<std::string>() + "\n";
+  // A prose criterion is the agent's to meet: say that br did not check it, even on success.
+  const auto& unchecked = doc["unchecked"];
+  for (const auto& c : doc["acceptance"]) {
+    const bool prose = std::find(unchecked.begin(), unchecked.end(), c) != unchecked.end();
+    out += "  criterion:   " + c.get<std::string>() + (prose ? "  (unchecked: prose)" : "") + "\n";
+  }
   if (!doc.value("commit", "").empty()) out += "  commit:      " + doc.value("commit", "") + "\n";
   const auto& attempts = doc["attempts"];
   if (attempts.empty()) {

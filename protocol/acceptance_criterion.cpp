@@ -32,35 +32,64 @@ std::string_view unquote(std::string_view s) {
 Result<std::optional<Criterion>> parse_criterion(std::string_view text) {
   std::string_view s = trim(text);
   if (s.size() >= 2 && s.front() == '`' && s.back() == '`') s = trim(s.substr(1, s.size() - 2));
-  const std::string shown(s);
+  // Prose is the common case: no copy of the text unless it is an error message.
+  const auto shown = [s] { return std::string(s); };
 
   Criterion c;
   if (starts_with_ci(s, "file:")) {
     c.kind = CriterionKind::file;
     c.path = std::string(trim(s.substr(5)));
-    if (c.path.empty()) return Error::of("criterion '" + shown + "' names no file");
+    if (c.path.empty()) return Error::of("criterion '" + shown() + "' names no file");
     return std::optional<Criterion>(std::move(c));
   }
   if (starts_with_ci(s, "contains:")) {
     const std::string_view body = s.substr(9);
     const auto tilde = body.find('~');
     if (tilde == std::string_view::npos) {
-      return Error::of("criterion '" + shown + "' needs the form 'contains: PATH ~ TEXT'");
+      return Error::of("criterion '" + shown() + "' needs the form 'contains: PATH ~ TEXT'");
     }
     c.kind = CriterionKind::contains;
     c.path = std::string(trim(body.substr(0, tilde)));
     c.text = std::string(unquote(trim(body.substr(tilde + 1))));
-    if (c.path.empty()) return Error::of("criterion '" + shown + "' names no file");
-    if (c.text.empty()) return Error::of("criterion '" + shown + "' names no text to find");
+    if (c.path.empty()) return Error::of("criterion '" + shown() + "' names no file");
+    if (c.text.empty()) return Error::of("criterion '" + shown() + "' names no text to find");
     return std::optional<Criterion>(std::move(c));
   }
   if (starts_with_ci(s, "run:")) {
     c.kind = CriterionKind::run;
     c.command = std::string(trim(s.substr(4)));
-    if (c.command.empty()) return Error::of("criterion '" + shown + "' names no command");
+    if (c.command.empty()) return Error::of("criterion '" + shown() + "' names no command");
     return std::optional<Criterion>(std::move(c));
   }
   return std::optional<Criterion>();
+}
+
+Criterion criterion_of(std::string_view text) {
+  auto parsed = parse_criterion(text);
+  if (parsed && *parsed) return std::move(**parsed);
+  return prose_criterion(std::string(text));
+}
+
+std::vector<Criterion> criteria_of(const std::vector<std::string>& texts) {
+  std::vector<Criterion> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(criterion_of(t));
+  return out;
+}
+
+std::vector<std::string> prose_criteria(const std::vector<Criterion>& criteria) {
+  std::vector<std::string> out;
+  for (const auto& c : criteria) {
+    if (c.kind == CriterionKind::prose) out.push_back(c.text);
+  }
+  return out;
+}
+
+std::vector<std::string> criterion_texts(const std::vector<Criterion>& criteria) {
+  std::vector<std::string> out;
+  out.reserve(criteria.size());
+  for (const auto& c : criteria) out.push_back(to_string(c));
+  return out;
 }
 
 std::string to_string(const Criterion& c) {
@@ -68,6 +97,7 @@ std::string to_string(const Criterion& c) {
     case CriterionKind::file: return "file: " + c.path;
     case CriterionKind::contains: return "contains: " + c.path + " ~ " + c.text;
     case CriterionKind::run: return "run: " + c.command;
+    case CriterionKind::prose: return c.text;
   }
   return {};
 }

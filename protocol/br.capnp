@@ -31,6 +31,16 @@ struct Feature {
   done @17 :Bool;  # the spec marks it done: planned with no tasks
 }
 
+enum CriterionKind { file @0; contains @1; run @2; prose @3; }
+
+# An acceptance criterion as the planner typed it (protocol/acceptance_criterion.hpp).
+struct Criterion {
+  kind @0 :CriterionKind;
+  path @1 :Text;     # file, contains
+  text @2 :Text;     # contains: the text to find; prose: the sentence
+  command @3 :Text;  # run
+}
+
 struct Task {
   id @0 :Text;
   feature @1 :Text;
@@ -41,8 +51,11 @@ struct Task {
   minutes @6 :UInt32;
   priority @7 :Priority;
   dependsOn @8 :List(Text);
+  # Each criterion's one-line form, still written for readers older than `criteria`; a record
+  # without `criteria` (written before it) is typed from these when read.
   acceptance @9 :List(Text);
   files @10 :List(Text);
+  criteria @11 :List(Criterion);  # the criteria, typed: what workers check
 }
 
 struct Plan {

@@ -71,7 +71,16 @@ void put(wire::Task::Builder b, const Task& t) {
   b.setMinutes(t.minutes);
   b.setPriority(static_cast<wire::Priority>(t.priority));
   set_ids(b.initDependsOn(count(t.depends_on.size())), t.depends_on);
-  set_texts(b.initAcceptance(count(t.acceptance.size())), t.acceptance);
+  auto texts = b.initAcceptance(count(t.acceptance.size()));
+  auto criteria = b.initCriteria(count(t.acceptance.size()));
+  for (unsigned i = 0; i < t.acceptance.size(); ++i) {
+    const Criterion& c = t.acceptance[i];
+    texts.set(i, text_of(to_string(c)));
+    criteria[i].setKind(static_cast<wire::CriterionKind>(c.kind));
+    criteria[i].setPath(text_of(c.path));
+    criteria[i].setText(text_of(c.text));
+    criteria[i].setCommand(text_of(c.command));
+  }
   set_texts(b.initFiles(count(t.files.size())), t.files);
 }
 
@@ -372,6 +381,24 @@ Model enum_value(WireEnum v, unsigned max, const char* what) {
 Priority priority(wire::Priority v) { return enum_value<Priority>(v, 3, "priority"); }
 Domain domain(wire::Domain v) { return enum_value<Domain>(v, 6, "domain"); }
 Complexity complexity(wire::Complexity v) { return enum_value<Complexity>(v, 2, "complexity"); }
+CriterionKind criterion_kind(wire::CriterionKind v) {
+  return enum_value<CriterionKind>(v, 3, "criterion kind");
+}
+
+// A task's criteria: the typed list, or, in a record written before it existed, the texts
+// typed as the planner types them.
+std::vector<Criterion> criteria(wire::Task::Reader r, Budget& budget) {
+  if (!r.hasCriteria()) return criteria_of(texts(r.getAcceptance(), budget));
+  const auto list = r.getCriteria();
+  budget.charge(list.size() * sizeof(Criterion));
+  std::vector<Criterion> out;
+  out.reserve(list.size());
+  for (auto c : list) {
+    out.push_back(Criterion{criterion_kind(c.getKind()), text(c.getPath(), budget),
+                            text(c.getText(), budget), text(c.getCommand(), budget)});
+  }
+  return out;
+}
 
 Feature get(wire::Feature::Reader r, Budget& budget) {
   Feature f;
@@ -405,7 +432,7 @@ Task get(wire::Task::Reader r, Budget& budget) {
   t.minutes = r.getMinutes();
   t.priority = priority(r.getPriority());
   t.depends_on = ids<TaskId>(r.getDependsOn(), budget);
-  t.acceptance = texts(r.getAcceptance(), budget);
+  t.acceptance = criteria(r, budget);
   t.files = texts(r.getFiles(), budget);
   return t;
 }

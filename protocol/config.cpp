@@ -245,7 +245,8 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   verify.strings("test_command", config.verify.test_command, false);
   verify.duration("timeout", config.verify.timeout_ms, /*positive=*/true);
   verify.duration("file_wait", config.verify.file_wait_ms);
-  verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait"});
+  verify.boolean("require_checks", config.verify.require_checks);
+  verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait", "require_checks"});
 
   Section context(root, "context", path, errors);
   context.integer("token_budget", config.context.token_budget, 500, 1000000);

@@ -44,6 +44,9 @@ struct VerifyConfig {
   std::vector<std::string> test_command;
   std::int64_t timeout_ms = std::int64_t{10} * 60 * 1000;
   std::int64_t file_wait_ms = std::int64_t{10} * 1000;  // how long to wait for expected files after exit
+  // A plan with a task that nothing machine-checks (no expected file, no file:/contains:/run:
+  // criterion, neither command above) is an error, not a task an agent of /bin/true passes.
+  bool require_checks = false;
 };
 
 struct ContextConfig {

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/ids.hpp"
 
 namespace br {
@@ -74,7 +75,7 @@ struct Task {
   std::uint32_t minutes = 90;
   Priority priority = Priority::medium;
   std::vector<TaskId> depends_on;
-  std::vector<std::string> acceptance;
+  std::vector<Criterion> acceptance;  // typed once by the planner; workers check these
   std::vector<std::string> files;  // expected outputs, relative to the workspace
 };
 

@@ -10,6 +10,7 @@
 
 #include "actors/planner/domain_keywords.hpp"
 #include "actors/planner/id_index.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/name_matching.hpp"
 
 namespace br {
@@ -72,27 +73,6 @@ std::string_view label_of(Domain d) {
   return "business logic";
 }
 
-// "file: PATH" / "contains: PATH ~ TEXT" → PATH; "run: …" → "" with is_run set.
-std::string criterion_path(const std::string& criterion, bool& is_run) {
-  is_run = false;
-  // Prose, the common case, starts with none of the three words: no copies for it.
-  const auto lead_at = criterion.find_first_not_of('`');
-  if (lead_at == std::string::npos) return "";
-  const char lead = static_cast<char>(criterion[lead_at] | 0x20);
-  if (lead != 'r' && lead != 'f' && lead != 'c') return "";
-  std::string c = criterion;
-  c.erase(std::remove(c.begin(), c.end(), '`'), c.end());
-  const std::string l = ascii_lower(c);
-  is_run = l.rfind("run:", 0) == 0;
-  std::string rest;
-  if (l.rfind("file:", 0) == 0) rest = c.substr(5);
-  else if (l.rfind("contains:", 0) == 0) rest = c.substr(9, c.find('~') == std::string::npos ? std::string::npos : c.find('~') - 9);
-  const auto first = rest.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  const auto last = rest.find_last_not_of(" \t");
-  return rest.substr(first, last - first + 1);
-}
-
 Complexity from_minutes(std::uint32_t minutes) {
   return minutes <= 60 ? Complexity::simple : minutes <= 90 ? Complexity::medium : Complexity::complex;
 }
@@ -100,13 +80,13 @@ Complexity from_minutes(std::uint32_t minutes) {
 struct Work {
   Domain domain;
   std::vector<const std::string*> requirements;  // requirement and technical lines (of the feature)
-  std::vector<std::string> acceptance;
+  std::vector<Criterion> acceptance;
   std::vector<std::string> files;
   std::size_t items() const { return requirements.size() + acceptance.size(); }
   std::size_t bytes() const {
     std::size_t n = 0;
     for (const auto* r : requirements) n += r->size();
-    for (const auto& a : acceptance) n += a.size();
+    for (const auto& a : acceptance) n += a.path.size() + a.text.size() + a.command.size();
     return n;
   }
 };
@@ -127,6 +107,189 @@ struct FeatureTasks {
   }
 };
 
+// The implementation domains of a feature, in dependency order. A Domain field decides; else
+// the files it lists do, since each is something one of its tasks must create (a feature whose
+// only file is docs/guide.md is documentation, whatever its deliverables say about deploying
+// a database); else the words of its title, description and requirement lines.
+std::vector<Domain> implementation_domains(const Feature& f,
+                                           const std::vector<DomainSet>& line_sets) {
+  if (f.domain) {
+    if (*f.domain == Domain::tests || *f.domain == Domain::docs) return {};
+    return {*f.domain};
+  }
+  DomainSet found = 0;
+  if (!f.files.empty()) {
+    for (const auto& file : f.files) found = static_cast<DomainSet>(found | domain_bit(path_domain(file)));
+  } else {
+    // Words never span lines, so the set of the whole text is the union of its parts'.
+    found = static_cast<DomainSet>(mentioned_domains(f.title) | mentioned_domains(f.description));
+    for (DomainSet s : line_sets) found = static_cast<DomainSet>(found | s);
+  }
+  std::vector<Domain> domains;
+  for (const auto& k : domain_keywords()) {
+    if (found & domain_bit(k.domain)) domains.push_back(k.domain);
+  }
+  if (domains.empty() && f.files.empty()) domains = {Domain::backend};
+  return domains;
+}
+
+// Where a feature's work goes: one Work per implementation domain, then tests and docs.
+class WorkPlan {
+ public:
+  explicit WorkPlan(std::vector<Domain> domains) : domains_(std::move(domains)) {
+    impl.reserve(domains_.size());
+    for (Domain d : domains_) impl.push_back(Work{d, {}, {}, {}});
+    const int backend = index_of(Domain::backend);
+    primary_ = domains_.empty() ? -1 : (backend >= 0 ? backend : 0);
+  }
+
+  // The first implementation task whose domain `mentioned` names, else the primary one
+  // (backend if there is one); null when the feature has no implementation task.
+  Work* home_of(DomainSet mentioned) {
+    for (std::size_t i = 0; i < domains_.size(); ++i) {
+      if (mentioned & domain_bit(domains_[i])) return &impl[i];
+    }
+    return primary_ >= 0 ? &impl[static_cast<std::size_t>(primary_)] : nullptr;
+  }
+
+  // The one rule for expected files and file:/contains: criteria, so a file and the criterion
+  // that checks it land on the same task: tests and docs paths go to those tasks, an
+  // implementation path to the task of its domain, else to the last implementation task
+  // (where the implementation is finished), else to tests.
+  Work& creator_of(const std::string& path) {
+    const Domain d = path_domain(path);
+    if (d == Domain::tests) return tests;
+    if (d == Domain::docs) return docs;
+    if (const int i = index_of(d); i >= 0) return impl[static_cast<std::size_t>(i)];
+    return impl.empty() ? tests : impl.back();
+  }
+
+  std::vector<Work> impl;
+  Work tests{Domain::tests, {}, {}, {}};
+  Work docs{Domain::docs, {}, {}, {}};
+
+ private:
+  int index_of(Domain d) const {
+    for (std::size_t i = 0; i < domains_.size(); ++i) {
+      if (domains_[i] == d) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  std::vector<Domain> domains_;
+  int primary_ = -1;
+};
+
+// Where a feature with no implementation task does its work: a documentation feature (Domain:
+// docs, or only docs files) in its docs task — "How to deploy the cache" is a page to write,
+// not a test — anything else in its tests task.
+Work& without_implementation(const Feature& f, WorkPlan& work) {
+  const bool documentation =
+      f.domain ? *f.domain == Domain::docs
+               : !f.files.empty() && std::all_of(f.files.begin(), f.files.end(), [](const auto& p) {
+                   return path_domain(p) == Domain::docs;
+                 });
+  return documentation ? work.docs : work.tests;
+}
+
+// Each criterion is typed here, once, by protocol's parser (the spec parser has refused
+// malformed ones with their line). run: criteria are the tests task's; a criterion naming a
+// path goes to the path's creator; prose stays with the implementation task it is about (the
+// one whose domain it mentions, else the primary one: "400 g flour" is the recipe's, not only
+// the tests'), and the tests task must cover every prose criterion too.
+void place_criteria(const Feature& f, WorkPlan& work) {
+  for (const auto& text : f.acceptance) {
+    Criterion typed = criterion_of(text);
+    switch (typed.kind) {
+      case CriterionKind::run:
+        work.tests.acceptance.push_back(std::move(typed));
+        break;
+      case CriterionKind::file:
+      case CriterionKind::contains: {
+        Work& creator = work.creator_of(typed.path);
+        creator.acceptance.push_back(std::move(typed));
+        break;
+      }
+      case CriterionKind::prose:
+        if (Work* home = work.home_of(mentioned_domains(typed.text))) {
+          home->acceptance.push_back(typed);
+        } else if (Work& docs = without_implementation(f, work); &docs == &work.docs) {
+          docs.acceptance.push_back(typed);
+        }
+        work.tests.acceptance.push_back(prose_criterion("Verified by a test: " + typed.text));
+        break;
+    }
+  }
+}
+
+// Shares `total` over the tasks flagged in `open`, in proportion to their minutes, whole
+// minutes with what rounding down leaves given a minute each from the first task on.
+void share_minutes(std::vector<Task>& tasks, const std::vector<bool>& open, std::uint32_t total) {
+  std::uint64_t weight = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) weight += open[i] ? tasks[i].minutes : 0;
+  if (weight == 0) return;
+  std::uint32_t given = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (!open[i]) continue;
+    tasks[i].minutes = static_cast<std::uint32_t>(std::uint64_t{total} * tasks[i].minutes / weight);
+    given += tasks[i].minutes;
+  }
+  for (std::size_t i = 0; given < total && i < tasks.size(); ++i) {
+    if (open[i]) {
+      ++tasks[i].minutes;
+      ++given;
+    }
+  }
+}
+
+// A stated estimate ("Complex (240 min)") is the feature's total: it is shared over the
+// feature's tasks in proportion to what the rules estimate for each, so the tasks add up to
+// what the spec says. No task takes more than 120 minutes: a share over that is cut to 120 and
+// the rest shared again over the others (a total over 120 per task cannot be met). A task
+// gets at least 1 minute.
+void spread_stated_minutes(std::vector<Task>& tasks, std::uint32_t total) {
+  std::vector<std::uint32_t> weights(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) weights[i] = tasks[i].minutes;
+  std::vector<bool> open(tasks.size(), true);
+  for (bool capped = true; capped;) {
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (open[i]) tasks[i].minutes = weights[i];
+    }
+    share_minutes(tasks, open, total);
+    capped = false;
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (open[i] && tasks[i].minutes > 120) {
+        tasks[i].minutes = 120;
+        open[i] = false;
+        total = total > 120 ? total - 120 : 0;
+        capped = true;
+      }
+    }
+  }
+  for (auto& t : tasks) {
+    t.minutes = std::max<std::uint32_t>(t.minutes, 1);
+    t.complexity = from_minutes(t.minutes);
+  }
+}
+
+bool names_path(const Criterion& c) {
+  return c.kind == CriterionKind::file || c.kind == CriterionKind::contains;
+}
+
+// Halves a task's criteria for a split: the second part finishes the files, so the criteria
+// that check files go with it; the others are shared half and half, in order.
+void split_criteria(std::vector<Criterion>& first, std::vector<Criterion>& second) {
+  std::vector<Criterion> keep;
+  std::vector<Criterion> of_files;
+  for (auto& c : first) (names_path(c) ? of_files : keep).push_back(std::move(c));
+  const std::size_t half = keep.size() / 2;
+  second.assign(std::make_move_iterator(keep.begin() + static_cast<long>(half)),
+                std::make_move_iterator(keep.end()));
+  for (auto& c : of_files) second.push_back(std::move(c));
+  keep.resize(half);
+  first = std::move(keep);
+}
+
 FeatureTasks decompose_one(const Feature& f) {
   // What each requirement and technical line mentions, found once: it decides both the
   // feature's domains and each line's home.
@@ -135,82 +298,20 @@ FeatureTasks decompose_one(const Feature& f) {
   for (const auto* list : {&f.requirements, &f.technical}) {
     for (const auto& line : *list) line_sets.push_back(mentioned_domains(line));
   }
-
-  // Implementation domains.
-  std::vector<Domain> domains;
-  if (f.domain) {
-    if (*f.domain != Domain::tests && *f.domain != Domain::docs) domains = {*f.domain};
-  } else {
-    // Words never span lines, so the set of the whole text is the union of its parts'.
-    DomainSet found = static_cast<DomainSet>(mentioned_domains(f.title) |
-                                             mentioned_domains(f.description));
-    for (DomainSet s : line_sets) found = static_cast<DomainSet>(found | s);
-    for (const auto& k : domain_keywords()) {
-      if (found & domain_bit(k.domain)) domains.push_back(k.domain);
-    }
-    if (domains.empty()) domains = {Domain::backend};
-  }
-  const auto index_of = [&](Domain d) -> int {
-    for (std::size_t i = 0; i < domains.size(); ++i) {
-      if (domains[i] == d) return static_cast<int>(i);
-    }
-    return -1;
-  };
-  const int primary = domains.empty() ? -1 : (index_of(Domain::backend) >= 0 ? index_of(Domain::backend) : 0);
-
-  std::vector<Work> impl;
-  impl.reserve(domains.size());
-  for (Domain d : domains) impl.push_back(Work{d, {}, {}, {}});
-  Work tests{Domain::tests, {}, {}, {}};
-  Work docs{Domain::docs, {}, {}, {}};
-
-  const auto home_of = [&](DomainSet mentioned) -> int {
-    for (std::size_t i = 0; i < domains.size(); ++i) {
-      if (mentioned & domain_bit(domains[i])) return static_cast<int>(i);
-    }
-    return primary;
-  };
-  const auto work_for_domain = [&](Domain d) -> Work* {
-    if (d == Domain::tests) return &tests;
-    if (d == Domain::docs) return &docs;
-    if (const int i = index_of(d); i >= 0) return &impl[static_cast<std::size_t>(i)];
-    if (primary >= 0) return &impl[static_cast<std::size_t>(primary)];
-    return &tests;
-  };
+  WorkPlan work(implementation_domains(f, line_sets));
 
   std::size_t line_index = 0;
   for (const auto* list : {&f.requirements, &f.technical}) {
     for (const auto& line : *list) {
-      const int home = home_of(line_sets[line_index++]);
-      (home >= 0 ? impl[static_cast<std::size_t>(home)] : tests).requirements.push_back(&line);
+      Work* home = work.home_of(line_sets[line_index++]);
+      (home ? *home : without_implementation(f, work)).requirements.push_back(&line);
     }
   }
-  for (const auto& criterion : f.acceptance) {
-    bool is_run = false;
-    const std::string path = criterion_path(criterion, is_run);
-    if (is_run) {
-      tests.acceptance.push_back(criterion);
-    } else if (!path.empty()) {
-      work_for_domain(path_domain(path))->acceptance.push_back(criterion);
-    } else {
-      const DomainSet mentioned = mentioned_domains(criterion);
-      for (std::size_t i = 0; i < domains.size(); ++i) {
-        if (mentioned & domain_bit(domains[i])) {
-          impl[i].acceptance.push_back(criterion);
-          break;
-        }
-      }
-      std::string verified = "Verified by a test: ";
-      verified += criterion;
-      tests.acceptance.push_back(std::move(verified));
-    }
-  }
-  for (const auto& file : f.files) {
-    const Domain d = path_domain(file);
-    // A plain source file with no backend task goes where the implementation ends.
-    const bool to_last = d == Domain::backend && index_of(Domain::backend) < 0 && !impl.empty();
-    (to_last ? &impl.back() : work_for_domain(d))->files.push_back(file);
-  }
+  place_criteria(f, work);
+  for (const auto& file : f.files) work.creator_of(file).files.push_back(file);
+  std::vector<Work>& impl = work.impl;
+  Work& tests = work.tests;
+  Work& docs = work.docs;
 
   // Split work that is more than one 2-hour task, while the feature has room.
   std::vector<Work> parts;
@@ -218,12 +319,11 @@ FeatureTasks decompose_one(const Feature& f) {
   for (auto& w : impl) {
     if (room > 0 && too_big(w)) {
       Work second{w.domain, {}, {}, {}};
-      const std::size_t half_r = w.requirements.size() / 2, half_a = w.acceptance.size() / 2;
+      const std::size_t half_r = w.requirements.size() / 2;
       second.requirements.assign(w.requirements.begin() + static_cast<long>(half_r), w.requirements.end());
       w.requirements.resize(half_r);
-      second.acceptance.assign(w.acceptance.begin() + static_cast<long>(half_a), w.acceptance.end());
-      w.acceptance.resize(half_a);
-      second.files = w.files;  // the files are finished by the second part
+      split_criteria(w.acceptance, second.acceptance);
+      second.files = std::move(w.files);  // the files are finished by the second part
       w.files.clear();
       parts.push_back(std::move(w));
       parts.push_back(std::move(second));
@@ -293,17 +393,11 @@ FeatureTasks decompose_one(const Feature& f) {
 
   for (auto& w : parts) {
     Complexity c = complexity_of(w);
-    std::uint32_t minutes = minutes_for(c);
-    if (f.minutes > 0) {
-      minutes = std::min<std::uint32_t>(f.minutes, 120);
-      c = from_minutes(minutes);
-    } else if (f.complexity) {
-      c = *f.complexity;
-      minutes = minutes_for(c);
-    }
+    if (f.complexity) c = *f.complexity;
+    const std::uint32_t minutes = minutes_for(c);
     if (w.acceptance.empty()) {
-      w.acceptance.push_back("The " + std::string(label_of(w.domain)) + " of " + f.title +
-                             " is complete and builds without errors");
+      w.acceptance.push_back(prose_criterion("The " + std::string(label_of(w.domain)) + " of " +
+                                             f.title + " is complete and builds without errors"));
     }
     make(std::move(w), c, minutes);
   }
@@ -311,13 +405,17 @@ FeatureTasks decompose_one(const Feature& f) {
 
   const std::size_t criteria = f.acceptance.size();
   const Complexity tc = criteria <= 2 ? Complexity::simple : criteria <= 5 ? Complexity::medium : Complexity::complex;
-  tests.acceptance.insert(tests.acceptance.begin(), "Automated tests for " + f.title +
-                                                        " pass and cover its behaviour");
+  tests.acceptance.insert(tests.acceptance.begin(),
+                          prose_criterion("Automated tests for " + f.title +
+                                          " pass and cover its behaviour"));
   make(std::move(tests), tc, minutes_for(tc));
   const Complexity dc = out.implementation >= 3 ? Complexity::medium : Complexity::simple;
-  docs.acceptance.insert(docs.acceptance.begin(), "The documentation explains what " + f.title +
-                                                      " does and how to use it");
+  docs.acceptance.insert(docs.acceptance.begin(),
+                         prose_criterion("The documentation explains what " + f.title +
+                                         " does and how to use it"));
   make(std::move(docs), dc, minutes_for(dc));
+
+  if (f.minutes > 0) spread_stated_minutes(out.tasks, f.minutes);
 
   // Chain: implementation in order, tests after all of it, docs after tests.
   for (std::size_t i = 1; i < out.implementation; ++i) {

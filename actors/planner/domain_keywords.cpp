@@ -81,12 +81,22 @@ const std::vector<DomainKeywords>& domain_keywords() {
 DomainSet mentioned_domains(std::string_view text) {
   const KeywordIndex& index = keyword_index();
   DomainSet found = 0;
+  // The last word's domains, counted once the next word shows it is not a modifier.
+  DomainSet pending = 0;
+  bool adjacent = false;  // only spaces since the last word ended
   char word[KeywordIndex::kMaxWord];
   std::size_t length = 0;  // of the current word; kMaxWord + 1 once it is too long to match
   const auto end_word = [&] {
-    if (length > 0 && length <= KeywordIndex::kMaxWord) {
-      found = static_cast<DomainSet>(found | index.find(std::string_view(word, length)));
-    }
+    if (length == 0) return;
+    const DomainSet mine = length <= KeywordIndex::kMaxWord
+                               ? index.find(std::string_view(word, length))
+                               : DomainSet{0};
+    // "monitoring page": a keyword right before one of another domain only says what the
+    // second is about; the work is the second's (a page, not monitoring infrastructure).
+    const bool modifier = adjacent && pending != 0 && mine != 0 && (mine & pending) == 0;
+    if (!modifier) found = static_cast<DomainSet>(found | pending);
+    pending = mine;
+    adjacent = true;
     length = 0;
   };
   for (char c : text) {
@@ -98,10 +108,11 @@ DomainSet mentioned_domains(std::string_view text) {
       if (length <= KeywordIndex::kMaxWord) ++length;
     } else {
       end_word();
+      if (c != ' ') adjacent = false;
     }
   }
   end_word();
-  return found;
+  return static_cast<DomainSet>(found | pending);
 }
 
 std::vector<Domain> detect_domains(std::string_view text) {

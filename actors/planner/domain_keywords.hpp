@@ -26,7 +26,9 @@ constexpr DomainSet domain_bit(Domain d) {
 
 // The implementation domains whose words `text` contains. A word is a run of ASCII letters
 // and digits (letters lowered); every other byte separates words, so the set of a text is the
-// union of the sets of its lines. One pass, no allocation: the decomposer asks this of every
+// union of the sets of its lines. A keyword followed, after only spaces, by a keyword of
+// other domains modifies it and does not count ("monitoring page" is UI, not infra; "SQL
+// table" stays database). One pass, no allocation: the decomposer asks this of every
 // requirement line of every feature.
 DomainSet mentioned_domains(std::string_view text);
 

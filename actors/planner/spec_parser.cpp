@@ -98,6 +98,8 @@ Field field_named(std::string_view raw) {
       {"success", Field::acceptance},
       {"domain", Field::domain},
       {"complexity", Field::complexity},
+      {"estimate", Field::complexity},
+      {"estimated time", Field::complexity},
       {"requirements", Field::requirements},
       {"functional requirements", Field::requirements},
       {"acceptance criteria", Field::acceptance},

@@ -85,7 +85,7 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
     }
     if (!t.acceptance.empty()) {
       rest += "Acceptance criteria:\n";
-      for (const auto& a : t.acceptance) rest += "- " + one_line(a) + "\n";
+      for (const auto& a : t.acceptance) rest += "- " + one_line(to_string(a)) + "\n";
     }
     rest += "Expected files:\n";
     if (t.files.empty()) rest += "- (none named)\n";
@@ -104,10 +104,7 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
     machine += "BR-ATTEMPT: " + std::to_string(bt.attempt) + "\n";
     for (const auto& f : bt.task.files) machine += "BR-EXPECT-FILE: " + one_line(f) + "\n";
     for (const auto& a : bt.task.acceptance) {
-      auto parsed = parse_criterion(a);
-      if (parsed.ok() && parsed.value()) {
-        machine += "BR-CRITERION: " + one_line(to_string(*parsed.value())) + "\n";
-      }
+      if (is_machine_checkable(a)) machine += "BR-CRITERION: " + one_line(to_string(a)) + "\n";
     }
   }
   machine += "BR-END\n";

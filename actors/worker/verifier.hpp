@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/worker/agent_runner.hpp"
+#include "protocol/acceptance_criterion.hpp"
 #include "protocol/config.hpp"
 
 namespace br {
@@ -39,7 +40,7 @@ FileSnapshot snapshot_files(const std::filesystem::path& workspace,
 struct VerifyRequest {
   std::filesystem::path workspace;
   std::vector<std::string> files;       // expected files (Task::files)
-  std::vector<std::string> acceptance;  // criteria (Task::acceptance); prose is skipped
+  std::vector<Criterion> acceptance;    // criteria (Task::acceptance); prose is skipped
   FileSnapshot before;                  // from snapshot_files at dispatch
   std::filesystem::path log_file;       // command output is appended here
   std::uint64_t log_max_bytes = kDefaultLogMaxBytes;
@@ -63,9 +64,10 @@ void check_files(const VerifyRequest& request, Verification& out);
 void run_checks(const VerifyConfig& config, const VerifyRequest& request, Verification& out,
                 const CancelSource* cancel = nullptr);
 
-// Machine-checkable criteria: `file: PATH` exists; `contains: PATH ~ TEXT` — the file (at most
-// kMaxContainsBytes) contains TEXT byte for byte; `run: COMMAND` — split by split_command_line,
-// exits 0 within VerifyConfig::timeout_ms. Paths escaping the workspace are rejected.
+// Machine-checkable criteria, as the planner typed them: `file: PATH` exists; `contains: PATH ~
+// TEXT` — the file (at most kMaxContainsBytes) contains TEXT byte for byte; `run: COMMAND` —
+// split by split_command_line, exits 0 within VerifyConfig::timeout_ms. Paths escaping the
+// workspace are rejected. Prose criteria go to `out.unchecked`.
 void check_criteria(const VerifyConfig& config, const VerifyRequest& request, Verification& out,
                     const CancelSource* cancel = nullptr);
 

@@ -33,7 +33,7 @@ Batch sample_batch() {
     t.id = TaskId("feature-" + std::to_string(i) + "/02-backend");
     t.title = "A task title of typical length";
     t.description = std::string(600, 'd');
-    t.acceptance = {"The thing works", "file: src/x.py"};
+    t.acceptance = criteria_of({"The thing works", "file: src/x.py"});
     t.files = {"src/x.py"};
     b.tasks.push_back(BatchTask{t, 1});
   }

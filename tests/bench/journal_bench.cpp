@@ -155,7 +155,7 @@ Plan bench_plan(std::uint64_t n) {
     t.title = "Implement the handlers of feature " + std::to_string(i / 5);
     t.description = std::string(300, 'd');
     if (i % 5 != 0) t.depends_on = {plan.tasks.back().id};
-    t.acceptance = {"GET /items returns the stored items", "file: src/api/items.py"};
+    t.acceptance = criteria_of({"GET /items returns the stored items", "file: src/api/items.py"});
     t.files = {"src/api/items_" + std::to_string(i) + ".py"};
     plan.tasks.push_back(std::move(t));
   }

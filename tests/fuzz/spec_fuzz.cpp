@@ -1,7 +1,9 @@
 // Fuzz target: PROJECT_SPEC.md bytes → parse → decompose → dependency graph → levels and
-// critical path. Properties: errors are diagnostics naming the file; a plan that builds has a
-// topological order that is a permutation putting every dependency first, levels that cover
-// every task once, and a critical path no longer than the plan.
+// critical path. Properties: errors are diagnostics naming the file; every task takes 1-120
+// minutes and a stated estimate is its feature's total; done features have no tasks; a plan
+// that builds has a topological order that is a permutation putting every dependency first,
+// levels that cover every task once, and a critical path no longer than the plan.
+#include <map>
 #include <set>
 #include <string>
 
@@ -22,9 +24,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const br::Plan plan = br::make_plan(*spec);
   std::set<std::string> ids;
+  std::map<std::string, std::pair<std::uint32_t, std::uint32_t>> by_feature;  // tasks, minutes
   for (const auto& task : plan.tasks) {
     BR_FUZZ_CHECK(ids.insert(task.id.str()).second);
-    BR_FUZZ_CHECK(task.minutes >= 60 && task.minutes <= 120);
+    BR_FUZZ_CHECK(task.minutes >= 1 && task.minutes <= 120);
+    auto& [tasks, minutes] = by_feature[task.feature.str()];
+    ++tasks;
+    minutes += task.minutes;
+  }
+  // A stated estimate is its feature's total wherever the tasks can hold it; done work has none.
+  for (const auto& f : plan.features) {
+    const auto found = by_feature.find(f.id.str());
+    BR_FUZZ_CHECK(f.done == (found == by_feature.end()));
+    if (f.done || f.minutes == 0) continue;
+    const auto [tasks, minutes] = found->second;
+    if (f.minutes >= tasks && f.minutes <= 120 * tasks) BR_FUZZ_CHECK(minutes == f.minutes);
   }
   auto graph = br::DependencyGraph::build(plan.tasks);
   if (!graph) return 0;  // a cycle or a missing dependency, reported as such

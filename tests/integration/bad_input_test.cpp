@@ -177,6 +177,17 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
        "The following argument was not expected: --fast\nRun with --help for more information."},
       {"bad strategy flag", {"plan", "spec.md", "--strategy", "fastest"}, {{"spec.md", kSpec}}, 2,
        "unknown strategy 'fastest'; use one of critical-path, priority, shortest"},
+      {"unchecked tasks under require_checks (br plan)", {"plan", "spec.md", "--config", "rc.toml"},
+       {{"spec.md", "# P\n## Features\n### A\nFiles: a.py, tests/test_a.py\n"},
+        {"rc.toml", "[verify]\nrequire_checks = true\n"}},
+       2,
+       "spec.md:3: task a/03-docs has nothing machine-checkable (no expected file, no file:, "
+       "contains: or run: criterion, no [verify] check_command or test_command) and [verify] "
+       "require_checks = true; give its feature a Files: entry or a machine-checkable criterion, "
+       "or configure a check"},
+      {"unchecked tasks under require_checks (br run)", run("rc.toml"),
+       {{"spec.md", kSpec}, {"rc.toml", kAgent + "[verify]\nrequire_checks = true\n"}}, 2,
+       "spec.md:3: task a/01-backend has nothing machine-checkable", true},
       {"run without --auto", {"run", "spec.md"}, {{"spec.md", kSpec}}, 2,
        "without --auto br asks before each batch, which needs a terminal; pass --auto", true},
       {"zero workers", {"run", "--auto", "spec.md", "--workers", "0"}, {{"spec.md", kSpec}}, 2,

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/graph/dependency_graph.hpp"
 #include "actors/worker/agent_runner.hpp"
 #include "storage/journal.hpp"
 #include "tests/support/br_run.hpp"
@@ -56,7 +57,7 @@ std::string config(const std::string& agent, const std::string& extra_run = "",
 // Returns its path.
 std::string write_gated_agent(const test::TempDir& dir, const std::string& go,
                               const std::string& after = "") {
-  const std::string agent = dir / "agent.sh";
+  std::string agent = dir / "agent.sh";
   write_file(agent,
              "#!/bin/sh\nprompt=$(cat)\necho 'agent started'\ni=0\n"
              "while [ ! -e '" + go + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
@@ -170,6 +171,80 @@ TEST_CASE("a failing task is retried, then its dependents are blocked; the rest 
     }
   }
   CHECK(alpha_retries == 1);
+}
+
+// The one planning path, end to end: what `br plan --config` prints is what `br run` with the
+// same config journals (tasks, ids, dependencies, minutes, typed criteria, files, levels) and
+// the batches it dispatches hold the plan's tasks under the plan's batch rules.
+TEST_CASE("br plan --config shows the plan br run journals and the batches it dispatches") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+             "**Acceptance Criteria:**\n- `contains: src/a.py ~ alpha`\n- Alpha is fast\n"
+             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\nFiles: src/b.py\n"
+             "Complexity: Medium (150 min)\n"
+             "### Gamma {#gamma}\nA page and a REST endpoint.\n");
+  write_file(dir / "br.toml",
+             config(kDemoAgent, "strategy = \"shortest\"\nbatch_max_tasks = 2\n"
+                                "batch_max_minutes = 150\n"));
+  const Run shown = run_br(dir, {"plan", "spec.md", "--config", "br.toml", "--json"});
+  INFO(shown.output);
+  REQUIRE(shown.exit_code == 0);
+  const auto plan = nlohmann::json::parse(shown.output);
+  CHECK(plan["strategy"] == "shortest");
+
+  const Run run = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                               "br.toml", "--plain"});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const RunState state = state_of(dir / "state");
+  const auto& tasks = state.plan().tasks;
+  REQUIRE(plan["tasks"].size() == tasks.size());
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const Task& t = tasks[i];
+    const auto& shown_task = plan["tasks"][i];
+    INFO(t.id.str());
+    index[t.id.str()] = i;
+    CHECK(shown_task["id"] == t.id.str());
+    std::vector<std::string> deps;
+    for (const auto& d : t.depends_on) deps.push_back(d.str());
+    CHECK(shown_task["depends_on"] == deps);
+    CHECK(shown_task["minutes"] == t.minutes);
+    CHECK(shown_task["files"] == t.files);
+    CHECK(shown_task["acceptance"] == criterion_texts(t.acceptance));
+  }
+  auto graph = DependencyGraph::build(tasks);
+  REQUIRE(graph.ok());
+  std::vector<std::vector<std::string>> levels;
+  for (const auto& level : graph->levels()) {
+    levels.emplace_back();
+    for (auto i : level) levels.back().push_back(tasks[i].id.str());
+  }
+  CHECK(plan["levels"] == levels);
+  // The criterion the workers checked is the typed one the plan shows.
+  CHECK(tasks[index.at("alpha/01-backend")].acceptance[0] ==
+        Criterion{CriterionKind::contains, "src/a.py", "alpha", ""});
+  // Beta's 150 minutes are its tasks' total.
+  std::uint32_t beta = 0;
+  for (const auto& t : tasks) beta += t.feature.str() == "beta" ? t.minutes : 0;
+  CHECK(beta == 150);
+
+  std::set<std::string> dispatched;
+  for (const auto& r : journal_of(dir / "state")) {
+    const auto* batch = std::get_if<rec::BatchDispatched>(&r.body);
+    if (batch == nullptr) continue;
+    CHECK(batch->tasks.size() <= 2);
+    std::uint32_t minutes = 0;
+    for (const auto& id : batch->tasks) {
+      const Task& t = tasks[index.at(id.str())];
+      CHECK(t.domain == tasks[index.at(batch->tasks[0].str())].domain);
+      minutes += t.minutes;
+      dispatched.insert(id.str());
+    }
+    CHECK((batch->tasks.size() == 1 || minutes <= 150));
+  }
+  CHECK(dispatched.size() == tasks.size());
 }
 
 TEST_CASE("a failed run is not a dead end: br retry --failed runs what failed, nothing else") {

@@ -30,7 +30,7 @@ inline Plan history_plan(int tasks, const std::string& prefix = "t") {
     t.minutes = 60 + static_cast<std::uint32_t>(i % 3) * 30;
     t.priority = static_cast<Priority>(i % 4);
     if (i % 4 != 0) t.depends_on = {p.tasks.back().id};
-    t.acceptance = {"works", "file: src/" + std::to_string(i) + ".py"};
+    t.acceptance = criteria_of({"works", "file: src/" + std::to_string(i) + ".py"});
     t.files = {"src/" + std::to_string(i) + ".py"};
     p.tasks.push_back(std::move(t));
   }

@@ -20,7 +20,7 @@ inline Task sample_task(const std::string& id = "trails/01-schema") {
   t.minutes = 120;
   t.priority = Priority::high;
   t.depends_on = {TaskId("accounts/02-backend"), TaskId("db/01-schema")};
-  t.acceptance = {"A run lists its obstacles in order", "file: src/trails/model.py"};
+  t.acceptance = criteria_of({"A run lists its obstacles in order", "file: src/trails/model.py"});
   t.files = {"src/trails/model.py", "migrations/001_trails.sql"};
   return t;
 }

@@ -215,6 +215,52 @@ TEST_CASE("an enum value from a newer peer is refused") {
   CHECK(r.error().str() == "Task: unknown domain value 99");
 }
 
+TEST_CASE("a task's criteria travel typed, with their texts for older readers") {
+  Task t;
+  t.id = TaskId("a/01");
+  t.acceptance = criteria_of({"`file: src/a.py`", "contains: src/a.py ~ \"def main\"",
+                              "run: pytest -q", "Prose stays prose"});
+  const Task back = round_trip(t);
+  REQUIRE(back.acceptance.size() == 4);
+  CHECK(back.acceptance[0] == Criterion{CriterionKind::file, "src/a.py", "", ""});
+  CHECK(back.acceptance[1] == Criterion{CriterionKind::contains, "src/a.py", "def main", ""});
+  CHECK(back.acceptance[2] == Criterion{CriterionKind::run, "", "", "pytest -q"});
+  CHECK(back.acceptance[3] == prose_criterion("Prose stays prose"));
+  // The texts a reader without `criteria` sees: each criterion's one-line form.
+  const std::string bytes = encode(t);
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::FlatArrayMessageReader message(words);
+  auto texts = message.getRoot<wire::Task>().getAcceptance();
+  REQUIRE(texts.size() == 4);
+  CHECK(std::string(texts[1].cStr()) == "contains: src/a.py ~ def main");
+  CHECK(std::string(texts[3].cStr()) == "Prose stays prose");
+}
+
+TEST_CASE("a task journaled before criteria were typed is typed from its texts when read") {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<wire::Task>();
+  task.setId("a/01");
+  auto texts = task.initAcceptance(2);
+  texts.set(0, "`contains: src/a.py ~ def main`");
+  texts.set(1, "It works");
+  auto r = decode<Task>(bytes_of<wire::Task>(message));
+  REQUIRE(r.ok());
+  CHECK(r->acceptance == std::vector<Criterion>{
+                             Criterion{CriterionKind::contains, "src/a.py", "def main", ""},
+                             prose_criterion("It works")});
+}
+
+TEST_CASE("a criterion kind from a newer peer is refused") {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<wire::Task>();
+  task.setId("a/01");
+  task.initCriteria(1)[0].setKind(static_cast<wire::CriterionKind>(9));
+  auto r = decode<Task>(bytes_of<wire::Task>(message));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().str() == "Task: unknown criterion kind value 9");
+}
+
 TEST_CASE("a journal record of a newer schema version is refused") {
   capnp::MallocMessageBuilder message;
   auto record = message.initRoot<wire::JournalRecord>();

@@ -21,7 +21,7 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(c.run.strategy == "critical-path");
   CHECK(c.run.max_attempts == 3);
   CHECK(c.agent.command.empty());
-  CHECK(c.agent.timeout_ms == 30 * 60 * 1000);
+  CHECK(c.agent.timeout_ms == std::int64_t{30} * 60 * 1000);
   CHECK(c.context.token_budget == 4000);
   CHECK(c.network.listen == "127.0.0.1:7420");
   CHECK(c.limits.spec_max_bytes == 16u << 20);
@@ -53,6 +53,7 @@ check_command = ["./check.sh"]
 test_command = ["pytest", "-q"]
 timeout = 300
 file_wait = "5s"
+require_checks = true
 
 [context]
 token_budget = 6000
@@ -75,19 +76,24 @@ compact = true
   CHECK(c.run.backoff_base_ms == 500);
   CHECK(c.run.backoff_max_ms == 120000);
   CHECK(c.run.backoff_jitter == Approx(0.1));
-  CHECK(c.run.lease_ms == 45 * 60 * 1000);
+  CHECK(c.run.lease_ms == std::int64_t{45} * 60 * 1000);
   CHECK(c.run.workspace == "/home/me/project/ws");
   CHECK(c.agent.command == std::vector<std::string>{"claude", "-p"});  // bare name: PATH
-  CHECK(c.agent.timeout_ms == 20 * 60 * 1000);
+  CHECK(c.agent.timeout_ms == std::int64_t{20} * 60 * 1000);
   CHECK(c.agent.env_allow == std::vector<std::string>{"ANTHROPIC_API_KEY"});
   CHECK(c.verify.check_command == std::vector<std::string>{"/home/me/project/check.sh"});
   CHECK(c.verify.timeout_ms == 300000);
   CHECK(c.verify.file_wait_ms == 5000);
+  CHECK(c.verify.require_checks);
   CHECK(c.context.token_budget == 6000);
   CHECK(c.network.token == "t");
   CHECK(c.limits.max_tasks == 500);
   CHECK(c.journal.snapshot_every == 2500);
   CHECK(c.journal.compact);
+}
+
+TEST_CASE("checks are not required unless [verify] says so") {
+  CHECK_FALSE(must_parse("").verify.require_checks);
 }
 
 TEST_CASE("journal snapshots can be turned off") {

@@ -13,31 +13,59 @@ using namespace br;
 
 namespace {
 
-std::vector<std::string> reference_words(std::string_view text) {
-  std::vector<std::string> words;
-  std::string word;
+struct Word {
+  std::string text;
+  std::string before;  // the separators since the previous word
+};
+
+std::vector<Word> reference_words(std::string_view text) {
+  std::vector<Word> words;
+  Word word;
   for (char c : text) {
     if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      word += c;
+      word.text += c;
     } else if (c >= 'A' && c <= 'Z') {
-      word += static_cast<char>(c - 'A' + 'a');
-    } else if (!word.empty()) {
+      word.text += static_cast<char>(c - 'A' + 'a');
+    } else if (!word.text.empty()) {
       words.push_back(std::move(word));
-      word.clear();
+      word = Word{};
+      word.before += c;
+    } else {
+      word.before += c;
     }
   }
-  if (!word.empty()) words.push_back(std::move(word));
+  if (!word.text.empty()) words.push_back(std::move(word));
   return words;
 }
 
+DomainSet reference_set(const std::string& word) {
+  DomainSet set = 0;
+  for (const auto& k : domain_keywords()) {
+    if (std::find(k.words.begin(), k.words.end(), word) != k.words.end()) {
+      set = static_cast<DomainSet>(set | domain_bit(k.domain));
+    }
+  }
+  return set;
+}
+
+// Every keyword counts, except one that only spaces separate from a next keyword of other
+// domains (a modifier: "monitoring page").
 std::vector<Domain> reference_domains(std::string_view text) {
   const auto words = reference_words(text);
+  DomainSet found = 0;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const DomainSet mine = reference_set(words[i].text);
+    if (i + 1 < words.size()) {
+      const DomainSet next = reference_set(words[i + 1].text);
+      const std::string& gap = words[i + 1].before;
+      const bool spaces = !gap.empty() && gap.find_first_not_of(' ') == std::string::npos;
+      if (spaces && mine != 0 && next != 0 && (mine & next) == 0) continue;
+    }
+    found = static_cast<DomainSet>(found | mine);
+  }
   std::vector<Domain> out;
   for (const auto& k : domain_keywords()) {
-    const bool any = std::any_of(words.begin(), words.end(), [&](const std::string& w) {
-      return std::find(k.words.begin(), k.words.end(), w) != k.words.end();
-    });
-    if (any) out.push_back(k.domain);
+    if (found & domain_bit(k.domain)) out.push_back(k.domain);
   }
   return out;
 }
@@ -95,6 +123,15 @@ TEST_CASE("every keyword matches alone, in any case, and not as part of a longer
       CHECK(mentioned_domains(word + "1") == 0);
     }
   }
+}
+
+TEST_CASE("a keyword right before one of another domain modifies it and does not count") {
+  CHECK(detect_domains("Main monitoring page with a layout") == std::vector<Domain>{Domain::ui});
+  CHECK(detect_domains("Set up monitoring for the page") ==
+        std::vector<Domain>{Domain::ui, Domain::infra});
+  CHECK(detect_domains("A SQL table") == std::vector<Domain>{Domain::database});
+  CHECK(detect_domains("monitoring, page") == std::vector<Domain>{Domain::ui, Domain::infra});
+  CHECK(detect_domains("A deployment dashboard") == std::vector<Domain>{Domain::ui});
 }
 
 TEST_CASE("the set of a text is the union of the sets of its lines") {

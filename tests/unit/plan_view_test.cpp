@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -39,7 +40,10 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
                         {"line", f.line}});
   }
   nlohmann::json tasks = nlohmann::json::array();
-  for (const auto& t : plan.tasks) {
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const Task& t = plan.tasks[i];
+    const bool unchecked = std::find(checked.unchecked.begin(), checked.unchecked.end(), i) !=
+                           checked.unchecked.end();
     nlohmann::json deps = nlohmann::json::array();
     for (const auto& d : t.depends_on) deps.push_back(d.str());
     tasks.push_back({{"id", t.id.str()},
@@ -50,7 +54,8 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
                      {"minutes", t.minutes},
                      {"priority", std::string(to_string(t.priority))},
                      {"depends_on", deps},
-                     {"acceptance", t.acceptance},
+                     {"acceptance", criterion_texts(t.acceptance)},
+                     {"checked", !unchecked},
                      {"files", t.files}});
   }
   nlohmann::json levels = nlohmann::json::array();
@@ -66,7 +71,8 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
           {"tasks", tasks},
           {"levels", levels},
           {"critical_path", {{"tasks", ids(path.tasks)}, {"minutes", path.minutes}}},
-          {"batches", batches}};
+          {"batches", batches},
+          {"unchecked_tasks", checked.unchecked.size()}};
 }
 
 std::string streamed_json(const CheckedPlan& checked) {
@@ -143,7 +149,7 @@ TEST_CASE("plan strings are escaped: quotes, backslashes, control characters, UT
   const std::string title = "Q \"quoted\" \\ back\\slash \x01\x1f\b\f\n\r\t \x7f é 🔴 漢字";
   CheckedPlan checked = checked_of("# P\n## Features\n### A\nBackend logic.\n");
   checked.plan.title = title;
-  checked.plan.tasks[0].acceptance.push_back("tab\there \"and\" C:\\path");
+  checked.plan.tasks[0].acceptance.push_back(prose_criterion("tab\there \"and\" C:\\path"));
   checked.plan.features[0].title = "ünïcödé — «ok»";
   const std::string text = streamed_json(checked);
   CHECK(text == reference_plan_json(checked).dump(2));
@@ -258,6 +264,26 @@ TEST_CASE("the plan text lists features, levels, the critical path and batches")
   CHECK(text.find("\nCritical path: ") != std::string::npos);
   CHECK(text.find("\nBatches (shortest strategy, " + std::to_string(plan_batches(checked).size()) +
                   " batches)\n    1. [") != std::string::npos);
+}
+
+TEST_CASE("the plan text counts and marks the tasks nothing machine-checks") {
+  const CheckedPlan checked =
+      checked_of("# P\n## Features\n### A\n**Acceptance Criteria:**\n- file: a.py\n"
+                 "### B\n**Description:** Does stuff.\n");
+  std::string text;
+  {
+    OutputBuffer out(text);
+    write_plan_text(checked, out);
+  }
+  // a/01-backend has its file: criterion; every other task has only prose.
+  CHECK(text.find("\n5 tasks with nothing machine-checkable (marked unchecked") !=
+        std::string::npos);
+  CHECK(text.find(" a/01-backend [backend 60m] ") != std::string::npos);
+  CHECK(text.find(" b/01-backend [backend 60m unchecked]") != std::string::npos);
+  const auto doc = nlohmann::json::parse(streamed_json(checked));
+  CHECK(doc["unchecked_tasks"] == 5);
+  CHECK(doc["tasks"][0]["checked"] == true);
+  CHECK(doc["tasks"][3]["checked"] == false);
 }
 
 TEST_CASE("a character to escape is found at any offset of a long string") {

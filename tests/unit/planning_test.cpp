@@ -167,6 +167,42 @@ TEST_CASE("br plan --config shows the tasks, ids, levels and batches br run uses
   }
 }
 
+TEST_CASE("a task with no file, no machine-checkable criterion and no command is unchecked") {
+  const std::string text =
+      "# P\n## Features\n### A\n**Acceptance Criteria:**\n- run: make test\n"
+      "### B\nFiles: b.py\n### C\n**Acceptance Criteria:**\n- The page shows 400 g flour\n";
+  auto plain = plan_spec(file_of(text), "spec.md", *plan_settings(Config{}));
+  REQUIRE(plain.ok());
+  std::vector<std::string> unchecked;
+  for (auto i : plain->unchecked) unchecked.push_back(plain->plan.tasks[i].id.str());
+  // run: goes to a's tests; b's file to its backend task; prose checks nothing.
+  CHECK(unchecked == std::vector<std::string>{"a/01-backend", "a/03-docs", "b/02-tests",
+                                              "b/03-docs", "c/01-backend", "c/02-tests",
+                                              "c/03-docs"});
+  // A configured check or test command runs after every task: nothing is unchecked.
+  auto with_tests = plan_spec(file_of(text), "spec.md",
+                              *plan_settings(config_of("[verify]\ntest_command = [\"true\"]\n")));
+  REQUIRE(with_tests.ok());
+  CHECK(with_tests->unchecked.empty());
+}
+
+TEST_CASE("[verify] require_checks refuses a plan with unchecked tasks, naming each at its line") {
+  const Config strict = config_of("[verify]\nrequire_checks = true\n");
+  const std::string text = "# P\n## Features\n### A\nFiles: a.py\n\n### B\nDoes stuff.\n";
+  auto refused = plan_spec(file_of(text), "spec.md", *plan_settings(strict));
+  REQUIRE_FALSE(refused.ok());
+  const std::string error = refused.error().str();
+  // In plan order; a/01-backend has its file, so a's tests come first.
+  CHECK(error.find("spec.md:3: task a/02-tests has nothing machine-checkable") == 0);
+  CHECK(error.find("a/01-backend") == std::string::npos);
+  CHECK(error.find("\nspec.md:6: task b/01-backend has nothing machine-checkable") !=
+        std::string::npos);
+  CHECK(error.find("require_checks = true") != std::string::npos);
+  const std::string checked_text =
+      "# P\n## Features\n### A\nFiles: a.py, tests/test_a.py, docs/a.md\n";
+  CHECK(plan_spec(file_of(checked_text), "spec.md", *plan_settings(strict)).ok());
+}
+
 TEST_CASE("a big plan's batches (formed on two threads) are each level's, in level order") {
   const std::string text = spec_of(6000);  // 24,000 tasks: over the two-thread threshold
   PlanSettings settings;

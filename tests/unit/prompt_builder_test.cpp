@@ -20,8 +20,8 @@ Task task(const std::string& id, std::size_t description_words = 20) {
   t.title = "Build " + id;
   t.description = repeat("word ", description_words);
   t.depends_on = {TaskId("storage/01-database")};
-  t.acceptance = {"Saving twice updates the record", "`file: linkshelf/links.py`",
-                  "contains: linkshelf/links.py ~ def save_link"};
+  t.acceptance = criteria_of({"Saving twice updates the record", "`file: linkshelf/links.py`",
+                              "contains: linkshelf/links.py ~ def save_link"});
   t.files = {"linkshelf/links.py", "linkshelf/api/links.py"};
   return t;
 }

@@ -383,3 +383,12 @@ TEST_CASE("Status words: which say done") {
   const Spec plan = must_parse("# P\n## Features\n### A\n## Implementation Plan\n### Phase 1: Do\n");
   CHECK(ids(plan) == std::vector<std::string>{"a"});
 }
+
+TEST_CASE("an Estimate field states the feature's minutes, with or without a complexity word") {
+  const Spec spec = must_parse("# P\n## Features\n### A\n**Estimate:** 930 min\n"
+                               "### B\nEstimated time: Medium (90 min)\n");
+  CHECK(spec.features[0].minutes == 930);
+  CHECK_FALSE(spec.features[0].complexity);
+  CHECK(spec.features[1].minutes == 90);
+  CHECK(spec.features[1].complexity == Complexity::medium);
+}

@@ -29,11 +29,11 @@ std::string read(const fs::path& p) {
 }
 
 VerifyRequest request(const test::TempDir& dir, std::vector<std::string> files,
-                      std::vector<std::string> acceptance = {}) {
+                      const std::vector<std::string>& acceptance = {}) {
   VerifyRequest r;
   r.workspace = dir.path();
   r.files = std::move(files);
-  r.acceptance = std::move(acceptance);
+  r.acceptance = criteria_of(acceptance);
   r.before = snapshot_files(dir.path(), r.files);
   r.log_file = dir.path() / ".br" / "verify.log";
   return r;
@@ -79,6 +79,21 @@ TEST_CASE("criteria are recognised in their machine-checkable forms") {
 
   CHECK_FALSE(parse_criterion("contains: a.py without tilde").ok());
   CHECK_FALSE(parse_criterion("file:").ok());
+}
+
+TEST_CASE("the worker checks criteria by their type, as the planner typed them") {
+  test::TempDir dir("br-verify");
+  write(dir.path() / "a.py", "def main(): pass\n");
+  VerifyRequest req = request(dir, {});
+  // Text that reads like a file: criterion but was typed prose stays prose: not re-parsed.
+  req.acceptance = {prose_criterion("file: missing.txt"),
+                    Criterion{CriterionKind::contains, "a.py", "def main", ""},
+                    Criterion{CriterionKind::file, "b.py", "", ""}};
+  auto v = verify(config(), req);
+  CHECK(v.unchecked == std::vector<std::string>{"file: missing.txt"});
+  REQUIRE(v.failures.size() == 1);
+  CHECK(v.failures[0] == "criterion 'file: b.py' failed: b.py does not exist");
+  CHECK(prose_criteria(req.acceptance) == std::vector<std::string>{"file: missing.txt"});
 }
 
 TEST_CASE("run: commands are split with simple shell-like quoting and no shell") {
@@ -192,8 +207,8 @@ TEST_CASE("paths that escape the workspace are rejected with a reason") {
   req.workspace = dir.path() / "ws";
   req.log_file = dir.path() / "verify.log";
   req.files = {"../outside.txt", "/etc/passwd"};
-  req.acceptance = {"file: ../outside.txt", "contains: /etc/passwd ~ root",
-                    "contains: link/outside.txt ~ secret"};
+  req.acceptance = criteria_of({"file: ../outside.txt", "contains: /etc/passwd ~ root",
+                                "contains: link/outside.txt ~ secret"});
   auto v = verify(config(), req);
   REQUIRE(v.failures.size() == 5);
   CHECK(v.failures[0].find("escapes the workspace") != std::string::npos);
@@ -216,9 +231,10 @@ TEST_CASE("the demo agent builds the expected files from a real prompt and they 
   storage.title = "Schema";
   storage.description = "Create the schema.";
   storage.files = {"migrations/001_init.sql", "linkshelf/store.py"};
-  storage.acceptance = {"A fresh database has all four tables", "`file: migrations/001_init.sql`",
-                        "`contains: migrations/001_init.sql ~ CREATE TABLE links`",
-                        "contains: docs/notes.md ~ schema notes"};
+  storage.acceptance = criteria_of({"A fresh database has all four tables",
+                                    "`file: migrations/001_init.sql`",
+                                    "`contains: migrations/001_init.sql ~ CREATE TABLE links`",
+                                    "contains: docs/notes.md ~ schema notes"});
   Task docs;
   docs.id = TaskId("storage/02-docs");
   docs.title = "Docs";

@@ -8,6 +8,7 @@
 #include "coordinator/report_view.hpp"
 #include "coordinator/starter_files.hpp"
 #include "coordinator/state_views.hpp"
+#include "coordinator/task_view.hpp"
 #include "protocol/config.hpp"
 
 using namespace br;
@@ -29,6 +30,7 @@ Plan chain_plan() {
   };
   p.tasks = {task("f/a", 60, {}), task("f/b", 90, {TaskId("f/a")}),
              task("f/c", 120, {TaskId("f/b")}), task("f/d", 60, {})};
+  p.tasks[0].acceptance = criteria_of({"The list <shows> 400 g flour", "file: a.py"});
   return p;
 }
 
@@ -78,7 +80,7 @@ TEST_CASE("the ETA follows the remaining critical path at the pace seen so far")
   view.apply(run.records);
   // Finished: a (6000 ms for 60 min) and d's failed attempt (3000 ms for 60 min): 75 ms per
   // planned minute. Left: b, c (210 min on the critical path), d (60): max(210, 270 / 2).
-  CHECK(view.eta_ms() == 210 * 75);
+  CHECK(view.eta_ms() == std::int64_t{210} * 75);
 }
 
 TEST_CASE("colour: keywords painted only when asked, and a recovered failure marked so") {
@@ -202,6 +204,29 @@ TEST_CASE("the report has every attempt, the failures with their logs, escaped")
   CHECK(html.find("https://") == std::string::npos);
 }
 
+TEST_CASE("prose criteria are reported as unchecked, also for a task that passed") {
+  Run run = sample_run();
+  const auto attempts = attempts_of(run.records, run.state);
+  const std::string html = report_html(
+      run.state, *graph_of(run.state.plan()), attempts,
+      [](const std::string&, std::uint32_t) { return std::string(); }, 9000);
+  CHECK_THAT(html, Catch::Contains("<h2>Unchecked criteria"));
+  CHECK_THAT(html, Catch::Contains("<h3>f/a · succeeded</h3>\n<ul>\n"
+                                   "<li>The list &lt;shows&gt; 400 g flour</li>\n</ul>"));
+  CHECK(html.find("<li>file: a.py</li>") == std::string::npos);  // checked by br
+  const auto report = attempts_json(run.state, attempts);
+  REQUIRE(report["unchecked"].size() == 1);
+  CHECK(report["unchecked"][0]["task"] == "f/a");
+  CHECK(report["unchecked"][0]["criteria"] ==
+        std::vector<std::string>{"The list <shows> 400 g flour"});
+
+  const auto doc = task_json(run.state, 0, attempts, StateDir{"/nonexistent-state-dir"});
+  CHECK(doc["unchecked"] == std::vector<std::string>{"The list <shows> 400 g flour"});
+  const std::string text = task_text(doc);
+  CHECK_THAT(text, Catch::Contains("  criterion:   The list <shows> 400 g flour  (unchecked: prose)\n"));
+  CHECK_THAT(text, Catch::Contains("  criterion:   file: a.py\n"));
+}
+
 TEST_CASE("the starter br.toml loads and shows the defaults it says it shows") {
   auto config = parse_config(kStarterConfig, "br.toml", "/project");
   REQUIRE(config.ok());
@@ -214,6 +239,7 @@ TEST_CASE("the starter br.toml loads and shows the defaults it says it shows") {
   CHECK(config->agent.timeout_ms == defaults.agent.timeout_ms);
   CHECK(config->verify.timeout_ms == defaults.verify.timeout_ms);
   CHECK(config->verify.file_wait_ms == defaults.verify.file_wait_ms);
+  CHECK(config->verify.require_checks == defaults.verify.require_checks);
   CHECK(config->context.token_budget == defaults.context.token_budget);
   CHECK(config->journal.snapshot_every == defaults.journal.snapshot_every);
   CHECK(config->agent.command == std::vector<std::string>{"claude", "-p", "--permission-mode",
