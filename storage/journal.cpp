@@ -529,12 +529,16 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   // Records are written once and read back only at replay: a small memtable is enough, and
   // RocksDB's 64 MiB default (twice over while one flushes) is memory a coordinator of a big
   // run has better uses for.
+  // Every family gets the small memtable: RocksDB reserves each WAL file at 1.1 times the
+  // largest family's write buffer, and with the meta and snapshot families at the default a
+  // journal took ~70 MiB of disk at once — all a nearly full disk had, so every later prompt
+  // and log write of the run failed (issue 16, row 3). A snapshot larger than the buffer is
+  // still taken whole: it only makes its memtable flush at once.
   rocksdb::ColumnFamilyOptions records_options;
   records_options.write_buffer_size = std::size_t{8} << 20;
   records_options.max_write_buffer_number = 2;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, records_options},
-      {kMetaFamily, rocksdb::ColumnFamilyOptions()}};
+      {rocksdb::kDefaultColumnFamilyName, records_options}, {kMetaFamily, records_options}};
   // Journals from before snapshots have no such family; a read-only open cannot add it.
   bool with_snapshots = !options.read_only;
   if (options.read_only) {
@@ -550,7 +554,7 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& dir,
   // integrated BlobDB): tables and their compactions hold only references, never the value,
   // and a blob file no reference reaches any more is deleted whole. No blob garbage
   // collection: a file holds one snapshot, so it is all live or all garbage.
-  rocksdb::ColumnFamilyOptions snapshot_options;
+  rocksdb::ColumnFamilyOptions snapshot_options = records_options;
   snapshot_options.enable_blob_files = true;
   snapshot_options.min_blob_size = 0;
   snapshot_options.enable_blob_garbage_collection = false;

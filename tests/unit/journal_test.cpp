@@ -1,5 +1,6 @@
 #include <rocksdb/db.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +217,23 @@ TEST_CASE("a journal of a newer schema version is refused") {
   REQUIRE_FALSE(journal.ok());
   CHECK_THAT(journal.error().str(), Catch::Contains("was written by a newer br (journal schema " +
                                                     std::to_string(kJournalSchemaVersion + 1)));
+}
+
+TEST_CASE("a journal reserves little disk for its WAL") {
+  // RocksDB preallocates each WAL file after the largest memtable; a journal on a nearly full
+  // disk must leave the run room for its prompts and logs.
+  test::TempDir dir("journal");
+  auto journal = must_open(dir.str(), "run-1");
+  REQUIRE(journal->append({record(rec::TaskReady{TaskId("t/0")})}).ok());
+  std::uintmax_t reserved = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().extension() != ".log") continue;
+    struct stat st {};
+    REQUIRE(::stat(entry.path().c_str(), &st) == 0);
+    reserved += static_cast<std::uintmax_t>(st.st_blocks) * 512;
+  }
+  INFO("WAL blocks: " << reserved << " bytes");
+  CHECK(reserved <= std::uintmax_t{16} << 20);
 }
 
 TEST_CASE("a corrupt record is reported with its sequence number") {
