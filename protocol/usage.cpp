@@ -29,6 +29,12 @@ std::string over_task_budget(const Usage& usage, std::uint64_t limit_micro_usd) 
          " (raise it and run br retry)";
 }
 
+std::string run_budget_reached(const UsageTotal& spent, std::uint64_t limit_micro_usd) {
+  if (limit_micro_usd == 0 || spent.cost_micro_usd < limit_micro_usd) return "";
+  return "budget reached: the run's attempts cost $" + format_usd(spent.cost_micro_usd, 2) +
+         ", [agent] max_cost_usd is $" + format_usd(limit_micro_usd, 2);
+}
+
 std::optional<std::uint64_t> parse_micro_usd(std::string_view text) {
   std::uint64_t whole = 0;
   std::size_t i = 0;

@@ -86,6 +86,10 @@ std::vector<Usage> split_usage(const Usage& whole, std::size_t n);
 // "" when it stays within it or its cost is unknown.
 std::string over_task_budget(const Usage& usage, std::uint64_t limit_micro_usd);
 
+// Why a run that has spent `spent` may dispatch nothing more under a run budget of
+// `limit_micro_usd` (0: none): "" while it stays below it.
+std::string run_budget_reached(const UsageTotal& spent, std::uint64_t limit_micro_usd);
+
 // "0.012345" → 12345 micro-USD; decimals past the sixth are rounded (half up). nullopt when it is
 // not a plain non-negative decimal ("1", "0.5", ".5") or exceeds kMaxUsageMicroUsd.
 std::optional<std::uint64_t> parse_micro_usd(std::string_view text);
