@@ -187,3 +187,40 @@ TEST_CASE("dollar amounts parse to exact micro-USD and format back") {
   CHECK(t.cost_micro_usd == 5);
   CHECK(t.tokens_total() == 10);
 }
+
+TEST_CASE("budgets: an attempt over the task's, a run at its own; unknown cost is under both") {
+  Usage u;
+  u.known = true;
+  u.cost_known = true;
+  u.cost_micro_usd = 2500001;
+  CHECK(over_task_budget(u, 2500000) ==
+        "over its task budget: the agent reported $2.500001, [agent] max_cost_per_task_usd is "
+        "$2.500000 (raise it and run br retry)");
+  CHECK(over_task_budget(u, 2500001).empty());
+  CHECK(over_task_budget(u, 0).empty());  // no limit
+  u.cost_known = false;
+  CHECK(over_task_budget(u, 1).empty());
+  UsageTotal spent;
+  spent.cost_micro_usd = 800000;
+  CHECK(run_budget_reached(spent, 800001).empty());
+  CHECK(run_budget_reached(spent, 800000) ==
+        "budget reached: the run's attempts cost $0.80, [agent] max_cost_usd is $0.80");
+  CHECK(run_budget_reached(spent, 0).empty());
+}
+
+TEST_CASE("a batch's usage is shared out so the shares add up to the whole") {
+  Usage whole;
+  whole.known = true;
+  whole.cost_known = true;
+  whole.cost_micro_usd = 400000;
+  whole.tokens_in = 100;
+  whole.turns = 3;
+  const auto shares = split_usage(whole, 3);
+  REQUIRE(shares.size() == 3);
+  CHECK(shares[0].cost_micro_usd == 133334);
+  CHECK(shares[1].cost_micro_usd == 133333);
+  CHECK(shares[0].tokens_in + shares[1].tokens_in + shares[2].tokens_in == 100);
+  CHECK(shares[2].turns == 3);
+  CHECK(split_usage(Usage{}, 2)[1] == Usage{});
+  CHECK(split_usage(whole, 0).empty());
+}
