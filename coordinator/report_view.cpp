@@ -10,6 +10,7 @@
 #include "coordinator/graph_view.hpp"
 #include "coordinator/progress_view.hpp"
 #include "coordinator/state_views.hpp"
+#include "coordinator/usage_view.hpp"
 #include "protocol/acceptance_criterion.hpp"
 
 namespace br {
@@ -111,6 +112,29 @@ constexpr const char* kScript = R"(
 
 }  // namespace
 
+CostSummary cost_summary(const RunState& state, const std::vector<AttemptSpan>& attempts,
+                         std::size_t top) {
+  CostSummary out;
+  std::map<std::string, UsageTotal> features;
+  std::vector<UsageTotal> tasks(state.plan().tasks.size());
+  for (const auto& a : attempts) {
+    if (a.outcome == "unfinished" || a.task >= tasks.size()) continue;
+    out.run.add(a.usage);
+    tasks[a.task].add(a.usage);
+    features[state.plan().tasks[a.task].feature.str()].add(a.usage);
+  }
+  out.features.assign(features.begin(), features.end());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].cost_micro_usd > 0) out.top_tasks.emplace_back(i, tasks[i]);
+  }
+  // Costliest first; ties in plan order, so the report is the same on every run.
+  std::stable_sort(out.top_tasks.begin(), out.top_tasks.end(), [](const auto& x, const auto& y) {
+    return x.second.cost_micro_usd > y.second.cost_micro_usd;
+  });
+  if (out.top_tasks.size() > top) out.top_tasks.resize(top);
+  return out;
+}
+
 std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
                                      const RunState& state) {
   std::vector<AttemptSpan> out;
@@ -142,12 +166,14 @@ std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
         span->outcome = "succeeded";
         span->commit = ok->commit;
         span->files = ok->files;
+        span->usage = ok->usage;
       }
     } else if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
       if (auto* span = find(failed->task, failed->attempt)) {
         span->finished_ms = r.time_ms;
         span->outcome = "failed";
         span->reason = failed->reason;
+        span->usage = failed->usage;
       }
     }
   }
@@ -159,7 +185,7 @@ nlohmann::json attempt_json(const AttemptSpan& a) {
           {"batch", a.batch},             {"dispatched_ms", a.dispatched_ms},
           {"started_ms", a.started_ms},   {"finished_ms", a.finished_ms},
           {"outcome", a.outcome},         {"reason", a.reason},
-          {"commit", a.commit}};
+          {"commit", a.commit},           {"usage", usage_json(a.usage)}};
 }
 
 namespace {
@@ -184,9 +210,25 @@ nlohmann::json attempts_json(const RunState& state, const std::vector<AttemptSpa
     item["files"] = a.files;
     list.push_back(std::move(item));
   }
+  const CostSummary costs = cost_summary(state, attempts);
+  nlohmann::json features = nlohmann::json::array();
+  for (const auto& [feature, total] : costs.features) {
+    nlohmann::json f = usage_total_json(total);
+    f["feature"] = feature;
+    features.push_back(std::move(f));
+  }
+  nlohmann::json top = nlohmann::json::array();
+  for (const auto& [task, total] : costs.top_tasks) {
+    nlohmann::json t = usage_total_json(total);
+    t["task"] = state.plan().tasks[task].id.str();
+    top.push_back(std::move(t));
+  }
   return {{"version", kJsonVersion},
           {"run_id", state.run_id()},
           {"attempts", list},
+          {"usage", usage_total_json(costs.run)},
+          {"usage_by_feature", features},
+          {"most_expensive_tasks", top},
           {"unchecked", unchecked_json(state.plan())}};
 }
 
@@ -232,7 +274,15 @@ std::string report_html(const RunState& state, const DependencyGraph& graph,
   total("attempts", std::to_string(attempts.size()));
   total("workers", std::to_string(workers.size()));
   total("timeline", format_duration(end - start));
+  const CostSummary costs = cost_summary(state, attempts);
+  total("cost", "$" + format_usd(costs.run.cost_micro_usd, 2));
+  total("tokens", std::to_string(costs.run.tokens_total()));
   html += "</div>\n";
+  if (costs.run.unknown_attempts > 0) {
+    html += fmt::format("<div class=\"muted\">{} of {} finished attempts reported no usage: "
+                        "the cost leaves them out ([agent] output)</div>\n",
+                        costs.run.unknown_attempts, costs.run.attempts);
+  }
 
   html += "<h2>Timeline: every attempt, per worker</h2>\n";
   html += "<div class=\"muted\">";
@@ -245,17 +295,39 @@ std::string report_html(const RunState& state, const DependencyGraph& graph,
   const CriticalPath critical = graph.critical_path();
   html += fmt::format("<h2>Critical path: {} tasks, {} planned</h2>\n<table>\n",
                       critical.tasks.size(), format_duration(std::int64_t{60000} * critical.minutes));
-  html += "<tr><th>task</th><th>domain</th><th>planned</th><th>status</th><th>attempts</th></tr>\n";
+  html += "<tr><th>task</th><th>domain</th><th>planned</th><th>status</th><th>attempts</th>"
+          "<th>cost</th></tr>\n";
   for (std::uint32_t i : critical.tasks) {
     const Task& t = plan.tasks[i];
     const TaskState& s = state.tasks()[i];
     html += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{} min</td><td><span class=\"swatch\" "
-        "style=\"background:{}\"></span>{}</td><td>{}</td></tr>\n",
+        "style=\"background:{}\"></span>{}</td><td>{}</td><td>${}</td></tr>\n",
         html_escape(t.id.str()), to_string(t.domain), t.minutes, status_color(s.status),
-        to_string(s.status), s.attempt);
+        to_string(s.status), s.attempt, format_usd(s.usage.cost_micro_usd, 2));
   }
   html += "</table>\n";
+
+  html += "<h2>Cost per feature</h2>\n<table>\n<tr><th>feature</th><th>attempts</th>"
+          "<th>tokens</th><th>cost</th></tr>\n";
+  for (const auto& [feature, total] : costs.features) {
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>${}</td></tr>\n",
+                        html_escape(feature), total.attempts, total.tokens_total(),
+                        format_usd(total.cost_micro_usd, 2));
+  }
+  html += "</table>\n";
+  html += "<h2>Most expensive tasks</h2>\n";
+  if (costs.top_tasks.empty()) {
+    html += "<p class=\"muted\">no attempt reported a cost</p>\n";
+  } else {
+    html += "<table>\n<tr><th>task</th><th>attempts</th><th>tokens</th><th>cost</th></tr>\n";
+    for (const auto& [task, total] : costs.top_tasks) {
+      html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>${}</td></tr>\n",
+                          html_escape(plan.tasks[task].id.str()), total.attempts,
+                          total.tokens_total(), format_usd(total.cost_micro_usd, 6));
+    }
+    html += "</table>\n";
+  }
 
   html += "<h2>Failures</h2>\n";
   std::size_t failures = 0;

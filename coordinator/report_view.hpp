@@ -8,6 +8,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actors/graph/dependency_graph.hpp"
@@ -29,7 +30,18 @@ struct AttemptSpan {
   std::string reason;            // why it failed
   std::string commit;            // isolated runs: the passed attempt's commit
   std::vector<std::string> files;  // and the files it changed
+  Usage usage;                     // what its agent reported (unknown while unfinished)
 };
+
+// What the finished attempts cost: the run's total, per feature (by id), and the costliest
+// tasks (plan indices, at most `top`, costliest first). Failed attempts count too.
+struct CostSummary {
+  UsageTotal run;
+  std::vector<std::pair<std::string, UsageTotal>> features;
+  std::vector<std::pair<std::size_t, UsageTotal>> top_tasks;
+};
+CostSummary cost_summary(const RunState& state, const std::vector<AttemptSpan>& attempts,
+                         std::size_t top = 10);
 
 // Every attempt in the records, in dispatch order.
 std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,

@@ -568,6 +568,7 @@ int run_command(const RunOptions& options) {
     graph_config.integration = integration.get();
     graph_config.kill_attempt = [attempts](const BatchId& batch) { attempts->cancel(batch); };
     graph_config.approve = options.approve;
+    graph_config.max_cost_micro_usd = config.agent.max_cost_micro_usd;
     // The blocking `self` below is the listener; scoped actors cannot be typed in CAF 0.17,
     // so its interface is the receive loop's handlers, which match ListenerActor.
     const auto listener = caf::actor_cast<ListenerActor>(self);
@@ -753,6 +754,15 @@ int run_command(const RunOptions& options) {
   } else if (final_status == RunStatus::failed && !broken) {
     fmt::print("once the cause is fixed, run what failed again with: {}\n",
                retry_hint(dir, options));
+  }
+  if (!broken && final_status == RunStatus::stopped) {
+    if (auto why = run_budget_reached(view.state().usage(), config.agent.max_cost_micro_usd);
+        !why.empty()) {
+      fmt::print(stderr,
+                 "br: {}; stopped. Raise [agent] max_cost_usd and `br resume` to carry on\n",
+                 why);
+      return kExitBudget;
+    }
   }
   return broken ? kExitInternal : exit_code_for(final_status);
 }

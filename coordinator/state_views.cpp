@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "coordinator/usage_view.hpp"
+
 namespace br {
 namespace {
 
@@ -30,6 +32,7 @@ nlohmann::json status_json(const RunState& state) {
           {"branch", state.branch()},
           {"head", state.head()},
           {"counts", counts_json(state.counts())},
+          {"usage", usage_total_json(state.usage())},
           {"workers", workers}};
 }
 
@@ -60,6 +63,9 @@ std::string status_text(const nlohmann::json& doc) {
       "{} blocked, {} cancelled\n",
       n("total"), n("succeeded"), in_flight, n("ready"), n("pending"), n("retrying"), n("failed"),
       n("blocked"), n("cancelled"));
+  if (doc.contains("usage") && doc["usage"].value("attempts", 0ULL) > 0) {
+    out += "usage: " + usage_total_text(doc["usage"]) + "\n";
+  }
   std::size_t alive = 0;
   for (const auto& w : doc.at("workers")) alive += live && w.value("alive", false) ? 1 : 0;
   out += fmt::format("workers: {} known, {} connected\n", doc.at("workers").size(), alive);

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "coordinator/state_views.hpp"
+#include "coordinator/usage_view.hpp"
 #include "protocol/acceptance_criterion.hpp"
 #include "protocol/log_name.hpp"
 #include "protocol/model.hpp"
@@ -152,6 +153,7 @@ nlohmann::json task_json(const RunState& state, std::size_t task,
           {"reason", s.reason},
           {"commit", s.commit},
           {"produced", s.files},
+          {"usage", usage_total_json(s.usage)},
           {"attempts", list}};
 }
 
@@ -178,6 +180,9 @@ std::string task_text(const nlohmann::json& doc) {
     out += "  criterion:   " + c.get<std::string>() + (prose ? "  (unchecked: prose)" : "") + "\n";
   }
   if (!doc.value("commit", "").empty()) out += "  commit:      " + doc.value("commit", "") + "\n";
+  if (doc.contains("usage") && doc["usage"].value("attempts", 0ULL) > 0) {
+    out += "  usage:       " + usage_total_text(doc["usage"]) + " over all attempts\n";
+  }
   const auto& attempts = doc["attempts"];
   if (attempts.empty()) {
     out += "\nno attempts yet\n";
@@ -192,6 +197,9 @@ std::string task_text(const nlohmann::json& doc) {
                        time_text(a.value("finished_ms", std::int64_t{0})));
     if (!a.value("reason", "").empty()) out += "  reason: " + a.value("reason", "") + "\n";
     if (!a.value("commit", "").empty()) out += "  commit: " + a.value("commit", "") + "\n";
+    if (a.value("outcome", "") != "unfinished" && a.contains("usage")) {
+      out += "  usage:  " + usage_text(a["usage"]) + "\n";
+    }
     out += "  log:    " +
            (a.value("log", "").empty() ? a.value("log_note", "") : a.value("log", "")) + "\n";
     if (!a.value("prompt", "").empty()) out += "  prompt: " + a.value("prompt", "") + "\n";

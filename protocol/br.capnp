@@ -92,6 +92,19 @@ struct Batch {
   prompt @7 :Text;
 }
 
+# What an agent reported for one attempt (protocol/usage.hpp); known = false: nothing readable.
+struct Usage {
+  known @0 :Bool;
+  tokensIn @1 :UInt64;
+  tokensOut @2 :UInt64;
+  cacheWriteTokens @3 :UInt64;
+  cacheReadTokens @4 :UInt64;
+  costKnown @5 :Bool;
+  costMicroUsd @6 :UInt64;  # millionths of a US dollar
+  turns @7 :UInt32;
+  durationMs @8 :Int64;
+}
+
 struct TaskResult {
   task @0 :Text;
   attempt @1 :UInt32;
@@ -107,6 +120,7 @@ struct TaskResult {
   commit @10 :Text;
   # From a br-worker on another host: a git pack of the objects the commit adds to the base.
   pack @11 :Data;
+  usage @12 :Usage;
 }
 
 struct WorkerHello {
@@ -159,11 +173,13 @@ struct JournalRecord {
       # The attempt's commit, and the integration head once it was merged.
       commit @42 :Text;
       head @43 :Text;
+      usage @47 :Usage;  # the attempt's, as its result reported it
     }
     taskFailed :group {
       task @19 :Text;
       attempt @20 :UInt32;
       reason @21 :Text;
+      usage @48 :Usage;
     }
     taskRetrying :group {
       task @22 :Text;
@@ -274,6 +290,10 @@ struct TaskSnapshot {
   notBeforeMs @11 :Int64;
   commit @12 :Text;
   attemptBase @13 :UInt32;  # attempts made before the task was last reopened
+  # The usage of all its finished attempts (UsageTotal): sums, and how many were counted.
+  usage @14 :Usage;
+  usageAttempts @15 :UInt64;
+  usageUnknown @16 :UInt64;
 }
 
 struct WorkerSnapshot {

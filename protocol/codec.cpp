@@ -115,6 +115,18 @@ void put(wire::Batch::Builder b, const Batch& batch) {
   b.setPrompt(text_of(batch.prompt));
 }
 
+void put(wire::Usage::Builder b, const Usage& u) {
+  b.setKnown(u.known);
+  b.setTokensIn(u.tokens_in);
+  b.setTokensOut(u.tokens_out);
+  b.setCacheWriteTokens(u.cache_write_tokens);
+  b.setCacheReadTokens(u.cache_read_tokens);
+  b.setCostKnown(u.cost_known);
+  b.setCostMicroUsd(u.cost_micro_usd);
+  b.setTurns(u.turns);
+  b.setDurationMs(u.duration_ms);
+}
+
 void put(wire::TaskResult::Builder b, const TaskResult& r) {
   b.setTask(text_of(r.task.str()));
   b.setAttempt(r.attempt);
@@ -128,6 +140,7 @@ void put(wire::TaskResult::Builder b, const TaskResult& r) {
   b.setLogPath(text_of(r.log_path));
   b.setCommit(text_of(r.commit));
   b.setPack(data_of(r.pack));
+  put(b.initUsage(), r.usage);
 }
 
 void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
@@ -217,12 +230,14 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       set_texts(g.initFiles(count(v.files.size())), v.files);
       g.setCommit(text_of(v.commit));
       g.setHead(text_of(v.head));
+      put(g.initUsage(), v.usage);
     }
     void operator()(const rec::TaskFailed& v) {
       auto g = body.initTaskFailed();
       g.setTask(text_of(v.task.str()));
       g.setAttempt(v.attempt);
       g.setReason(text_of(v.reason));
+      put(g.initUsage(), v.usage);
     }
     void operator()(const rec::TaskRetrying& v) {
       auto g = body.initTaskRetrying();
@@ -301,6 +316,17 @@ void put(wire::RunSnapshot::Builder b, const RunState& s) {
     w.setNotBeforeMs(t.not_before_ms);
     w.setCommit(text_of(t.commit));
     w.setAttemptBase(t.attempt_base);
+    Usage sum;
+    sum.known = t.usage.attempts > t.usage.unknown_attempts;
+    sum.tokens_in = t.usage.tokens_in;
+    sum.tokens_out = t.usage.tokens_out;
+    sum.cache_write_tokens = t.usage.cache_write_tokens;
+    sum.cache_read_tokens = t.usage.cache_read_tokens;
+    sum.cost_known = sum.known;
+    sum.cost_micro_usd = t.usage.cost_micro_usd;
+    put(w.initUsage(), sum);
+    w.setUsageAttempts(t.usage.attempts);
+    w.setUsageUnknown(t.usage.unknown_attempts);
   }
   auto workers = b.initWorkers(count(s.workers().size()));
   unsigned i = 0;
@@ -477,6 +503,26 @@ Batch get(wire::Batch::Reader r, Budget& budget) {
   return b;
 }
 
+// Usage is untrusted like the rest: a value past its bound is refused, not summed.
+Usage get(wire::Usage::Reader r) {
+  Usage u;
+  u.known = r.getKnown();
+  u.tokens_in = r.getTokensIn();
+  u.tokens_out = r.getTokensOut();
+  u.cache_write_tokens = r.getCacheWriteTokens();
+  u.cache_read_tokens = r.getCacheReadTokens();
+  u.cost_known = r.getCostKnown();
+  u.cost_micro_usd = r.getCostMicroUsd();
+  u.turns = r.getTurns();
+  u.duration_ms = r.getDurationMs();
+  if (u.tokens_in > kMaxUsageTokens || u.tokens_out > kMaxUsageTokens ||
+      u.cache_write_tokens > kMaxUsageTokens || u.cache_read_tokens > kMaxUsageTokens ||
+      u.cost_micro_usd > kMaxUsageMicroUsd || u.turns > kMaxUsageTurns || u.duration_ms < 0) {
+    throw Invalid("a usage value is out of bounds");
+  }
+  return u;
+}
+
 TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
   TaskResult out;
   out.task = TaskId(text(r.getTask(), budget));
@@ -491,6 +537,7 @@ TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
   out.log_path = text(r.getLogPath(), budget);
   out.commit = commit_id(r.getCommit(), budget, "result commit");
   out.pack = data(r.getPack(), budget);
+  out.usage = get(r.getUsage());
   if (!out.pack.empty() && out.commit.empty()) throw Invalid("a result's pack has no commit");
   return out;
 }
@@ -600,13 +647,14 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
       out.body = rec::TaskSucceeded{TaskId(text(g.getTask(), budget)), g.getAttempt(),
                                     text(g.getWorker(), budget), texts(g.getFiles(), budget),
                                     commit_id(g.getCommit(), budget, "task commit"),
-                                    commit_id(g.getHead(), budget, "integration head")};
+                                    commit_id(g.getHead(), budget, "integration head"),
+                                    get(g.getUsage())};
       break;
     }
     case W::TASK_FAILED: {
       auto g = body.getTaskFailed();
       out.body = rec::TaskFailed{TaskId(text(g.getTask(), budget)), g.getAttempt(),
-                                 text(g.getReason(), budget)};
+                                 text(g.getReason(), budget), get(g.getUsage())};
       break;
     }
     case W::TASK_RETRYING: {
@@ -702,6 +750,17 @@ RunState::Parts get(wire::RunSnapshot::Reader r, Budget& budget) {
     t.not_before_ms = w.getNotBeforeMs();
     t.commit = commit_id(w.getCommit(), budget, "task commit");
     t.attempt_base = w.getAttemptBase();
+    const Usage sum = get(w.getUsage());
+    t.usage.attempts = w.getUsageAttempts();
+    t.usage.unknown_attempts = w.getUsageUnknown();
+    if (t.usage.unknown_attempts > t.usage.attempts) {
+      throw Invalid("a task's usage counts more unknown attempts than attempts");
+    }
+    t.usage.tokens_in = sum.tokens_in;
+    t.usage.tokens_out = sum.tokens_out;
+    t.usage.cache_write_tokens = sum.cache_write_tokens;
+    t.usage.cache_read_tokens = sum.cache_read_tokens;
+    t.usage.cost_micro_usd = sum.cost_micro_usd;
     if (t.attempt_base > t.attempt) throw Invalid("a task's attempt base is past its attempt");
     p.tasks.push_back(std::move(t));
   }

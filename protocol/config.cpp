@@ -7,6 +7,7 @@
 
 #include "protocol/bounded_read.hpp"
 #include "protocol/name_matching.hpp"
+#include "protocol/usage.hpp"
 
 namespace br {
 namespace {
@@ -74,6 +75,19 @@ class Section {
       return;
     }
     out = *v;
+  }
+
+  // Dollars as a TOML number (integer or float) → micro-USD; 0 and absent mean no limit.
+  void dollars(const char* key, std::uint64_t& out) {
+    const toml::node* node = find(key);
+    if (!node) return;
+    auto v = node->value<double>();
+    const auto micro = v ? micro_usd_from_double(*v) : std::nullopt;
+    if (!node->is_number() || !micro) {
+      error(*node, full(key) + ": expected an amount of US dollars, e.g. 5 or 2.50 (0: no limit)");
+      return;
+    }
+    out = *micro;
   }
 
   void string(const char* key, std::string& out, const std::vector<std::string>& allowed = {}) {
@@ -238,7 +252,15 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   agent.strings("command", config.agent.command, /*non_empty=*/true);
   agent.duration("timeout", config.agent.timeout_ms, /*positive=*/true);
   agent.strings("env", config.agent.env_allow, false);
-  agent.reject_unknown({"command", "timeout", "env"});
+  std::string output = "text";
+  agent.string("output", output, {"text", "claude-json", "codex-json"});
+  config.agent.output = output == "claude-json"  ? AgentOutput::claude_json
+                        : output == "codex-json" ? AgentOutput::codex_json
+                                                 : AgentOutput::text;
+  agent.dollars("max_cost_usd", config.agent.max_cost_micro_usd);
+  agent.dollars("max_cost_per_task_usd", config.agent.max_cost_per_task_micro_usd);
+  agent.reject_unknown({"command", "timeout", "env", "output", "max_cost_usd",
+                        "max_cost_per_task_usd"});
 
   Section verify(root, "verify", path, errors);
   verify.strings("check_command", config.verify.check_command, false);

@@ -33,8 +33,16 @@ struct RunConfig {
   std::string branch = "br/{run}";        // the integration branch; {run} is the run id
 };
 
+// How the agent prints its result, so br can read its usage (actors/worker/usage_reader.hpp).
+enum class AgentOutput : std::uint8_t { text, claude_json, codex_json };
+
 struct AgentConfig {
   std::vector<std::string> command;       // argv, run without a shell
+  AgentOutput output = AgentOutput::text;
+  // Budgets in micro-USD (protocol/usage.hpp); 0: no limit. The run's budget stops dispatch once
+  // the journaled cost reaches it; an attempt whose own cost passes the task's budget fails.
+  std::uint64_t max_cost_micro_usd = 0;
+  std::uint64_t max_cost_per_task_micro_usd = 0;
   std::int64_t timeout_ms = std::int64_t{30} * 60 * 1000;
   std::vector<std::string> env_allow;     // environment variables passed through to agents
 };

@@ -12,6 +12,7 @@
 
 #include "protocol/acceptance_criterion.hpp"
 #include "protocol/ids.hpp"
+#include "protocol/usage.hpp"
 
 namespace br {
 
@@ -126,6 +127,7 @@ struct TaskResult {
   std::string log_path;
   std::string commit = {};              // the attempt's commit, parent = the batch's base
   std::string pack = {};                // remote workers: the objects the commit adds (git pack)
+  Usage usage = {};                     // what the agent reported for this attempt
 };
 
 struct WorkerHello {
@@ -210,8 +212,14 @@ struct TaskSucceeded {
   std::vector<std::string> files;
   std::string commit = {};  // the attempt's commit (isolated runs)
   std::string head = {};    // the integration head after merging it
+  Usage usage = {};         // what the attempt's agent reported
 };
-struct TaskFailed { TaskId task; std::uint32_t attempt = 0; std::string reason; };
+struct TaskFailed {
+  TaskId task;
+  std::uint32_t attempt = 0;
+  std::string reason;
+  Usage usage = {};
+};
 struct TaskRetrying {
   TaskId task;
   std::uint32_t next_attempt = 0;

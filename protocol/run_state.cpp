@@ -96,10 +96,16 @@ std::size_t& slot(ProgressCounts& c, TaskStatus s) {
 bool operator==(const TaskState& a, const TaskState& b) {
   return std::tie(a.status, a.attempt, a.worker, a.batch, a.reason, a.files, a.ready_ms,
                   a.dispatched_ms, a.started_ms, a.finished_ms, a.lease_until_ms,
-                  a.not_before_ms, a.commit, a.attempt_base) ==
+                  a.not_before_ms, a.commit, a.attempt_base, a.usage.attempts,
+                  a.usage.unknown_attempts, a.usage.tokens_in, a.usage.tokens_out,
+                  a.usage.cache_write_tokens, a.usage.cache_read_tokens,
+                  a.usage.cost_micro_usd) ==
          std::tie(b.status, b.attempt, b.worker, b.batch, b.reason, b.files, b.ready_ms,
                   b.dispatched_ms, b.started_ms, b.finished_ms, b.lease_until_ms,
-                  b.not_before_ms, b.commit, b.attempt_base);
+                  b.not_before_ms, b.commit, b.attempt_base, b.usage.attempts,
+                  b.usage.unknown_attempts, b.usage.tokens_in, b.usage.tokens_out,
+                  b.usage.cache_write_tokens, b.usage.cache_read_tokens,
+                  b.usage.cost_micro_usd);
 }
 
 bool operator==(const WorkerState& a, const WorkerState& b) {
@@ -288,6 +294,7 @@ Status RunState::apply_body(const JournalRecord& record) {
           // Starts over, but attempt numbers only grow: an attempt still out on a worker
           // must never match a new one.
           tasks[i].attempt = old->attempt;
+          tasks[i].usage = old->usage;  // what its attempts cost was spent all the same
           tasks[i].attempt_base = old->attempt;  // and it gets the whole retry budget again
         }
       }
@@ -360,6 +367,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       if (!v.head.empty()) s.head_ = v.head;
       (*t)->reason.clear();
       (*t)->finished_ms = now;
+      (*t)->usage.add(v.usage);
       return Ok{};
     }
     Status operator()(const rec::TaskFailed& v) {
@@ -369,6 +377,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       s.set_status(**t, TaskStatus::failed);
       (*t)->reason = v.reason;
       (*t)->finished_ms = now;
+      (*t)->usage.add(v.usage);
       return Ok{};
     }
     Status operator()(const rec::TaskRetrying& v) {
@@ -457,6 +466,12 @@ Status RunState::apply_body(const JournalRecord& record) {
     }
   };
   return std::visit(Visitor{*this, now}, record.body);
+}
+
+UsageTotal RunState::usage() const {
+  UsageTotal total;
+  for (const auto& t : tasks_) total.add(t.usage);
+  return total;
 }
 
 }  // namespace br

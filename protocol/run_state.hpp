@@ -57,6 +57,7 @@ struct TaskState {
   // Attempts made before the task last started over (br retry, --replan): the retry budget
   // counts from here, while attempt numbers only grow.
   std::uint32_t attempt_base = 0;
+  UsageTotal usage;  // of every finished attempt (taskSucceeded, taskFailed), failed ones included
 };
 
 // The address journaled for worker slots that run inside the coordinator's process.
@@ -143,6 +144,9 @@ class RunState {
   const std::string& head() const { return head_; }
   const std::string& repo() const { return repo_; }
   bool isolated() const { return !base_commit_.empty(); }
+  // What the run's finished attempts cost, summed over its tasks (a task a replan dropped is
+  // no longer counted). Folded from taskSucceeded/taskFailed records, each applied once.
+  UsageTotal usage() const;
 
   // Tasks in plan order; index i of tasks() matches plan().tasks[i].
   const std::vector<TaskState>& tasks() const { return tasks_; }

@@ -30,6 +30,7 @@ struct GraphActorState {
   std::mt19937_64 rng;
   std::uint64_t batches = 0;
   bool stopping = false;    // a runStopped or runCompleted is on its way to the journal
+  std::string over_budget;  // why nothing more is dispatched (run_budget_reached), once it is
   static inline const char* name = "br.graph";
 
   double unit_random() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
@@ -96,9 +97,25 @@ void check_completion(Self self) {
   auto& st = self->state;
   if (st.stopping) return;
   auto records = st.tracker->completion(st.state);
-  if (records.empty()) return;
+  if (!records.empty()) {
+    st.stopping = true;
+    commit(self, std::move(records), [self] { finish(self, self->state.state.status()); });
+    return;
+  }
+  if (st.over_budget.empty()) {
+    st.over_budget = run_budget_reached(st.state.usage(), st.config.max_cost_micro_usd);
+    if (!st.over_budget.empty()) {
+      self->send(st.listener, note_atom_v,
+                 st.over_budget + "; dispatching nothing more, running attempts finish");
+    }
+  }
+  // Attempts already paid for are let finish: killing them would waste what they cost.
+  if (st.over_budget.empty() || !st.state.in_flight().empty()) return;
   st.stopping = true;
-  commit(self, std::move(records), [self] { finish(self, self->state.state.status()); });
+  commit(self,
+         st.tracker->on_stop(st.state, st.config.keep_remote_inflight, st.over_budget,
+                             unix_now_ms()),
+         [self] { finish(self, RunStatus::stopped); });
 }
 
 // Fails every in-flight attempt of `worker` that `keep` does not hold. One commit each: a
@@ -200,6 +217,12 @@ GraphActorImpl::behavior_type graph_actor(Self self, RunState state,
         auto batch = proposal.decode();
         if (!batch) return caf::make_error(caf::sec::invalid_argument, batch.error().str());
         if (st.stopping) return caf::make_error(caf::sec::runtime_error, "run is over");
+        // The projected state: a result whose record is still on its way to the journal has
+        // spent its cost already, and a dispatch must not slip in before its commit returns.
+        if (!st.over_budget.empty() ||
+            !run_budget_reached(st.state.usage(), st.config.max_cost_micro_usd).empty()) {
+          return caf::make_error(caf::sec::runtime_error, "the run reached its budget");
+        }
         // A task cancelled while the scheduler held it is no longer ready: the rest go.
         std::vector<TaskId> ids;
         for (const auto& item : batch->tasks) {

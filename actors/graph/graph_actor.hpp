@@ -37,6 +37,10 @@ struct GraphActorConfig {
   // Interactive mode (br run without --auto): the listener approves each batch before its
   // dispatch is journaled; a skipped batch's tasks are cancelled.
   bool approve = false;
+  // [agent] max_cost_usd in micro-USD (0: none). Once the journaled cost reaches it nothing
+  // more is dispatched; attempts in flight finish and are journaled, then the run stops with
+  // the reason (a stopped run: `br resume` with a raised budget carries on).
+  std::uint64_t max_cost_micro_usd = 0;
 };
 
 // `state` is the replayed run (with its plan) and `graph` the dependency graph of its tasks.

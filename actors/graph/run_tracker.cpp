@@ -174,19 +174,22 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
                 t.worker + "'"};
   }
   if (!result.success) {
-    return fail(state, *index, result.attempt, result.reason, now_ms, unit_random);
+    return fail(state, *index, result.attempt, result.reason, now_ms, unit_random,
+                result.usage);
   }
   rec::TaskSucceeded done{result.task, result.attempt, result.worker, result.files};
+  done.usage = result.usage;
   std::vector<std::size_t> settled{*index};
   Outcome out;
   if (state.isolated() && !result.commit.empty()) {
     if (integration_ == nullptr) {
       return fail(state, *index, result.attempt, "no integration for the run's branch", now_ms,
-                  unit_random);
+                  unit_random, result.usage);
     }
     auto integrated = integration_->integrate(state.head(), result);
     if (!integrated) {
-      return fail(state, *index, result.attempt, integrated.error().str(), now_ms, unit_random);
+      return fail(state, *index, result.attempt, integrated.error().str(), now_ms, unit_random,
+                  result.usage);
     }
     done.commit = result.commit;
     done.head = integrated->head;
@@ -234,10 +237,11 @@ RunTracker::Outcome RunTracker::on_attempt_lost(const RunState& state, const Tas
 
 RunTracker::Outcome RunTracker::fail(const RunState& state, std::size_t index,
                                      std::uint32_t attempt, const std::string& reason,
-                                     std::int64_t now_ms, double unit_random) const {
+                                     std::int64_t now_ms, double unit_random,
+                                     const Usage& usage) const {
   Outcome out;
   const TaskId& id = id_of(state, index);
-  out.records.push_back(rec::TaskFailed{id, attempt, reason});
+  out.records.push_back(rec::TaskFailed{id, attempt, reason, usage});
   // The budget counts the attempts since the task last started over (br retry, --replan).
   const std::uint32_t counted = attempt - std::min(attempt, state.tasks()[index].attempt_base);
   if (should_retry(policy_, counted)) {

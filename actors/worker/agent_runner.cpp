@@ -21,6 +21,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "actors/worker/usage_reader.hpp"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace br {
@@ -456,6 +458,8 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
       ::fstat(log.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
   CappedLog out_log(log.get(), used, spec.log_max_bytes);
   LastLine last_line;
+  std::optional<UsageReader> usage;
+  if (spec.usage_format) usage.emplace(*spec.usage_format);
 
   int in_pipe[2], out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Error::of("pipe: " + errno_text(errno));
@@ -588,6 +592,7 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
         if (r > 0) {
           out_log.write(buf, static_cast<std::size_t>(r));
           last_line.feed(buf, static_cast<std::size_t>(r));
+          if (usage) usage->feed(buf, static_cast<std::size_t>(r));
           continue;
         }
         if (r == 0) out_r.reset();  // every writer is gone
@@ -644,6 +649,15 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
   }
   outcome.log_truncated = out_log.truncated();
   outcome.last_line = last_line.get();
+  if (usage) {
+    usage->finish();
+    outcome.usage = usage->usage();
+    if (const auto& message = usage->final_message()) {
+      LastLine of_message;
+      of_message.feed(message->data(), message->size());
+      if (!of_message.get().empty()) outcome.last_line = of_message.get();
+    }
+  }
   out_log.note("\n[br] '" + cmd + "' " + outcome.describe(spec.timeout_ms) + " after " +
                std::to_string(outcome.duration_ms) + " ms\n");
   return outcome;
@@ -689,6 +703,7 @@ Result<ProcessOutcome> run_agent(const AgentConfig& config, const AgentRun& run,
   spec.log_max_bytes = run.log_max_bytes;
   spec.timeout_ms = config.timeout_ms;
   spec.kill_grace_ms = run.kill_grace_ms;
+  spec.usage_format = config.output;  // BR-USAGE lines are read in every format
   return run_process(spec, cancel);
 }
 

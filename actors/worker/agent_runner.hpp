@@ -14,6 +14,7 @@
 #include "protocol/config.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/result.hpp"
+#include "protocol/usage.hpp"
 
 namespace br {
 
@@ -47,6 +48,8 @@ struct ProcessSpec {
   std::uint64_t log_max_bytes = kDefaultLogMaxBytes;  // the file stops growing at this size
   std::int64_t timeout_ms = 0;                        // <= 0: no timeout
   std::int64_t kill_grace_ms = kDefaultKillGraceMs;   // SIGTERM → SIGKILL delay
+  // Agents only: read the output for usage records in this format (UsageReader).
+  std::optional<AgentOutput> usage_format;
 };
 
 // The last non-empty line of a stream fed in chunks, as one bounded line of text for a
@@ -73,7 +76,10 @@ struct ProcessOutcome {
   bool cancelled = false;
   bool log_truncated = false;  // output went beyond log_max_bytes and was discarded
   std::int64_t duration_ms = 0;
-  std::string last_line;  // of its output (LastLine), "" when it printed nothing
+  // Of its output (LastLine), "" when it printed nothing; for an agent in a JSON format, of
+  // the final message its records carried (the raw last line is a JSON object).
+  std::string last_line;
+  Usage usage;  // when spec.usage_format was set and the agent reported it; else unknown
 
   bool success() const { return exited && exit_code == 0 && !timed_out && !cancelled; }
   // "exited with code 1", "timed out after 5000 ms (killed by signal 15)", ...

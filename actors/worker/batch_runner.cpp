@@ -230,10 +230,18 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   // the live view, task list and report show why without opening the log.
   const std::string agent_said =
       outcome->last_line.empty() ? "" : " — agent's last line: " + outcome->last_line;
+  // One agent run served the whole batch: its usage is shared out so the run's total is exact.
+  const std::vector<Usage> shares = split_usage(outcome->usage, results.size());
+  for (std::size_t i = 0; i < results.size(); ++i) results[i].usage = shares[i];
+  const std::string over_budget = over_task_budget(outcome->usage, config.agent.max_cost_per_task_micro_usd);
   if (!outcome->success()) {
     keep_failed(isolated, batch, config.run_id);
     return fail_all("agent " + outcome->describe(config.agent.timeout_ms) +
                     " (log: " + log_file.string() + ")" + agent_said);
+  }
+  if (!over_budget.empty()) {
+    keep_failed(isolated, batch, config.run_id);
+    return fail_all(over_budget + " (log: " + log_file.string() + ")");
   }
 
   // An agent may exit before a child of its has written everything: give the files a moment.

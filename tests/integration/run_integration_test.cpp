@@ -886,3 +886,63 @@ TEST_CASE("Ctrl-C stops a busy run at once, and br resume finishes it") {
   CHECK(resumed.exit_code == 0);
   CHECK(state_of(dir / "state").counts().succeeded == 4000);
 }
+
+TEST_CASE("a run that reaches its budget dispatches nothing more, exits 4, and resumes when raised") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n"
+             "### Beta {#beta}\nBusiness logic.\n### Gamma {#gamma}\nBusiness logic.\n");
+  // The demo agent does the work; the wrapper reports what it "cost", as any agent may.
+  const std::string agent = dir / "paid-agent.sh";
+  write_file(agent, "#!/bin/sh\n'" + kDemoAgent +
+                        "' < \"$BR_PROMPT_FILE\" || exit $?\n"
+                        "echo 'BR-USAGE: tokens_in=100 tokens_out=10 cost_usd=0.40'\n");
+  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  const auto toml = [&](const std::string& budget) {
+    return "[run]\nworkers = 1\nworkspace = \"ws\"\n[agent]\ncommand = [\"" + agent +
+           "\"]\nmax_cost_usd = " + budget + "\n[verify]\nfile_wait = \"200ms\"\n";
+  };
+  write_file(dir / "br.toml", toml("0.8"));
+  const Run stopped = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
+  INFO(stopped.output);
+  CHECK(stopped.exit_code == 4);
+  CHECK_THAT(stopped.output, Catch::Contains("budget reached: the run's attempts cost $0.80, "
+                                             "[agent] max_cost_usd is $0.80"));
+  // Nothing was dispatched once the journaled cost reached the budget, and the stop says why.
+  const std::uint64_t budget = 800000;
+  std::uint64_t spent = 0;
+  bool stop_journaled = false;
+  for (const auto& r : journal_of(dir / "state")) {
+    if (std::holds_alternative<rec::BatchDispatched>(r.body)) CHECK(spent < budget);
+    if (const auto* ok = std::get_if<rec::TaskSucceeded>(&r.body)) {
+      CHECK(ok->usage.known);
+      spent += ok->usage.cost_micro_usd;
+    }
+    if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
+      spent += failed->usage.cost_micro_usd;
+    }
+    if (const auto* stop = std::get_if<rec::RunStopped>(&r.body)) {
+      stop_journaled = stop->reason.rfind("budget reached", 0) == 0;
+    }
+  }
+  CHECK(spent == 800000);  // two batches of $0.40 (one worker: none was in flight at the end)
+  CHECK(stop_journaled);
+  const RunState state = state_of(dir / "state");
+  CHECK(state.status() == RunStatus::stopped);
+  CHECK(state.usage().cost_micro_usd == 800000);
+  CHECK(state.counts().succeeded < state.counts().total);
+
+  const Run status = run_br(dir, {"--state-dir", "state", "status", "--json"});
+  REQUIRE(status.exit_code == 0);
+  CHECK(nlohmann::json::parse(status.output)["usage"]["cost_usd"].get<double>() == Approx(0.8));
+
+  // Resumed under the same budget it stops again at once; raised, it finishes.
+  CHECK(run_br(dir, {"--state-dir", "state", "resume", "--plain"}).exit_code == 4);
+  write_file(dir / "br.toml", toml("100"));
+  const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--plain"});
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  const RunState done = state_of(dir / "state");
+  CHECK(done.status() == RunStatus::succeeded);
+  CHECK(done.usage().attempts == done.counts().total);  // each attempt counted once
+}

@@ -141,10 +141,22 @@ inline std::vector<RecordBody> random_history(int tasks, std::size_t records, st
         const std::size_t roll = pick(4);
         if (roll == 0 && t.status == TaskStatus::dispatched) {
           emit(rec::TaskStarted{id, t.attempt, t.worker});
-        } else if (roll == 1) {
-          emit(rec::TaskFailed{id, t.attempt, "check_command exited 1"});
         } else {
-          emit(rec::TaskSucceeded{id, t.attempt, t.worker, {"src/" + std::to_string(i) + ".py"}});
+          // Usage known for two attempts in three, so snapshots carry sums and unknown counts.
+          Usage usage;
+          usage.known = pick(3) != 0;
+          usage.tokens_in = usage.known ? 100 + pick(1000) : 0;
+          usage.tokens_out = usage.known ? pick(500) : 0;
+          usage.cache_read_tokens = usage.known ? pick(50) : 0;
+          usage.cost_known = usage.known;
+          usage.cost_micro_usd = usage.known ? pick(100000) : 0;
+          if (roll == 1) {
+            emit(rec::TaskFailed{id, t.attempt, "check_command exited 1", usage});
+          } else {
+            rec::TaskSucceeded done{id, t.attempt, t.worker, {"src/" + std::to_string(i) + ".py"}};
+            done.usage = usage;
+            emit(std::move(done));
+          }
         }
         break;
       }

@@ -82,6 +82,15 @@ inline TaskResult sample_result() {
   r.finished_ms = 1700000001234;
   r.log_path = ".br/logs/a-01.3.log";
   r.commit = std::string(40, 'b');
+  r.usage.known = true;
+  r.usage.tokens_in = 1200;
+  r.usage.tokens_out = 340;
+  r.usage.cache_write_tokens = 5;
+  r.usage.cache_read_tokens = 40311;
+  r.usage.cost_known = true;
+  r.usage.cost_micro_usd = 42184;
+  r.usage.turns = 4;
+  r.usage.duration_ms = 12840;
   return r;
 }
 
@@ -111,8 +120,8 @@ inline std::vector<RecordBody> every_record_body() {
                            1700000005000},
       rec::TaskStarted{TaskId("a/01"), 1, "w1"},
       rec::TaskSucceeded{TaskId("a/01"), 1, "w1", {"x.py", "y.py"}, std::string(40, 'd'),
-                         std::string(40, 'e')},
-      rec::TaskFailed{TaskId("a/02"), 2, "timeout after 600 s"},
+                         std::string(40, 'e'), sample_result().usage},
+      rec::TaskFailed{TaskId("a/02"), 2, "timeout after 600 s", sample_result().usage},
       rec::TaskRetrying{TaskId("a/02"), 3, 1700000009000, true},
       rec::TaskBlocked{TaskId("a/03"), TaskId("a/02")},
       rec::TaskCancelled{TaskId("a/04"), "run cancelled"},

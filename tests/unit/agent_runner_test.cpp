@@ -264,6 +264,37 @@ TEST_CASE("the outcome names the last non-empty line of the output, also past th
   CHECK(silent->last_line.empty());
 }
 
+TEST_CASE("an agent's usage is read in its output format, its final message gives the last line") {
+  test::TempDir dir("br-runner");
+  const std::string claude =
+      R"(printf '%s\n' '{"type":"result","num_turns":2,"result":"Wrote it.\nTests fail: 3","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":20}}')";
+  auto spec = shell(dir, claude);
+  spec.usage_format = AgentOutput::claude_json;
+  auto r = run_process(spec);
+  REQUIRE(r.ok());
+  CHECK(r->usage.known);
+  CHECK(r->usage.cost_micro_usd == 500000);
+  CHECK(r->usage.tokens_out == 20);
+  CHECK(r->last_line == "Tests fail: 3");
+  CHECK(read(spec.log_file).find("\"total_cost_usd\":0.5") != std::string::npos);  // log as-is
+
+  SECTION("a malformed record: usage unknown, the outcome otherwise the same") {
+    auto bad = shell(dir, R"(echo '{"type":"result","usage":{"input_tokens":"x"}}'; exit 3)");
+    bad.usage_format = AgentOutput::claude_json;
+    auto b = run_process(bad);
+    REQUIRE(b.ok());
+    CHECK_FALSE(b->usage.known);
+    CHECK(b->exit_code == 3);
+    CHECK(b->last_line == R"({"type":"result","usage":{"input_tokens":"x"}})");
+  }
+  SECTION("without a format (a check command) nothing is read") {
+    auto check = shell(dir, "echo 'BR-USAGE: tokens_in=1 tokens_out=2'");
+    auto c = run_process(check);
+    REQUIRE(c.ok());
+    CHECK_FALSE(c->usage.known);
+  }
+}
+
 TEST_CASE("the last line is bounded, cut at a character boundary") {
   LastLine line;
   const std::string long_line = "é" + std::string(300, 'x');

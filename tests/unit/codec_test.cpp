@@ -58,6 +58,18 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(ready) == ready);
 }
 
+TEST_CASE("usage out of its bounds is refused when decoded, as from an untrusted peer") {
+  TaskResult r = test::sample_result();
+  r.usage.tokens_in = kMaxUsageTokens + 1;
+  CHECK_FALSE(decode<TaskResult>(encode(r)).ok());
+  r = test::sample_result();
+  r.usage.cost_micro_usd = kMaxUsageMicroUsd + 1;
+  CHECK_FALSE(decode<TaskResult>(encode(r)).ok());
+  r = test::sample_result();
+  r.usage = Usage{};  // unknown travels as unknown
+  CHECK(round_trip(r).usage == Usage{});
+}
+
 TEST_CASE("a commit id from outside is 40 lowercase hex digits or nothing") {
   for (const std::string& bad : {std::string(39, 'a'), std::string(40, 'A'), std::string(40, 'g'),
                                 std::string("../../etc/passwd")}) {

@@ -96,6 +96,18 @@ TEST_CASE("checks are not required unless [verify] says so") {
   CHECK_FALSE(must_parse("").verify.require_checks);
 }
 
+TEST_CASE("the agent's output format and budgets are read, in dollars to the millionth") {
+  const Config c = must_parse(
+      "[agent]\noutput = \"claude-json\"\nmax_cost_usd = 12.5\nmax_cost_per_task_usd = 2\n");
+  CHECK(c.agent.output == AgentOutput::claude_json);
+  CHECK(c.agent.max_cost_micro_usd == 12500000);
+  CHECK(c.agent.max_cost_per_task_micro_usd == 2000000);
+  const Config d = must_parse("");
+  CHECK(d.agent.output == AgentOutput::text);
+  CHECK(d.agent.max_cost_micro_usd == 0);
+  CHECK(must_parse("[agent]\noutput = \"codex-json\"\n").agent.output == AgentOutput::codex_json);
+}
+
 TEST_CASE("journal snapshots can be turned off") {
   CHECK(must_parse("[journal]\nsnapshot_every = 0\n").journal.snapshot_every == 0);
 }
@@ -116,6 +128,14 @@ TEST_CASE("bad configs are errors naming the line and key") {
       {"[agent]\ncommand = \"claude -p\"\n",
        "br.toml:2: agent.command: expected an array of strings, e.g. [\"make\", \"check\"]"},
       {"[agent]\ncommand = []\n", "br.toml:2: agent.command: must not be empty"},
+      {"[agent]\noutput = \"json\"\n",
+       "br.toml:2: agent.output: 'json' is not one of text, claude-json, codex-json"},
+      {"[agent]\nmax_cost_usd = -1\n",
+       "br.toml:2: agent.max_cost_usd: expected an amount of US dollars, e.g. 5 or 2.50 (0: no "
+       "limit)"},
+      {"[agent]\nmax_cost_per_task_usd = \"3\"\n",
+       "br.toml:2: agent.max_cost_per_task_usd: expected an amount of US dollars, e.g. 5 or 2.50 "
+       "(0: no limit)"},
       {"[journal]\nsnapshot_every = -1\n",
        "br.toml:2: journal.snapshot_every: expected an integer from 0 to 1000000000"},
       {"[journal]\nsnapshot_every = \"often\"\n",

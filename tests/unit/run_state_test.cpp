@@ -79,6 +79,45 @@ TEST_CASE("a failed attempt retries with a higher attempt number") {
   CHECK(run.state.find(a)->reason.empty());
 }
 
+TEST_CASE("usage is summed per task over every finished attempt, failed ones and unknown included") {
+  Run run;
+  run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});
+  Usage first;
+  first.known = true;
+  first.tokens_in = 100;
+  first.tokens_out = 20;
+  first.cost_known = true;
+  first.cost_micro_usd = 30000;
+  Usage second = first;
+  second.cost_micro_usd = 50000;
+  run.must(rec::TaskReady{a});
+  run.must(rec::BatchDispatched{BatchId("b1"), "w1", {a}, {1}, 0});
+  run.must(rec::TaskFailed{a, 1, "check failed", first});
+  run.must(rec::TaskRetrying{a, 2, 0});
+  run.must(rec::TaskReady{a});
+  run.must(rec::BatchDispatched{BatchId("b2"), "w1", {a}, {2}, 0});
+  rec::TaskSucceeded done{a, 2, "w1", {}};
+  done.usage = second;
+  // A refused record (here: a stale attempt) adds nothing: usage is folded once per attempt.
+  rec::TaskSucceeded stale{a, 1, "w1", {}};
+  stale.usage = second;
+  CHECK_FALSE(run.apply(stale).ok());
+  run.must(done);
+  run.must(rec::TaskReady{b});
+  run.must(rec::BatchDispatched{BatchId("b3"), "w1", {b}, {1}, 0});
+  run.must(rec::TaskSucceeded{b, 1, "w1", {}});  // an agent that reported nothing
+  const UsageTotal& ta = run.state.find(a)->usage;
+  CHECK(ta.attempts == 2);
+  CHECK(ta.unknown_attempts == 0);
+  CHECK(ta.cost_micro_usd == 80000);
+  CHECK(ta.tokens_in == 200);
+  const UsageTotal total = run.state.usage();
+  CHECK(total.attempts == 3);
+  CHECK(total.unknown_attempts == 1);
+  CHECK(total.cost_micro_usd == 80000);
+  CHECK(total.tokens_total() == 240);
+}
+
 TEST_CASE("an illegal transition is an error and changes nothing") {
   Run run;
   run.must(rec::PlanCreated{two_task_plan(), "spec.md", "h"});

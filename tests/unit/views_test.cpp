@@ -262,3 +262,64 @@ TEST_CASE("br status of a run whose coordinator is gone shows nothing running or
   CHECK_THAT(gone, !Catch::Contains("1 running"));
   CHECK_THAT(gone, Catch::Contains("workers: 1 known, 0 connected"));
 }
+
+TEST_CASE("tokens and cost per attempt, per task (failed attempts included) and per run") {
+  Run run;
+  Plan plan = chain_plan();
+  plan.tasks[3].feature = FeatureId("g");
+  run.add(0, rec::PlanCreated{plan, "spec.md", "h"});
+  const auto usage = [](std::uint64_t micro, std::uint64_t tokens_in) {
+    Usage u;
+    u.known = true;
+    u.tokens_in = tokens_in;
+    u.tokens_out = 10;
+    u.cost_known = true;
+    u.cost_micro_usd = micro;
+    u.turns = 2;
+    return u;
+  };
+  const TaskId a("f/a"), d("f/d");
+  run.add(1, rec::TaskReady{a});
+  run.add(1, rec::TaskReady{d});
+  run.add(10, rec::BatchDispatched{BatchId("b1"), "w0", {a}, {1}, 0});
+  run.add(10, rec::BatchDispatched{BatchId("b2"), "w1", {d}, {1}, 0});
+  run.add(20, rec::TaskFailed{d, 1, "exit 1", usage(250000, 1000)});
+  run.add(20, rec::TaskRetrying{d, 2, 0});
+  run.add(21, rec::TaskReady{d});
+  run.add(22, rec::BatchDispatched{BatchId("b3"), "w1", {d}, {2}, 0});
+  run.add(30, rec::TaskFailed{d, 2, "exit 1"});  // reported nothing
+  rec::TaskSucceeded ok{a, 1, "w0", {"a.py"}};
+  ok.usage = usage(42184, 90);
+  run.add(40, ok);
+
+  const nlohmann::json status = status_json(run.state);
+  CHECK(status["usage"]["attempts"] == 3);
+  CHECK(status["usage"]["unknown_attempts"] == 1);
+  CHECK(status["usage"]["tokens"] == 1000 + 10 + 90 + 10);
+  CHECK(status["usage"]["cost_usd"].get<double>() == Approx(0.292184));
+  CHECK_THAT(status_text(run.state),
+             Catch::Contains("usage: $0.29, 1,110 tokens (1 attempt of 3 reported no usage)"));
+
+  const auto attempts = attempts_of(run.records, run.state);
+  REQUIRE(attempts.size() == 3);
+  const nlohmann::json report = attempts_json(run.state, attempts);
+  CHECK(report["attempts"][1]["usage"]["cost_usd"].get<double>() == Approx(0.25));
+  CHECK(report["attempts"][2]["usage"]["known"] == false);
+  CHECK(report["attempts"][2]["usage"]["cost_usd"].is_null());
+  CHECK(report["usage"]["cost_usd"].get<double>() == Approx(0.292184));
+  REQUIRE(report["usage_by_feature"].size() == 2);
+  CHECK(report["usage_by_feature"][0]["feature"] == "f");
+  CHECK(report["usage_by_feature"][1]["cost_usd"].get<double>() == Approx(0.25));
+  REQUIRE(report["most_expensive_tasks"].size() == 2);
+  CHECK(report["most_expensive_tasks"][0]["task"] == "f/d");  // the failed attempts cost most
+  CHECK(report["most_expensive_tasks"][0]["attempts"] == 2);
+
+  const std::string html =
+      report_html(run.state, *graph_of(run.state.plan()), attempts,
+                  [](const std::string&, std::uint32_t) { return std::string(); }, 100);
+  CHECK_THAT(html, Catch::Contains("<b>$0.29</b>cost"));
+  CHECK_THAT(html, Catch::Contains("<h2>Most expensive tasks</h2>"));
+  CHECK_THAT(html, Catch::Contains("<tr><td>f/d</td><td>2</td><td>1010</td><td>$0.250000</td>"));
+  CHECK_THAT(html, Catch::Contains("1 of 3 finished attempts reported no usage"));
+  CHECK(run.state.find(d)->usage.cost_micro_usd == 250000);
+}
