@@ -198,12 +198,18 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
     // An isolated batch passes as a whole, as one commit: once it is merged, every task of the
     // batch is done, in the same group. Their own results may never come (the coordinator can
     // stop between them), and a retry on a head that already holds their work changes nothing.
+    // Their own results, and the usage shares in them, come too late to count, so each takes
+    // this result's share: one agent run's usage is split evenly over its batch (the first
+    // task also takes the rounding remainder), so the run's total is off by at most a token or
+    // a micro-dollar per task, where dropping the shares undercounted it by (n-1)/n.
     for (std::uint32_t i : state.in_flight()) {
       const TaskState& sibling = state.tasks()[i];
       if (i == *index || sibling.batch != t.batch) continue;
       settled.push_back(i);
-      out.records.push_back(rec::TaskSucceeded{id_of(state, i), sibling.attempt, result.worker,
-                                               done.files, done.commit, done.head});
+      rec::TaskSucceeded also{id_of(state, i), sibling.attempt, result.worker,
+                              done.files,      done.commit,     done.head};
+      also.usage = result.usage;
+      out.records.push_back(std::move(also));
     }
   } else {
     out.records.push_back(std::move(done));

@@ -335,6 +335,51 @@ TEST_CASE("isolated run: a passed attempt is merged before its success is journa
   CHECK(second.completed[0].files == std::vector<std::string>{"user.py"});
 }
 
+TEST_CASE("isolated run: a batch settled by one result counts every task's usage share") {
+  IsolatedFixture f;
+  auto first = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
+  REQUIRE(first);
+  f.apply({*first});
+  f.integration.answers.emplace(kCommitA, Integrated{kHeadA, {"a.py"}});
+  TaskResult a;
+  a.worker = "w";
+  a.task = TaskId("a");
+  a.attempt = 1;
+  a.success = true;
+  a.commit = kCommitA;
+  f.apply(f.tracker.on_result(f.state, a, 200, 0.5).records);
+
+  // b and c in one batch: one agent run of $0.30, 600 tokens in, shared out by the worker.
+  auto both = f.tracker.dispatch(f.state, {TaskId("b"), TaskId("c")}, BatchId("b2"), "w", 300, 0);
+  REQUIRE(both);
+  f.apply({*both});
+  Usage whole;
+  whole.known = whole.cost_known = true;
+  whole.tokens_in = 600;
+  whole.cost_micro_usd = 300000;
+  const auto shares = split_usage(whole, 2);
+  f.integration.answers.emplace(kCommitB, Integrated{std::string(40, '2'), {"b.py", "c.py"}});
+  TaskResult b;
+  b.worker = "w";
+  b.task = TaskId("b");
+  b.attempt = 1;
+  b.success = true;
+  b.commit = kCommitB;
+  b.usage = shares[0];
+  const auto before = f.state.usage();
+  f.apply(f.tracker.on_result(f.state, b, 400, 0.5).records);
+  CHECK(f.state.find(TaskId("c"))->status == TaskStatus::succeeded);
+  const auto after = f.state.usage();
+  CHECK(after.cost_micro_usd - before.cost_micro_usd == 300000);
+  CHECK(after.tokens_in - before.tokens_in == 600);
+  // c's own result, late, changes nothing.
+  TaskResult c = b;
+  c.task = TaskId("c");
+  c.usage = shares[1];
+  f.apply(f.tracker.on_result(f.state, c, 500, 0.5).records);
+  CHECK(f.state.usage().cost_micro_usd == after.cost_micro_usd);
+}
+
 TEST_CASE("isolated run: an attempt that cannot be merged fails, and its retry is told why") {
   IsolatedFixture f;
   auto d = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
