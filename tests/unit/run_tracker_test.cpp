@@ -275,6 +275,17 @@ struct FakeIntegration final : Integration {
 
 const std::string kBase(40, '0'), kCommitA(40, 'a'), kHeadA(40, '1'), kCommitB(40, 'b');
 
+// A passed first attempt of `id` from worker "w", committed as `commit` (none: not isolated).
+TaskResult passed(const char* id, const std::string& commit = "") {
+  TaskResult r;
+  r.worker = "w";
+  r.task = TaskId(id);
+  r.attempt = 1;
+  r.success = true;
+  r.commit = commit;
+  return r;
+}
+
 struct IsolatedFixture {
   std::vector<Task> tasks = diamond();
   DependencyGraph graph = DependencyGraph::build(tasks).value();
@@ -306,12 +317,7 @@ TEST_CASE("isolated run: a passed attempt is merged before its success is journa
   CHECK(batch.base == kBase);
 
   f.integration.answers.emplace(kCommitA, Integrated{kHeadA, {"user.py"}});
-  TaskResult r;
-  r.worker = "w";
-  r.task = TaskId("a");
-  r.attempt = 1;
-  r.success = true;
-  r.commit = kCommitA;
+  TaskResult r = passed("a", kCommitA);
   r.files = {"expected-only.py"};
   auto out = f.tracker.on_result(f.state, r, 200, 0.5);
   REQUIRE(f.integration.asked.size() == 1);
@@ -341,12 +347,7 @@ TEST_CASE("isolated run: a batch settled by one result counts every task's usage
   REQUIRE(first);
   f.apply({*first});
   f.integration.answers.emplace(kCommitA, Integrated{kHeadA, {"a.py"}});
-  TaskResult a;
-  a.worker = "w";
-  a.task = TaskId("a");
-  a.attempt = 1;
-  a.success = true;
-  a.commit = kCommitA;
+  TaskResult a = passed("a", kCommitA);
   f.apply(f.tracker.on_result(f.state, a, 200, 0.5).records);
 
   // b and c in one batch: one agent run of $0.30, 600 tokens in, shared out by the worker.
@@ -359,12 +360,7 @@ TEST_CASE("isolated run: a batch settled by one result counts every task's usage
   whole.cost_micro_usd = 300000;
   const auto shares = split_usage(whole, 2);
   f.integration.answers.emplace(kCommitB, Integrated{std::string(40, '2'), {"b.py", "c.py"}});
-  TaskResult b;
-  b.worker = "w";
-  b.task = TaskId("b");
-  b.attempt = 1;
-  b.success = true;
-  b.commit = kCommitB;
+  TaskResult b = passed("b", kCommitB);
   b.usage = shares[0];
   const auto before = f.state.usage();
   f.apply(f.tracker.on_result(f.state, b, 400, 0.5).records);
@@ -386,12 +382,7 @@ TEST_CASE("isolated run: an attempt that cannot be merged fails, and its retry i
   REQUIRE(d);
   f.apply({*d});
   f.integration.answers.emplace(kCommitB, Error::of("merge conflict in shared.txt"));
-  TaskResult r;
-  r.worker = "w";
-  r.task = TaskId("a");
-  r.attempt = 1;
-  r.success = true;
-  r.commit = kCommitB;
+  TaskResult r = passed("a", kCommitB);
   auto out = f.tracker.on_result(f.state, r, 200, 0.5);
   const auto* failed = std::get_if<rec::TaskFailed>(&out.records.at(0));
   REQUIRE(failed);
@@ -415,11 +406,7 @@ TEST_CASE("isolated run: a success without a commit (nothing to change) is not m
   auto d = f.tracker.dispatch(f.state, {TaskId("e")}, BatchId("b1"), "w", 100, 0);
   REQUIRE(d);
   f.apply({*d});
-  TaskResult r;
-  r.worker = "w";
-  r.task = TaskId("e");
-  r.attempt = 1;
-  r.success = true;
+  TaskResult r = passed("e");
   auto out = f.tracker.on_result(f.state, r, 200, 0.5);
   CHECK(f.integration.asked.empty());
   REQUIRE(std::get_if<rec::TaskSucceeded>(&out.records.at(0)));
@@ -434,22 +421,13 @@ TEST_CASE("isolated run: merging a batch's commit settles every task of the batc
   auto first = f.tracker.dispatch(f.state, {TaskId("a")}, BatchId("b1"), "w", 100, 0);
   REQUIRE(first);
   f.apply({*first});
-  TaskResult a;
-  a.task = TaskId("a");
-  a.attempt = 1;
-  a.success = true;
-  a.worker = "w";
+  TaskResult a = passed("a");
   f.apply(f.tracker.on_result(f.state, a, 100, 0.5).records);
   auto d = f.tracker.dispatch(f.state, {TaskId("b"), TaskId("c")}, BatchId("b2"), "w", 100, 0);
   REQUIRE(d);
   f.apply({*d});
   f.integration.answers.emplace(kCommitB, Integrated{kHeadA, {"b.py", "c.py"}});
-  TaskResult r;
-  r.task = TaskId("b");
-  r.attempt = 1;
-  r.success = true;
-  r.worker = "w";
-  r.commit = kCommitB;
+  TaskResult r = passed("b", kCommitB);
   auto out = f.tracker.on_result(f.state, r, 200, 0.5);
   REQUIRE(out.records.size() == 3);
   const auto* b = std::get_if<rec::TaskSucceeded>(&out.records[0]);
