@@ -228,6 +228,15 @@ class KnownStager {
       return Ok{};
     }
     if (S_ISDIR(st.st_mode)) return folder(path);
+    return present_file(path, st);
+  }
+
+  // Everything below `path` as it is now: files staged, index entries of files gone removed.
+  Status folder(const std::string& path);
+
+ private:
+  // A file that is there, not a folder, as lstat found it.
+  Status present_file(const std::string& path, const struct stat& st) {
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
       unsure_ = true;
       return Ok{};
@@ -240,63 +249,7 @@ class KnownStager {
     return Ok{};
   }
 
-  // Everything below `path` as it is now: files staged, index entries of files gone removed.
-  Status folder(const std::string& path) {
-    std::vector<std::string> present;
-    if (auto walked = walk(path, present); !walked) return walked;
-    if (git_index_get_bypath(index_, path.c_str(), 0) != nullptr) {  // it was a file
-      if (git_index_remove_bypath(index_, path.c_str()) != 0) return fail("removing", path);
-    }
-    std::sort(present.begin(), present.end());
-    const std::string prefix = path + "/";
-    std::vector<std::string> gone;
-    std::size_t pos = 0;
-    if (git_index_find_prefix(&pos, index_, prefix.c_str()) == 0) {
-      for (; pos < git_index_entrycount(index_); ++pos) {
-        const std::string_view entry = git_index_get_byindex(index_, pos)->path;
-        if (entry.compare(0, prefix.size(), prefix) != 0) break;
-        if (!std::binary_search(present.begin(), present.end(), entry)) gone.emplace_back(entry);
-      }
-    }
-    for (const auto& g : gone) {
-      if (git_index_remove_bypath(index_, g.c_str()) != 0) return fail("removing", g);
-    }
-    return Ok{};
-  }
-
- private:
-  Status walk(const std::string& path, std::vector<std::string>& present) {
-    DIR* listing = ::opendir((root_ / path).c_str());
-    if (listing == nullptr) return Ok{};  // gone, or not a folder now: nothing below it
-    std::vector<std::string> entries;
-    while (const dirent* entry = ::readdir(listing)) {
-      const std::string_view name = entry->d_name;
-      if (name != "." && name != "..") entries.emplace_back(name);
-    }
-    ::closedir(listing);
-    for (const auto& name : entries) {
-      if (name == ".git") {
-        unsure_ = true;
-        return Ok{};
-      }
-      std::string child = path;
-      child += '/';
-      child += name;
-      struct stat st {};
-      if (::lstat((root_ / child).c_str(), &st) != 0) continue;
-      if (S_ISDIR(st.st_mode)) {
-        if (!has_tracked_below(index_, child) && ignored(repo_, child)) {
-          staged_.ignored_files = true;
-          continue;
-        }
-        if (auto below = walk(child, present); !below) return below;
-        continue;
-      }
-      if (auto staged = file(child); !staged) return staged;
-      present.push_back(child);
-    }
-    return Ok{};
-  }
+  Status walk(const std::string& path, std::vector<std::string>& present);
 
   Error fail(const char* what, const std::string& path) const {
     return git_failure(std::string(what) + " " + path);
@@ -308,6 +261,62 @@ class KnownStager {
   std::filesystem::path root_;
   bool unsure_ = false;
 };
+
+Status KnownStager::folder(const std::string& path) {
+  std::vector<std::string> present;
+  if (auto walked = walk(path, present); !walked) return walked;
+  if (git_index_get_bypath(index_, path.c_str(), 0) != nullptr) {  // it was a file
+    if (git_index_remove_bypath(index_, path.c_str()) != 0) return fail("removing", path);
+  }
+  std::sort(present.begin(), present.end());
+  const std::string prefix = path + "/";
+  std::vector<std::string> gone;
+  std::size_t pos = 0;
+  if (git_index_find_prefix(&pos, index_, prefix.c_str()) == 0) {
+    for (; pos < git_index_entrycount(index_); ++pos) {
+      const std::string_view entry = git_index_get_byindex(index_, pos)->path;
+      if (entry.compare(0, prefix.size(), prefix) != 0) break;
+      if (!std::binary_search(present.begin(), present.end(), entry)) gone.emplace_back(entry);
+    }
+  }
+  for (const auto& g : gone) {
+    if (git_index_remove_bypath(index_, g.c_str()) != 0) return fail("removing", g);
+  }
+  return Ok{};
+}
+
+Status KnownStager::walk(const std::string& path, std::vector<std::string>& present) {
+  DIR* listing = ::opendir((root_ / path).c_str());
+  if (listing == nullptr) return Ok{};  // gone, or not a folder now: nothing below it
+  std::vector<std::string> entries;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string_view name = entry->d_name;
+    if (name != "." && name != "..") entries.emplace_back(name);
+  }
+  ::closedir(listing);
+  for (const auto& name : entries) {
+    if (name == ".git") {
+      unsure_ = true;
+      return Ok{};
+    }
+    std::string child = path;
+    child += '/';
+    child += name;
+    struct stat st {};
+    if (::lstat((root_ / child).c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (!has_tracked_below(index_, child) && ignored(repo_, child)) {
+        staged_.ignored_files = true;
+        continue;
+      }
+      if (auto below = walk(child, present); !below) return below;
+      continue;
+    }
+    if (auto staged = present_file(child, st); !staged) return staged;
+    present.push_back(child);
+  }
+  return Ok{};
+}
 
 bool below_any(const std::string& path, const std::unordered_set<std::string>& folders) {
   for (std::size_t slash = path.find('/'); slash != std::string::npos;
