@@ -858,33 +858,78 @@ TEST_CASE("br status reads a live run from its status file, and tells a dead run
   CHECK_THAT(text.output, Catch::Contains("not running"));
 }
 
-TEST_CASE("Ctrl-C stops a busy run at once, and br resume finishes it") {
+TEST_CASE("Ctrl-C and br stop stop a busy run at once, and br resume finishes it without "
+          "running a success again") {
   // Messages never stop arriving on a run of /bin/true agents: an interrupt checked only when
-  // the coordinator is idle waited for the end of the run and exited 0.
+  // the coordinator is idle waited for the end of the run and exited 0 (issue 16 row 1: 288 s
+  // at 10k features). The limit below is generous for 2 loaded cores and still far from that;
+  // BENCHMARKS.md has the measurement (~0.1 s at 40,000 tasks).
+  constexpr auto kStopWithin = 15s;
   test::TempDir dir("br-it");
   write_file(dir / "spec.md", busy_spec(1000));
   write_file(dir / "br.toml", "[run]\nworkers = 4\nworkspace = \"ws\"\n[agent]\ncommand = "
                               "[\"/bin/true\"]\n[verify]\nfile_wait = 0\n");
+  // Waits until the run `br` has made `more` successes past `from`, as `br status` sees it.
+  const auto busy_past = [&](const test::Child& br, int from, int more) {
+    return status_until(dir, [&](const nlohmann::json& doc) {
+      return doc.value("live", false) && doc.value("pid", 0) == br.pid() &&
+             doc.at("counts").at("succeeded").get<int>() >= from + more;
+    });
+  };
+  const auto stopped_within = [&](test::Child& br) {
+    const auto asked = std::chrono::steady_clock::now();
+    const int code = br.wait(60s);
+    const auto took = std::chrono::steady_clock::now() - asked;
+    INFO(br.output());
+    CHECK(code == 130);
+    CHECK(took < kStopWithin);
+  };
+
   test::Child br(dir.path(), "run.log",
                  {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--config",
                   "br.toml", "--quiet"});
-  const auto busy = status_until(dir, [](const nlohmann::json& doc) {
-    return doc.at("counts").at("succeeded").get<int>() >= 100;
-  });
-  REQUIRE(busy.is_object());
+  REQUIRE(busy_past(br, 0, 100).is_object());
   REQUIRE(::kill(br.pid(), SIGINT) == 0);
-  REQUIRE(br.wait(60s) == 130);
-  INFO(br.output());
+  stopped_within(br);
   const RunState stopped = state_of(dir / "state");
   CHECK(stopped.status() == RunStatus::stopped);
   CHECK(stopped.counts().succeeded < stopped.counts().total);
   // Truthful after the stop: the agents died with the run, nothing is running.
   CHECK(stopped.counts().running + stopped.counts().dispatched == 0);
-  const Run resumed = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml",
-                                   "--quiet"});
-  INFO(resumed.output);
-  CHECK(resumed.exit_code == 0);
+
+  // br stop, from another process, on the resumed run while it is as busy.
+  test::Child resumed(dir.path(), "resume.log",
+                      {BR_BINARY, "--state-dir", "state", "resume", "--config", "br.toml",
+                       "--quiet"});
+  REQUIRE(busy_past(resumed, static_cast<int>(stopped.counts().succeeded), 100).is_object());
+  const Run stop = run_br(dir, {"--state-dir", "state", "stop"});
+  INFO(stop.output);
+  CHECK(stop.exit_code == 0);
+  stopped_within(resumed);
+  CHECK(state_of(dir / "state").status() == RunStatus::stopped);
+
+  const Run finished = run_br(dir, {"--state-dir", "state", "resume", "--config", "br.toml",
+                                    "--quiet"});
+  INFO(finished.output);
+  CHECK(finished.exit_code == 0);
   CHECK(state_of(dir / "state").counts().succeeded == 4000);
+  // Finished work is exactly-once across both stops: no task that succeeded was dispatched
+  // again, so each has one success.
+  std::map<std::string, int> successes;
+  std::set<std::string> done;
+  for (const auto& r : journal_of(dir / "state")) {
+    if (const auto* d = std::get_if<rec::BatchDispatched>(&r.body)) {
+      for (const auto& task : d->tasks) CHECK(done.count(task.str()) == 0);
+    } else if (const auto* ok = std::get_if<rec::TaskSucceeded>(&r.body)) {
+      done.insert(ok->task.str());
+      ++successes[ok->task.str()];
+    }
+  }
+  CHECK(successes.size() == 4000);
+  for (const auto& [task, count] : successes) {
+    INFO(task);
+    CHECK(count == 1);
+  }
 }
 
 TEST_CASE("a run that reaches its budget dispatches nothing more, exits 4, and resumes when raised") {
