@@ -1,7 +1,11 @@
 #include "coordinator/front_actor.hpp"
 
+#include <caf/io/basp_broker.hpp>
+#include <caf/io/middleman.hpp>
+
 #include <map>
 
+#include "coordinator/connection_watch.hpp"
 #include "coordinator/run_workspace.hpp"
 #include "coordinator/worker_admission.hpp"
 
@@ -54,6 +58,74 @@ const std::string* admitted(Self self, const char* what) {
   return nullptr;
 }
 
+// Admits or refuses one hello from `sender`, which came over the connection of `peer` ("" if
+// unknown: a local actor, or the broker did not say).
+Encoded<HelloReply> answer_hello(Self self, const Encoded<WorkerHello>& bytes,
+                                 const caf::actor& sender, const std::string& peer) {
+  auto& st = self->state;
+  ConnectionWatch* gate = peer.empty() ? nullptr : st.config.gate.get();
+  HelloReply reply;
+  reply.run_id = st.config.run_id;
+  if (gate && gate->disconnected(peer)) {
+    // Not even decoded: its connection is on its way out (the watch's summary counts it).
+    reply.reason = "too many wrong tokens from " + address_of(peer) +
+                   "; this address is refused for a while (check BR_TOKEN)";
+    return Encoded<HelloReply>::of(reply);
+  }
+  auto hello = bytes.decode(st.limits);
+  if (!hello) {
+    reply.reason = "malformed hello: " + hello.error().str();
+  } else {
+    reply = admit(*hello, st.config.token, st.config.run_id);
+  }
+  if (reply.accepted && sender) {
+    // Names key attempts and results. The same process may say hello again (after a
+    // reconnect); another process under a live worker's name is refused, or the live
+    // worker's attempts would be judged lost and run twice.
+    for (const auto& [address, name] : st.admitted) {
+      if (name == hello->name && address.node() != sender.node()) {
+        reply.accepted = false;
+        reply.reason = "a worker named '" + name +
+                       "' is connected already, from another process; give this one "
+                       "another --name";
+        break;
+      }
+    }
+  }
+  if (reply.accepted && sender && !st.connections.count(sender.node()) &&
+      st.connections.size() >= st.config.max_connections) {
+    reply.accepted = false;
+    reply.reason = "the coordinator already serves " +
+                   std::to_string(st.config.max_connections) +
+                   " worker processes (network.max_connections); raise it in its "
+                   "br.toml or add slots to the workers already connected";
+  }
+  if (reply.accepted && sender) {
+    if (gate) gate->admitted(peer);
+    // Counted once per actor, should one say hello twice.
+    if (st.admitted.insert_or_assign(sender.address(), hello->name).second) {
+      ++st.connections[sender.node()];
+    }
+    self->monitor(sender);
+    WorkerHello joined = *hello;
+    joined.token.clear();  // checked; nobody past this point needs it
+    self->send(st.graph, hello_atom_v, Encoded<WorkerHello>::of(joined),
+               caf::to_string(sender.node()));
+    return Encoded<HelloReply>::of(reply);
+  }
+  // A wrong token is noted the first time per connection; a guesser's further tries are
+  // folded into the watch's summary line, and after a few its connection is closed.
+  const bool wrong_token = hello && !token_accepted(*hello, st.config.token);
+  const int wrong_tokens = wrong_token && gate ? gate->bad_token(peer) : 0;
+  if (wrong_tokens <= 1) {
+    self->send(st.listener, note_atom_v,
+               "refused a worker" +
+                   (hello ? " '" + hello->name.substr(0, 200) + "'" : std::string()) + ": " +
+                   reply.reason + (peer.empty() ? "" : " (from " + peer + ")"));
+  }
+  return Encoded<HelloReply>::of(reply);
+}
+
 FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, GraphActor graph,
                                       ListenerActor listener, FrontConfig config) {
   auto& st = self->state;
@@ -93,55 +165,30 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
     return caf::sec::unexpected_message;
   });
   return {
-      // One hello per worker actor (a br-worker with N slots runs N of them).
-      [=](hello_atom, const Encoded<WorkerHello>& bytes) -> Encoded<HelloReply> {
-        auto& st = self->state;
-        auto hello = bytes.decode(st.limits);
-        HelloReply reply;
-        if (!hello) {
-          reply.reason = "malformed hello: " + hello.error().str();
-        } else {
-          reply = admit(*hello, st.config.token, st.config.run_id);
-        }
+      // One hello per worker actor (a br-worker with N slots runs N of them). From another
+      // process, it is answered once the BASP broker has said which connection (peer address
+      // and port) it came on, so the connection watch can keep that connection, or count a
+      // wrong token against it.
+      [=](hello_atom, const Encoded<WorkerHello>& bytes) -> caf::result<Encoded<HelloReply>> {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-        if (reply.accepted && sender) {
-          // Names key attempts and results. The same process may say hello again (after a
-          // reconnect); another process under a live worker's name is refused, or the live
-          // worker's attempts would be judged lost and run twice.
-          for (const auto& [address, name] : st.admitted) {
-            if (name == hello->name && address.node() != sender.node()) {
-              reply.accepted = false;
-              reply.reason = "a worker named '" + name +
-                             "' is connected already, from another process; give this one "
-                             "another --name";
-              break;
-            }
-          }
+        if (!self->state.config.gate || !sender || sender.node() == self->node()) {
+          return answer_hello(self, bytes, sender, "");
         }
-        if (reply.accepted && sender && !st.connections.count(sender.node()) &&
-            st.connections.size() >= st.config.max_connections) {
-          reply.accepted = false;
-          reply.reason = "the coordinator already serves " +
-                         std::to_string(st.config.max_connections) +
-                         " worker processes (network.max_connections); raise it in its "
-                         "br.toml or add slots to the workers already connected";
-        }
-        if (reply.accepted && sender) {
-          // Counted once per actor, should one say hello twice.
-          if (st.admitted.insert_or_assign(sender.address(), hello->name).second) {
-            ++st.connections[sender.node()];
-          }
-          self->monitor(sender);
-          WorkerHello joined = *hello;
-          joined.token.clear();  // checked; nobody past this point needs it
-          self->send(st.graph, hello_atom_v, Encoded<WorkerHello>::of(joined),
-                     caf::to_string(sender.node()));
-        } else {
-          self->send(st.listener, note_atom_v,
-                     "refused a worker" + (hello ? " '" + hello->name + "'" : std::string()) +
-                         ": " + reply.reason);
-        }
-        return Encoded<HelloReply>::of(reply);
+        auto promise = self->make_response_promise<Encoded<HelloReply>>();
+        auto basp = self->system().middleman().named_broker<caf::io::basp_broker>(
+            caf::atom("BASP"));
+        self->request(caf::actor_cast<caf::actor>(basp), std::chrono::seconds(5), caf::get_atom_v,
+                      sender.node())
+            .then(
+                [=](const caf::node_id&, const std::string& address,
+                    std::uint16_t port) mutable {
+                  promise.deliver(answer_hello(self, bytes, sender,
+                                               address.empty() ? "" : peer_name(address, port)));
+                },
+                [=](const caf::error&) mutable {
+                  promise.deliver(answer_hello(self, bytes, sender, ""));
+                });
+        return promise;
       },
       // Passed on with the worker as sender, so answers go straight back to it.
       [=](work_atom, const Encoded<WorkRequest>& bytes) {

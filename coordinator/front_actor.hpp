@@ -13,7 +13,8 @@
 
 namespace br {
 
-class ObjectServer;  // coordinator/run_workspace.hpp
+class ConnectionWatch;  // coordinator/connection_watch.hpp
+class ObjectServer;     // coordinator/run_workspace.hpp
 
 struct FrontConfig {
   std::string token;   // what a hello must carry ([network] token or BR_TOKEN)
@@ -24,6 +25,8 @@ struct FrontConfig {
   std::size_t max_connections = 256;
   // Isolated runs: serves git objects to workers on other hosts (null: the run has none).
   std::shared_ptr<ObjectServer> objects;
+  // Watches the port's connections: told of good hellos and wrong tokens (null: no watch).
+  std::shared_ptr<ConnectionWatch> gate;
 };
 
 FrontActor spawn_front_actor(caf::actor_system& system, SchedulerActor scheduler,

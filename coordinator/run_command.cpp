@@ -27,6 +27,7 @@
 #include "actors/worker/agent_runner.hpp"
 #include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/worker_actor.hpp"
+#include "coordinator/connection_watch.hpp"
 #include "coordinator/exit_codes.hpp"
 #include "coordinator/front_actor.hpp"
 #include "coordinator/worker_admission.hpp"
@@ -202,7 +203,13 @@ Result<Settings> load_settings(const RunOptions& options) {
     }
     s.listen_host = listen.substr(0, colon);
     s.listen_port = static_cast<std::uint16_t>(port);
-    if (const char* token = std::getenv("BR_TOKEN"); token && *token) s.config.network.token = token;
+    if (const char* token = std::getenv("BR_TOKEN"); token && *token) {
+      s.config.network.token = token;
+      if (s.config.network.token.size() < kMinTokenLength) {
+        return Error::of("BR_TOKEN: a token needs at least " + std::to_string(kMinTokenLength) +
+                         " characters (make one with `openssl rand -hex 16`)");
+      }
+    }
     const auto& net = s.config.network;
     if (net.tls_cert.empty() != net.tls_key.empty()) {
       return Error::of("[network] tls_cert and tls_key go together: set both for TLS, or neither");
@@ -600,12 +607,22 @@ int run_command(const RunOptions& options) {
     }
 
     FrontActor front;
+    std::shared_ptr<ConnectionWatch> gate;
     if (!settings->listen_host.empty()) {
+      raise_open_file_limit();
       FrontConfig front_config;
       front_config.token = config.network.token;
       front_config.run_id = journal->run_id();
       front_config.max_message_bytes = config.limits.message_max_bytes;
       front_config.max_connections = config.network.max_connections;
+      LedgerLimits gate_limits;
+      gate_limits.hello_timeout = std::chrono::milliseconds(config.network.hello_timeout_ms);
+      gate_limits.max_pending = config.network.max_pending;
+      // Its lines come from its own thread; the listener prints notes in order with the rest.
+      gate = std::make_shared<ConnectionWatch>(gate_limits, [listener](const std::string& line) {
+        caf::anon_send(listener, note_atom_v, line);
+      });
+      front_config.gate = gate;
       if (state.isolated()) {
         // Chunks of half a message leave room for the envelope at any message_max_bytes.
         auto objects = ObjectServer::open(config.run.workspace,
@@ -625,6 +642,7 @@ int run_command(const RunOptions& options) {
                    settings->listen_port, system.render(port.error()));
         broken = true;
       } else {
+        gate->watch(*port);
         fmt::print("listening on {}:{}{}\n", settings->listen_host, *port,
                    settings->tls ? " (TLS)" : "");
         std::fflush(stdout);
@@ -724,6 +742,10 @@ int run_command(const RunOptions& options) {
     self->send_exit(scheduler, caf::exit_reason::user_shutdown);
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
     if (front) self->send_exit(front, caf::exit_reason::user_shutdown);
+    if (gate) {
+      // Its thread sends notes to the listener, which takes no more: the last line is ours.
+      if (auto line = gate->stop()) fmt::print(stderr, "br: {}\n", *line);
+    }
   }
   // Workers go with the run: say so in the journal, so `br status` does not show them as
   // connected to a run that is over.

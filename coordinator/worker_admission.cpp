@@ -23,6 +23,10 @@ bool is_local_worker_name(const std::string& name) {
                      [](char c) { return c >= '0' && c <= '9'; });
 }
 
+bool token_accepted(const WorkerHello& hello, const std::string& token) {
+  return token.empty() || constant_time_equal(hello.token, token);
+}
+
 HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id) {
   HelloReply reply;
   reply.run_id = run_id;
@@ -49,7 +53,7 @@ HelloReply admit(const WorkerHello& hello, const std::string& token, const std::
     reply.reason = "'" + hello.name + "' is the name of one of the coordinator's own slots";
     return reply;
   }
-  if (!token.empty() && !constant_time_equal(hello.token, token)) {
+  if (!token_accepted(hello, token)) {
     reply.reason = "wrong or missing token (set BR_TOKEN to the coordinator's token)";
     return reply;
   }

@@ -19,6 +19,9 @@ inline constexpr std::size_t kMaxHeldAttempts = 64;
 inline std::string local_worker_name(std::size_t slot) { return "local-" + std::to_string(slot); }
 bool is_local_worker_name(const std::string& name);
 
+// Whether the hello carries `token` (any does when `token` is empty).
+bool token_accepted(const WorkerHello& hello, const std::string& token);
+
 // accepted, or refused with a reason the worker can act on. An empty `token` accepts any.
 HelloReply admit(const WorkerHello& hello, const std::string& token, const std::string& run_id);
 

@@ -136,6 +136,19 @@ class Section {
     out = std::move(values);
   }
 
+  // A shared secret: empty (none) or at least kMinTokenLength characters.
+  void token(const char* key, std::string& out) {
+    std::string value;
+    string(key, value);
+    if (!value.empty() && value.size() < kMinTokenLength) {
+      error(*find(key), full(key) + ": a token needs at least " +
+                            std::to_string(kMinTokenLength) +
+                            " characters (make one with `openssl rand -hex 16`)");
+      return;
+    }
+    out = std::move(value);
+  }
+
   // `positive`: 0 is refused (a time limit of nothing would fail every attempt).
   void duration(const char* key, std::int64_t& out, bool positive = false) {
     const toml::node* node = find(key);
@@ -276,12 +289,15 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
 
   Section network(root, "network", path, errors);
   network.string("listen", config.network.listen);
-  network.string("token", config.network.token);
+  network.token("token", config.network.token);
   network.string("tls_cert", config.network.tls_cert);
   network.string("tls_key", config.network.tls_key);
   network.string("tls_ca", config.network.tls_ca);
   network.integer("max_connections", config.network.max_connections, 1, 65536);
-  network.reject_unknown({"listen", "token", "tls_cert", "tls_key", "tls_ca", "max_connections"});
+  network.duration("hello_timeout", config.network.hello_timeout_ms, /*positive=*/true);
+  network.integer("max_pending", config.network.max_pending, 1, 65536);
+  network.reject_unknown({"listen", "token", "tls_cert", "tls_key", "tls_ca", "max_connections",
+                          "hello_timeout", "max_pending"});
 
   Section limits(root, "limits", path, errors);
   limits.integer("spec_max_bytes", config.limits.spec_max_bytes, 1024, std::int64_t{1} << 32);

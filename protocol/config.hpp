@@ -66,7 +66,15 @@ struct NetworkConfig {
   std::string token;                      // required when listening beyond loopback
   std::string tls_cert, tls_key, tls_ca;  // TLS between hosts when set
   std::uint32_t max_connections = 256;
+  // A connection that has not said hello within this is closed, and beyond `max_pending` such
+  // connections the oldest are: silent sockets cannot take the coordinator's fds.
+  std::int64_t hello_timeout_ms = 5000;
+  std::uint32_t max_pending = 64;
 };
+
+// Shorter tokens are refused: a guesser is disconnected after a few tries, but a token of a
+// handful of characters would still fall to patience.
+inline constexpr std::size_t kMinTokenLength = 16;
 
 struct LimitsConfig {
   std::uint64_t spec_max_bytes = std::uint64_t{16} << 20;

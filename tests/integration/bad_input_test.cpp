@@ -351,6 +351,7 @@ TEST_CASE("bad network input is refused with its exact message while the coordin
     std::vector<std::string> probe_args;  // after HOST PORT
     std::string probe_says;               // the probe's whole output
     std::string coordinator_logs;         // one line of the coordinator's output, after "br: "
+                                          // (and before " (from ADDRESS:PORT)" for a refusal)
   };
   const std::string token_reason =
       "wrong or missing token (set BR_TOKEN to the coordinator's token)";
@@ -360,35 +361,35 @@ TEST_CASE("bad network input is refused with its exact message while the coordin
       "WorkerHello: malformed: expected array.size() >= offset [2 >= 268468101]; Message ends "
       "prematurely in segment table.";
   const std::vector<NetCase> cases = {
-      {"wrong token", {"--token", "wrong", "--name", "p1"}, "refused: " + token_reason,
+      {"wrong token", {"--token", "a-wrong-guess-000", "--name", "p1"}, "refused: " + token_reason,
        "refused a worker 'p1': " + token_reason},
       {"no token", {"--name", "p2"}, "refused: " + token_reason,
        "refused a worker 'p2': " + token_reason},
-      {"another protocol version", {"--version", "1", "--token", "right", "--name", "p3"},
+      {"another protocol version", {"--version", "1", "--token", "the-right-token-16", "--name", "p3"},
        "refused: protocol version 1 is not this coordinator's " + version +
            "; run the same br version on coordinator and workers",
        "refused a worker 'p3': protocol version 1 is not this coordinator's " + version +
            "; run the same br version on coordinator and workers"},
-      {"no slots", {"--slots", "0", "--token", "right", "--name", "p4"},
+      {"no slots", {"--slots", "0", "--token", "the-right-token-16", "--name", "p4"},
        "refused: slots must be 1 to 1024, not 0", "refused a worker 'p4': slots must be 1 to "
                                                   "1024, not 0"},
       {"a hello that is not Cap'n Proto", {"--garbage"},
        "refused: malformed hello: " + garbage_hello, "refused a worker: malformed hello: " +
                                                          garbage_hello},
-      {"a result before any hello", {"--no-hello", "--token", "wrong", "--then", "result"},
+      {"a result before any hello", {"--no-hello", "--token", "a-wrong-guess-000", "--then", "result"},
        "sent result", "dropped a result from an actor that has not said hello"},
-      {"a work request before any hello", {"--no-hello", "--token", "wrong", "--then", "work"},
+      {"a work request before any hello", {"--no-hello", "--token", "a-wrong-guess-000", "--then", "work"},
        "sent work", "dropped a work request from an actor that has not said hello"},
-      {"a malformed result", {"--token", "right", "--name", "p8", "--then", "result"},
+      {"a malformed result", {"--token", "the-right-token-16", "--name", "p8", "--then", "result"},
        "accepted\nsent result", "dropped a message from p8: TaskResult: message of 7 bytes is "
                                 "truncated (not a whole number of 8-byte words)"},
       {"an oversized progress report",
-       {"--token", "right", "--name", "p9", "--then", "started", "--payload", "oversized"},
+       {"--token", "the-right-token-16", "--name", "p9", "--then", "started", "--payload", "oversized"},
        "accepted\nsent started",
        "dropped a message from p9: TaskProgress: message of 17825792 bytes exceeds the limit of "
        "16777216 bytes"},
       {"a message of a kind the front does not take",
-       {"--token", "right", "--name", "p10", "--then", "untyped"}, "accepted\nsent untyped",
+       {"--token", "the-right-token-16", "--name", "p10", "--then", "untyped"}, "accepted\nsent untyped",
        "dropped a message of a kind the coordinator does not take, from p10"},
   };
   test::TempDir dir("br-bad-net");
@@ -397,7 +398,7 @@ TEST_CASE("bad network input is refused with its exact message while the coordin
   test::Child coordinator(dir.str(), "coordinator.log",
                           {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
                            "127.0.0.1:0", "--state-dir", "state"},
-                          {{"BR_TOKEN", "right"}});
+                          {{"BR_TOKEN", "the-right-token-16"}});
   std::string port;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (port.empty() && std::chrono::steady_clock::now() < deadline) {
@@ -415,12 +416,16 @@ TEST_CASE("bad network input is refused with its exact message while the coordin
     test::Child probe(dir.str(), "probe.log", argv);
     probe.wait(std::chrono::seconds(30));
     CHECK(probe.output() == c.probe_says + "\n");
-    CHECK_THAT(coordinator.output(), Catch::Contains("br: " + c.coordinator_logs + "\n"));
+    // A refusal names the connection it came on, so a flood can be traced.
+    const bool refused = c.probe_says.rfind("refused: ", 0) == 0;
+    CHECK_THAT(coordinator.output(),
+               Catch::Contains("br: " + c.coordinator_logs +
+                               (refused ? " (from 127.0.0.1:" : "\n")));
   }
   test::Child worker(dir.str(), "worker.log",
                      {BR_WORKER, "--connect", "127.0.0.1:" + port, "--config", "br.toml",
                       "--workspace", "ws", "--name", "good", "--state-dir", "ws-state"},
-                     {{"BR_TOKEN", "right"}});
+                     {{"BR_TOKEN", "the-right-token-16"}});
   INFO(coordinator.output());
   CHECK(coordinator.wait(std::chrono::seconds(90)) == 0);
   CHECK(worker.wait(std::chrono::seconds(30)) == 0);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,7 +85,7 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   Child coordinator(dir.str(), "coordinator.log",
                     {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
                      "127.0.0.1:0", "--state-dir", "state"},
-                    {{"BR_TOKEN", "right"}});
+                    {{"BR_TOKEN", "the-right-token-16"}});
   const std::string port = wait_for_port(coordinator);
 
   // Garbage on the port: the coordinator drops that connection and serves everyone else.
@@ -102,7 +103,7 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
     ::close(fd);
   }
   Child intruder(dir.str(), "intruder.log", worker_args(port, "intruder"),
-                 {{"BR_TOKEN", "wrong"}});
+                 {{"BR_TOKEN", "a-wrong-guess-000"}});
   const int intruder_exit = intruder.wait(30s);
   INFO("intruder: " << intruder.output() << "\ncoordinator: " << coordinator.output());
   CHECK(intruder_exit == 2);
@@ -113,7 +114,7 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   const std::string other_version = std::to_string(kProtocolVersion + 1);
   Child old_worker(dir.str(), "old.log",
                    {BR_HELLO_PROBE, "127.0.0.1", port, "--version", other_version, "--token",
-                    "right", "--name", "old"});
+                    "the-right-token-16", "--name", "old"});
   CHECK(old_worker.wait(30s) == 2);
   CHECK_THAT(old_worker.output(),
              Catch::Contains("refused: protocol version " + other_version +
@@ -126,16 +127,16 @@ TEST_CASE("workers on other processes share the run; intruders are refused") {
   // An admitted worker cannot ask for work or report a result in another worker's name.
   for (const char* kind : {"work", "result"}) {
     Child forger(dir.str(), std::string("forged-") + kind + ".log",
-                 {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "right", "--name", "probe/0",
+                 {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "the-right-token-16", "--name", "probe/0",
                   "--then", kind, "--payload", "forged"});
     CHECK(forger.wait(30s) == 0);
     CHECK_THAT(forger.output(), Catch::Contains(std::string("sent ") + kind));
   }
 
   Child w1(dir.str(), "w1.log", worker_args(port, "w1"),
-           {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
+           {{"BR_TOKEN", "the-right-token-16"}, {"BR_DEMO_SLEEP_MS", "300"}});
   Child w2(dir.str(), "w2.log", worker_args(port, "w2"),
-           {{"BR_TOKEN", "right"}, {"BR_DEMO_SLEEP_MS", "300"}});
+           {{"BR_TOKEN", "the-right-token-16"}, {"BR_DEMO_SLEEP_MS", "300"}});
   INFO(coordinator.output());
   REQUIRE(coordinator.wait(90s) == 0);
   CHECK(w1.wait(30s) == 0);
@@ -266,4 +267,138 @@ TEST_CASE("a coordinator that never answers: --reconnect-for bounds the connect 
   CHECK(code == 3);
   CHECK_THAT(worker.output(), Catch::Contains("no answer within"));
   CHECK_THAT(worker.output(), Catch::Contains("after 2 s of trying"));
+}
+
+namespace {
+
+// `n` TCP connections to 127.0.0.1:port that say nothing.
+std::vector<int> idle_connections(const std::string& port, int n) {
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  if (limit.rlim_cur < static_cast<rlim_t>(n + 256)) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, static_cast<rlim_t>(n + 256));
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    REQUIRE(fd >= 0);
+    // Non-blocking: past the coordinator's accept queue a connect waits for the kernel.
+    (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+// How many of `fds` the other side has closed (end of stream or reset); those are closed here.
+std::size_t count_closed(std::vector<int>& fds) {
+  std::size_t closed = 0;
+  for (int& fd : fds) {
+    if (fd < 0) {
+      ++closed;
+      continue;
+    }
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 1) continue;
+    char byte = 0;
+    const ssize_t n = ::recv(fd, &byte, 1, 0);
+    // The coordinator's BASP greeting may come first; what counts is the end after it.
+    if (n > 0 && !(p.revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+    ::close(fd);
+    fd = -1;
+    ++closed;
+  }
+  return closed;
+}
+
+}  // namespace
+
+TEST_CASE("silent connections are closed and cannot lock workers out") {
+  test::TempDir dir("br-net");
+  setup(dir, "[network]\nhello_timeout = \"1s\"\nmax_pending = 32\n");
+  // At 1,024 fds, 1,100 silent connections used to take them all: the coordinator spun at
+  // 100 % CPU and no worker could connect until they went.
+  Child coordinator(dir.str(), "coordinator.log",
+                    {"/usr/bin/prlimit", "--nofile=1024:1024", BR_COORDINATOR, "--config",
+                     "br.toml", "--spec", "spec.md", "--listen", "127.0.0.1:0", "--state-dir",
+                     "state"},
+                    {{"BR_TOKEN", "the-right-token-16"}});
+  const std::string port = wait_for_port(coordinator);
+  std::vector<int> idle = idle_connections(port, 1100);
+  // Every one of them is closed, however many the fd limit let in at a time.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  std::size_t closed = 0;
+  while ((closed = count_closed(idle)) < idle.size() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  INFO(coordinator.output());
+  CHECK(closed == idle.size());
+  // A second wave holds connections while a real worker joins and finishes the run.
+  std::vector<int> more = idle_connections(port, 1100);
+  Child worker(dir.str(), "w.log", worker_args(port, "w"),
+               {{"BR_TOKEN", "the-right-token-16"}, {"BR_DEMO_SLEEP_MS", "50"}});
+  REQUIRE(coordinator.wait(90s) == 0);
+  CHECK(worker.wait(30s) == 0);
+  for (int fd : more) {
+    if (fd >= 0) ::close(fd);
+  }
+  CHECK_THAT(coordinator.output(), Catch::Contains("that said no hello within 1000 ms"));
+  CHECK_THAT(coordinator.output(), Catch::Contains("over the cap of 32 waiting for hello"));
+  CHECK(state_of(dir / "state").counts().succeeded == 18);
+}
+
+TEST_CASE("a token guesser is disconnected after three tries, with one line in the log") {
+  test::TempDir dir("br-net");
+  setup(dir);
+  Child coordinator(dir.str(), "coordinator.log",
+                    {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                     "127.0.0.1:0", "--state-dir", "state"},
+                    {{"BR_TOKEN", "the-right-token-16"}});
+  const std::string port = wait_for_port(coordinator);
+  Child guesser(dir.str(), "guesser.log",
+                {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "a-wrong-guess-000", "--name",
+                 "guesser", "--hellos", "200"});
+  guesser.wait(60s);
+  const std::string guesses = guesser.output();
+  INFO(guesses);
+  std::size_t tried = 0;
+  for (auto at = guesses.find("refused: wrong or missing token"); at != std::string::npos;
+       at = guesses.find("refused: wrong or missing token", at + 1)) {
+    ++tried;
+  }
+  CHECK(tried == 3);  // then refused unread, and the connection closed
+  CHECK_THAT(guesses, Catch::Contains("refused: too many wrong tokens from 127.0.0.1"));
+  // Right away, the address is refused whatever its token.
+  Child next(dir.str(), "next.log",
+             {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "the-right-token-16", "--name", "n"});
+  CHECK(next.wait(30s) == 2);
+  CHECK_THAT(next.output(), Catch::Contains("refused: too many wrong tokens"));
+  // Once the refusal is over (kFirstRefusal, 2 s), the right token is admitted again.
+  bool admitted = false;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (int i = 0; !admitted && std::chrono::steady_clock::now() < deadline; ++i) {
+    Child probe(dir.str(), "probe.log",
+                {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "the-right-token-16", "--name",
+                 "p" + std::to_string(i)});
+    admitted = probe.wait(30s) == 0;
+    if (!admitted) std::this_thread::sleep_for(200ms);
+  }
+  CHECK(admitted);
+  Child worker(dir.str(), "w.log", worker_args(port, "w"),
+               {{"BR_TOKEN", "the-right-token-16"}, {"BR_DEMO_SLEEP_MS", "50"}});
+  REQUIRE(coordinator.wait(90s) == 0);
+  const std::string log = coordinator.output();
+  INFO(log);
+  std::size_t noted = 0;
+  for (auto at = log.find("refused a worker 'guesser'"); at != std::string::npos;
+       at = log.find("refused a worker 'guesser'", at + 1)) {
+    ++noted;
+  }
+  CHECK(noted == 1);
+  CHECK_THAT(log, Catch::Contains("disconnected 1 connection after 3 wrong tokens"));
+  CHECK(state_of(dir / "state").counts().succeeded == 18);
 }

@@ -4,14 +4,15 @@
 // For tests of what the coordinator refuses; not a worker (it never runs anything).
 //
 //   hello_probe HOST PORT [--version N] [--token T] [--name NAME] [--slots N] [--garbage]
-//               [--no-hello]
+//               [--no-hello] [--hellos N]
 //               [--then work|started|result|untyped --payload garbage|oversized|forged]
 //
 // --payload forged: a well-formed message (result: a success of p0/01-backend attempt 1) that
 // names worker "victim/0" instead of the probe.
 //
 // Prints "accepted" (exit 0) or "refused: REASON" (exit 2), and "sent KIND" after a message;
-// other failures exit 3. Messages are one-way: what became of them is in the coordinator's log.
+// other failures exit 3. --hellos N says the hello N times on the one connection, printing each
+// answer (a guesser's loop); the exit code is the last answer's. Messages are one-way: what became of them is in the coordinator's log.
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <fmt/core.h>
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   const auto port = static_cast<std::uint16_t>(std::stoi(argv[2]));
   br::WorkerHello hello{"probe", 1, br::kProtocolVersion, "", {}, {}};
   bool garbage = false, no_hello = false;
+  int hellos = 1;
   std::string then, payload_kind = "garbage";
   for (int i = 3; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
       garbage = true;
     } else if (flag == "--no-hello") {
       no_hello = true;
+    } else if (i + 1 < argc && flag == "--hellos") {
+      hellos = std::stoi(argv[++i]);
     } else if (i + 1 < argc && flag == "--then") {
       then = argv[++i];
     } else if (i + 1 < argc && flag == "--payload") {
@@ -75,7 +79,9 @@ int main(int argc, char** argv) {
   caf::scoped_actor self{system};
   if (no_hello) {
     exit_code = 0;
-  } else {
+  }
+  for (int i = 0; i < hellos && !no_hello; ++i) {
+    exit_code = 3;
     self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
         .receive(
             [&](const br::Encoded<br::HelloReply>& bytes) {

@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ] || ! ip netns add "brprobe$$" 2>/dev/null; then
 fi
 ip netns del "brprobe$$"
 
-export BR_NET_ID=$$ BR_TOKEN=cutoff-test
+export BR_NET_ID=$$ BR_TOKEN=cutoff-test-token-16
 cluster="$source_dir/deploy/netns-cluster.sh"
 prefix="b$(printf %06d $((BR_NET_ID % 1000000)))"
 net="10.$((100 + BR_NET_ID % 100)).$(( (BR_NET_ID / 100) % 250 ))"

@@ -60,7 +60,9 @@ token_budget = 6000
 
 [network]
 listen = "0.0.0.0:9000"
-token = "t"
+token = "0123456789abcdef"
+hello_timeout = "3s"
+max_pending = 8
 max_connections = 10
 
 [limits]
@@ -86,7 +88,9 @@ compact = true
   CHECK(c.verify.file_wait_ms == 5000);
   CHECK(c.verify.require_checks);
   CHECK(c.context.token_budget == 6000);
-  CHECK(c.network.token == "t");
+  CHECK(c.network.token == "0123456789abcdef");
+  CHECK(c.network.hello_timeout_ms == 3000);
+  CHECK(c.network.max_pending == 8);
   CHECK(c.limits.max_tasks == 500);
   CHECK(c.journal.snapshot_every == 2500);
   CHECK(c.journal.compact);
@@ -136,6 +140,13 @@ TEST_CASE("bad configs are errors naming the line and key") {
       {"[agent]\nmax_cost_per_task_usd = \"3\"\n",
        "br.toml:2: agent.max_cost_per_task_usd: expected an amount of US dollars, e.g. 5 or 2.50 "
        "(0: no limit)"},
+      {"[network]\ntoken = \"short\"\n",
+       "br.toml:2: network.token: a token needs at least 16 characters (make one with `openssl "
+       "rand -hex 16`)"},
+      {"[network]\nhello_timeout = 0\n", "br.toml:2: network.hello_timeout: must be more than 0, "
+                                          "e.g. \"30m\""},
+      {"[network]\nmax_pending = 0\n",
+       "br.toml:2: network.max_pending: expected an integer from 1 to 65536"},
       {"[journal]\nsnapshot_every = -1\n",
        "br.toml:2: journal.snapshot_every: expected an integer from 0 to 1000000000"},
       {"[journal]\nsnapshot_every = \"often\"\n",
