@@ -863,7 +863,7 @@ TEST_CASE("Ctrl-C and br stop stop a busy run at once, and br resume finishes it
   // Messages never stop arriving on a run of /bin/true agents: an interrupt checked only when
   // the coordinator is idle waited for the end of the run and exited 0 (issue 16 row 1: 288 s
   // at 10k features). The limit below is generous for 2 loaded cores and still far from that;
-  // BENCHMARKS.md has the measurement (~0.1 s at 40,000 tasks).
+  // BENCHMARKS.md has the measurement (0.16–0.41 s at 45,000 tasks).
   constexpr auto kStopWithin = 15s;
   test::TempDir dir("br-it");
   write_file(dir / "spec.md", busy_spec(1000));
