@@ -293,11 +293,12 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   network.string("tls_cert", config.network.tls_cert);
   network.string("tls_key", config.network.tls_key);
   network.string("tls_ca", config.network.tls_ca);
+  network.string("tls_peer_name", config.network.tls_peer_name);
   network.integer("max_connections", config.network.max_connections, 1, 65536);
   network.duration("hello_timeout", config.network.hello_timeout_ms, /*positive=*/true);
   network.integer("max_pending", config.network.max_pending, 1, 65536);
-  network.reject_unknown({"listen", "token", "tls_cert", "tls_key", "tls_ca", "max_connections",
-                          "hello_timeout", "max_pending"});
+  network.reject_unknown({"listen", "token", "tls_cert", "tls_key", "tls_ca", "tls_peer_name",
+                          "max_connections", "hello_timeout", "max_pending"});
 
   Section limits(root, "limits", path, errors);
   limits.integer("spec_max_bytes", config.limits.spec_max_bytes, 1024, std::int64_t{1} << 32);

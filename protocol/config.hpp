@@ -65,6 +65,8 @@ struct NetworkConfig {
   std::string listen = "127.0.0.1:7420";
   std::string token;                      // required when listening beyond loopback
   std::string tls_cert, tls_key, tls_ca;  // TLS between hosts when set
+  // br-worker: the name the coordinator's certificate must be for (empty: any the CA signed).
+  std::string tls_peer_name;
   std::uint32_t max_connections = 256;
   // A connection that has not said hello within this is closed, and beyond `max_pending` such
   // connections the oldest are: silent sockets cannot take the coordinator's fds.

@@ -22,6 +22,7 @@
 #include "protocol/actor_messages.hpp"
 #include "protocol/config.hpp"
 #include "worker/tcp_probe.hpp"
+#include "worker/tls_probe.hpp"
 
 namespace {
 
@@ -31,19 +32,41 @@ using Clock = std::chrono::steady_clock;
 // `deadline`. A coordinator that restarts (systemd, a crash) is back within seconds.
 // The coordinator's interface is checked on connecting: one that does not publish
 // br::FrontActor (another version of br) is refused by CAF with an interface mismatch.
+// With TLS (`tls` not null), a failed connect is explained by a handshake of br's own, and a
+// `tls_peer_name` is checked by one before each connect.
 caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std::string& host,
-                                            std::uint16_t port, bool tls,
+                                            std::uint16_t port, const br::NetworkConfig* tls,
                                             Clock::time_point deadline) {
   auto delay = std::chrono::milliseconds(50);
   for (;;) {
     // CAF's connect would wait out the kernel's SYN retries (~2 min) past any deadline: a
     // probe, bounded by what is left of the window, goes first.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    const auto probe = br::probe_tcp(host, port, std::max(left, std::chrono::milliseconds(100)));
+    auto probe = br::probe_tcp(host, port, std::max(left, std::chrono::milliseconds(100)));
     caf::expected<br::FrontActor> front = caf::make_error(caf::sec::cannot_connect_to_node, probe.why);
+    const br::TlsFiles files = tls ? br::TlsFiles{tls->tls_cert, tls->tls_key, tls->tls_ca}
+                                   : br::TlsFiles{};
+    const auto handshake_limit = std::max(left, std::chrono::milliseconds(1000));
+    if (probe.reachable && tls && !tls->tls_peer_name.empty()) {
+      const auto checked = br::probe_tls(host, port, handshake_limit, files, tls->tls_peer_name);
+      if (!checked.reachable) {
+        front = caf::make_error(caf::sec::cannot_connect_to_node, checked.why);
+        probe.reachable = false;
+        probe.why = checked.why;
+      }
+    }
     if (probe.reachable) {
       front = tls ? caf::openssl::remote_actor<br::FrontActor>(system, host, port)
                   : system.middleman().remote_actor<br::FrontActor>(host, port);
+      if (!front && tls) {
+        // CAF says only that the connection failed; a handshake of our own says why.
+        const auto why = br::probe_tls(host, port, handshake_limit, files, "");
+        if (!why.reachable) {
+          front = caf::make_error(caf::sec::cannot_connect_to_node, why.why);
+          probe.reachable = false;
+          probe.why = why.why;
+        }
+      }
     }
     if (front || Clock::now() + delay > deadline) return front;
     if (delay == std::chrono::milliseconds(50)) {
@@ -133,6 +156,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool tls = !net.tls_cert.empty();
+  if (!net.tls_peer_name.empty() && (!tls || net.tls_ca.empty())) {
+    fmt::print(stderr, "{}: [network] tls_peer_name needs TLS with a CA: set tls_cert, tls_key "
+               "and tls_ca too\n", config_path);
+    return 2;
+  }
   if (tls) {
     caf_config.load<caf::openssl::manager>();
     caf_config.openssl_certificate = net.tls_cert;
@@ -141,7 +169,8 @@ int main(int argc, char** argv) {
   }
   caf::actor_system system{caf_config};
   const auto reconnect_window = std::chrono::milliseconds(static_cast<long>(reconnect_seconds * 1000));
-  auto front = connect_until(system, host, port, tls, Clock::now() + reconnect_window);
+  auto front = connect_until(system, host, port, tls ? &net : nullptr,
+                             Clock::now() + reconnect_window);
   if (!front) {
     fmt::print(stderr,
                "br-worker: cannot reach the coordinator at {} after {} s of trying: check that "
@@ -216,7 +245,8 @@ int main(int argc, char** argv) {
         },
         caf::after(quiet) >> [&] {
       fmt::print(stderr, "br-worker {}: lost the coordinator ({}); reconnecting\n", name, lost);
-      auto again = connect_until(system, host, port, tls, Clock::now() + reconnect_window);
+      auto again = connect_until(system, host, port, tls ? &net : nullptr,
+                                 Clock::now() + reconnect_window);
       if (!again) {
         fmt::print(stderr, "br-worker {}: gave up reaching the coordinator at {} after {} s: {}\n",
                    name, connect, reconnect_seconds, system.render(again.error()));

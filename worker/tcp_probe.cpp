@@ -17,12 +17,15 @@ struct AddrInfoFree {
   void operator()(addrinfo* info) const { freeaddrinfo(info); }
 };
 
-// One non-blocking connect to `addr`, waited for at most `timeout_ms`.
-ProbeResult try_address(const addrinfo& addr, int timeout_ms) {
+// One non-blocking connect to `addr`, waited for at most `timeout_ms`: the connected socket
+// (non-blocking), or -1 and why not.
+int try_address(const addrinfo& addr, int timeout_ms, ProbeResult& out) {
   const int fd = ::socket(addr.ai_family, addr.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                           addr.ai_protocol);
-  if (fd < 0) return {false, std::strerror(errno)};
-  ProbeResult out;
+  if (fd < 0) {
+    out = {false, std::strerror(errno)};
+    return -1;
+  }
   if (::connect(fd, addr.ai_addr, addr.ai_addrlen) == 0) {
     out.reachable = true;
   } else if (errno != EINPROGRESS) {
@@ -42,33 +45,44 @@ ProbeResult try_address(const addrinfo& addr, int timeout_ms) {
       if (error != 0) out.why = std::strerror(error);
     }
   }
+  if (out.reachable) return fd;
   ::close(fd);
-  return out;
+  return -1;
 }
 
 }  // namespace
 
-ProbeResult probe_tcp(const std::string& host, std::uint16_t port,
-                      std::chrono::milliseconds timeout) {
+int connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                ProbeResult& result) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* raw = nullptr;
   const std::string service = std::to_string(port);
   if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &raw); rc != 0) {
-    return {false, gai_strerror(rc)};
+    result = {false, gai_strerror(rc)};
+    return -1;
   }
   const std::unique_ptr<addrinfo, AddrInfoFree> list(raw);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  ProbeResult last{false, "no address for " + host};
+  result = {false, "no address for " + host};
   for (const addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    last = try_address(*a, static_cast<int>(left.count()));
-    if (last.reachable) return last;
+    result = {};
+    const int fd = try_address(*a, static_cast<int>(left.count()), result);
+    if (fd >= 0) return fd;
   }
-  return last;
+  return -1;
+}
+
+ProbeResult probe_tcp(const std::string& host, std::uint16_t port,
+                      std::chrono::milliseconds timeout) {
+  ProbeResult result;
+  const int fd = connect_tcp(host, port, timeout, result);
+  if (fd >= 0) ::close(fd);
+  return result;
 }
 
 }  // namespace br

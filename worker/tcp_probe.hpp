@@ -19,4 +19,9 @@ struct ProbeResult {
 ProbeResult probe_tcp(const std::string& host, std::uint16_t port,
                       std::chrono::milliseconds timeout);
 
+// The same connect, keeping the socket: a connected, non-blocking fd the caller closes, or -1
+// with `result` saying why.
+int connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                ProbeResult& result);
+
 }  // namespace br
