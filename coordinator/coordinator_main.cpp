@@ -10,7 +10,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"br-coordinator: runs a spec with workers on other hosts (br-worker).\n\n"
-               "Example:\n  BR_TOKEN=s3cret br-coordinator --config br.toml --spec "
+               "Example:\n  BR_TOKEN=$(cat ~/.br-token) br-coordinator --config br.toml --spec "
                "PROJECT_SPEC.md --listen 0.0.0.0:7420",
                "br-coordinator"};
   br::RunOptions options;

@@ -82,7 +82,7 @@ caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std
 
 int main(int argc, char** argv) {
   CLI::App app{"br-worker: runs coding agents for a br-coordinator.\n\nExample:\n"
-               "  BR_TOKEN=s3cret br-worker --connect 10.0.0.1:7420 --workspace ~/br-ws "
+               "  BR_TOKEN=$(cat ~/.br-token) br-worker --connect 10.0.0.1:7420 --workspace ~/br-ws "
                "--slots 2 --config br.toml",
                "br-worker"};
   std::string connect, workspace = ".", config_path, name, state_dir = ".br-worker";
