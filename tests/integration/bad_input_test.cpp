@@ -137,6 +137,13 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
       {"bad strategy", run("c.toml"),
        {{"spec.md", kSpec}, {"c.toml", "[run]\nstrategy = \"random\"\n"}}, 2,
        "c.toml:2: run.strategy: 'random' is not one of critical-path, priority, shortest"},
+      {"a token too short to resist guessing", run("c.toml"),
+       {{"spec.md", kSpec}, {"c.toml", "[network]\ntoken = \"s3cret\"\n"}}, 2,
+       "c.toml:2: network.token: a token needs at least 16 characters (make one with `openssl "
+       "rand -hex 16`)"},
+      {"no time for a hello", run("c.toml"),
+       {{"spec.md", kSpec}, {"c.toml", "[network]\nhello_timeout = \"0s\"\n"}}, 2,
+       "c.toml:2: network.hello_timeout: must be more than 0, e.g. \"30m\""},
       {"command as a string", run("c.toml"),
        {{"spec.md", kSpec}, {"c.toml", "[agent]\ncommand = \"claude -p\"\n"}}, 2,
        "c.toml:2: agent.command: expected an array of strings, e.g. [\"make\", \"check\"]"},
