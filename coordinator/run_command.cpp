@@ -589,6 +589,8 @@ int run_command(const RunOptions& options) {
       w.runner.run_id = journal->run_id();
       w.runner.agent = config.agent;
       w.runner.verify = config.verify;
+      w.runner.allow_run_criteria =
+          allows_run_criteria(config.verify, VerifyingHost::local);
       w.runner.workspace = config.run.workspace;
       w.runner.logs_dir = dir.logs();
       w.runner.prompts_dir = dir.prompts();

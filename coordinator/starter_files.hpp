@@ -29,6 +29,9 @@ env = ["ANTHROPIC_API_KEY"]  # variables passed through; agents get a clean envi
 timeout = "10m"
 file_wait = "10s"            # how long to wait for expected files after the agent exits
 require_checks = false       # true: refuse a plan with a task nothing machine-checks
+# `run:` criteria are commands from the spec, run as your user. Unset: they run here; a
+# br-worker runs them only if its own config says allow_run_criteria = true.
+# allow_run_criteria = true
 
 [context]
 token_budget = 4000          # the prompt never exceeds this many tokens (about bytes / 4)

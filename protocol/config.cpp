@@ -57,6 +57,13 @@ class Section {
   }
 
   void boolean(const char* key, bool& out) {
+    std::optional<bool> v;
+    boolean(key, v);
+    if (v) out = *v;
+  }
+
+  // Left unset when the key is absent, for settings whose default depends on where br runs.
+  void boolean(const char* key, std::optional<bool>& out) {
     const toml::node* node = find(key);
     if (!node) return;
     if (!node->is_boolean()) {
@@ -281,7 +288,9 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   verify.duration("timeout", config.verify.timeout_ms, /*positive=*/true);
   verify.duration("file_wait", config.verify.file_wait_ms);
   verify.boolean("require_checks", config.verify.require_checks);
-  verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait", "require_checks"});
+  verify.boolean("allow_run_criteria", config.verify.allow_run_criteria);
+  verify.reject_unknown({"check_command", "test_command", "timeout", "file_wait", "require_checks",
+                         "allow_run_criteria"});
 
   Section context(root, "context", path, errors);
   context.integer("token_budget", config.context.token_budget, 500, 1000000);
@@ -344,6 +353,10 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
         (std::filesystem::path(base_dir) / config.run.workspace).lexically_normal().string();
   }
   return config;
+}
+
+bool allows_run_criteria(const VerifyConfig& config, VerifyingHost host) {
+  return config.allow_run_criteria.value_or(host == VerifyingHost::local);
 }
 
 Result<Config> load_config(const std::string& path) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +56,19 @@ struct VerifyConfig {
   // A plan with a task that nothing machine-checks (no expected file, no file:/contains:/run:
   // criterion, neither command above) is an error, not a task an agent of /bin/true passes.
   bool require_checks = false;
+  // `run:` criteria are commands written in the spec, run as the user of the host that
+  // verifies. Unset: they run in `br run`'s and br-coordinator's own slots (the spec's author
+  // is the one running br there) and not on a br-worker, whose owner may not have written or
+  // read the spec. Only the verifying host's own config counts (allows_run_criteria).
+  std::optional<bool> allow_run_criteria;
 };
+
+// Where verification happens, for the defaults that differ between hosts.
+enum class VerifyingHost : std::uint8_t { local, remote_worker };
+
+// Whether `run:` criteria run on `host`: [verify] allow_run_criteria when the config sets it,
+// else yes for local slots and no for a br-worker.
+bool allows_run_criteria(const VerifyConfig& config, VerifyingHost host);
 
 struct ContextConfig {
   std::uint32_t token_budget = 4000;      // prompt budget, tokens ≈ bytes / 4

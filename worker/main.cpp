@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
     w.runner.worker = fmt::format("{}/{}", name, i);
     w.runner.agent = config->agent;
     w.runner.verify = config->verify;
+    // This host's own config decides: nothing the coordinator sends can turn them on.
+    w.runner.allow_run_criteria =
+        br::allows_run_criteria(config->verify, br::VerifyingHost::remote_worker);
     w.runner.workspace = std::filesystem::absolute(workspace);
     w.runner.logs_dir = std::filesystem::path(state_dir) / "logs";
     w.runner.prompts_dir = std::filesystem::path(state_dir) / "prompts";

@@ -187,6 +187,18 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
     return results;
   };
 
+  // Refused before the agent runs, so the attempt costs nothing; a retry may go to a worker
+  // that allows them.
+  if (!config.allow_run_criteria) {
+    for (const auto& item : batch.tasks) {
+      for (const Criterion& c : item.task.acceptance) {
+        if (c.kind == CriterionKind::run) {
+          return fail_all(item.task.id.str() + ": " + run_criterion_not_allowed(c, config.worker));
+        }
+      }
+    }
+  }
+
   // Where the agent works: the shared workspace, or this slot's worktree at the batch's base.
   std::optional<Isolated> isolated;
   std::filesystem::path workspace = config.workspace;
@@ -254,6 +266,8 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   common.log_file = log_file;
   common.log_max_bytes = config.log_max_bytes;
   common.env_allow = config.agent.env_allow;
+  common.allow_run_criteria = config.allow_run_criteria;
+  common.worker = config.worker;
   Verification checks;
   run_checks(config.verify, common, checks, cancel);
 

@@ -21,6 +21,9 @@ struct BatchRunnerConfig {
   std::string run_id;  // named in the commits of isolated attempts (a Br-Run trailer)
   AgentConfig agent;
   VerifyConfig verify;
+  // allows_run_criteria(verify, ...) as the host's main decided it: false, a batch with a
+  // `run:` criterion fails before its agent runs (nothing this host does would pass it).
+  bool allow_run_criteria = true;
   // Without isolation, where agents work. With it, a directory in the run's git repository
   // (its root, or the project's folder inside it): each attempt works in the same place of
   // the slot's own worktree.

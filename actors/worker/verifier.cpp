@@ -107,6 +107,13 @@ void run_checks(const VerifyConfig& config, const VerifyRequest& request, Verifi
   }
 }
 
+std::string run_criterion_not_allowed(const Criterion& criterion, const std::string& worker) {
+  return "criterion '" + to_string(criterion) + "' was not run: " +
+         (worker.empty() ? std::string("this host") : "worker " + worker) +
+         " does not allow run: criteria (set [verify] allow_run_criteria = true in its own "
+         "config to run the spec's commands there)";
+}
+
 void check_criteria(const VerifyConfig& config, const VerifyRequest& request, Verification& out,
                     const CancelSource* cancel) {
   for (const Criterion& c : request.acceptance) {
@@ -116,6 +123,10 @@ void check_criteria(const VerifyConfig& config, const VerifyRequest& request, Ve
     }
     const std::string name = "criterion '" + to_string(c) + "'";
     if (c.kind == CriterionKind::run) {
+      if (!request.allow_run_criteria) {
+        out.failures.push_back(run_criterion_not_allowed(c, request.worker));
+        continue;
+      }
       auto argv = split_command_line(c.command);
       if (!argv.ok()) {
         out.failures.push_back(name + " malformed: " + argv.error().str());

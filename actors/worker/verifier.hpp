@@ -45,6 +45,10 @@ struct VerifyRequest {
   std::filesystem::path log_file;       // command output is appended here
   std::uint64_t log_max_bytes = kDefaultLogMaxBytes;
   std::vector<std::string> env_allow;  // passed through to commands, as for the agent
+  // allows_run_criteria of this host's own config; false: a `run:` criterion fails unrun,
+  // naming `worker` and the setting.
+  bool allow_run_criteria = true;
+  std::string worker;
 };
 
 struct Verification {
@@ -66,10 +70,15 @@ void run_checks(const VerifyConfig& config, const VerifyRequest& request, Verifi
 
 // Machine-checkable criteria, as the planner typed them: `file: PATH` exists; `contains: PATH ~
 // TEXT` — the file (at most kMaxContainsBytes) contains TEXT byte for byte; `run: COMMAND` —
-// split by split_command_line, exits 0 within VerifyConfig::timeout_ms. Paths escaping the
-// workspace are rejected. Prose criteria go to `out.unchecked`.
+// split by split_command_line, exits 0 within VerifyConfig::timeout_ms (its process group is
+// killed then, and when it exits), or fails unrun unless request.allow_run_criteria. Paths
+// escaping the workspace are rejected. Prose criteria go to `out.unchecked`.
 void check_criteria(const VerifyConfig& config, const VerifyRequest& request, Verification& out,
                     const CancelSource* cancel = nullptr);
+
+// The reason a `run:` criterion fails on `worker` when that host's config does not allow
+// them: the criterion, the worker and the setting that would.
+std::string run_criterion_not_allowed(const Criterion& criterion, const std::string& worker);
 
 // All three, in that order; every failure is kept.
 Verification verify(const VerifyConfig& config, const VerifyRequest& request,

@@ -402,3 +402,45 @@ TEST_CASE("a token guesser is disconnected after three tries, with one line in t
   CHECK_THAT(log, Catch::Contains("disconnected 1 connection after 3 wrong tokens"));
   CHECK(state_of(dir / "state").counts().succeeded == 18);
 }
+
+TEST_CASE("a br-worker runs the spec's run: criteria only when its own config allows them") {
+  for (const bool allowed : {false, true}) {
+    INFO("worker allows run: criteria: " << allowed);
+    test::TempDir dir("br-net");
+    // The coordinator's config allows them: that must not decide for the worker.
+    setup(dir, "allow_run_criteria = true\n");
+    const std::string marker = dir / "ran";
+    std::ofstream(dir / "spec.md") << "# Net\n## Features\n### Probe {#probe}\nBusiness logic.\n"
+                                      "**Files:**\n- src/probe.py\n**Acceptance criteria:**\n"
+                                      "- run: touch " << marker << "\n";
+    std::ofstream(dir / "worker.toml")
+        << "[agent]\ncommand = [\"" << BR_SOURCE_DIR << "/deploy/demo-agent\"]\n"
+        << "[verify]\nfile_wait = \"200ms\"\n"
+        << (allowed ? "allow_run_criteria = true\n" : "");
+    Child coordinator(dir.str(), "coordinator.log",
+                      {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                       "127.0.0.1:0", "--state-dir", "state"});
+    const std::string port = wait_for_port(coordinator);
+    auto args = worker_args(port, "w");
+    args[4] = "worker.toml";  // --config
+    Child worker(dir.str(), "w.log", args);
+    const int code = coordinator.wait(90s);
+    INFO(coordinator.output() << "\nworker: " << worker.output());
+    const RunState state = state_of(dir / "state");
+    std::string reasons;
+    for (const auto& t : state.tasks()) reasons += t.reason + "\n";
+    INFO(reasons);
+    if (allowed) {
+      CHECK(code == 0);
+      CHECK(state.counts().succeeded == 3);  // implementation, tests (with the criterion), docs
+      CHECK(std::filesystem::exists(marker));
+    } else {
+      CHECK(code != 0);
+      CHECK_FALSE(std::filesystem::exists(marker));
+      CHECK_THAT(reasons, Catch::Contains("probe/02-tests: criterion 'run: touch " + marker +
+                                          "' was not run: worker w/"));
+      CHECK_THAT(reasons, Catch::Contains(" does not allow run: criteria (set [verify] "
+                                          "allow_run_criteria = true in its own config"));
+    }
+  }
+}

@@ -100,6 +100,21 @@ TEST_CASE("checks are not required unless [verify] says so") {
   CHECK_FALSE(must_parse("").verify.require_checks);
 }
 
+TEST_CASE("run: criteria run locally by default and on a br-worker only if its config says so") {
+  const VerifyConfig unset = must_parse("").verify;
+  CHECK_FALSE(unset.allow_run_criteria.has_value());
+  CHECK(allows_run_criteria(unset, VerifyingHost::local));
+  CHECK_FALSE(allows_run_criteria(unset, VerifyingHost::remote_worker));
+
+  const VerifyConfig on = must_parse("[verify]\nallow_run_criteria = true\n").verify;
+  CHECK(allows_run_criteria(on, VerifyingHost::local));
+  CHECK(allows_run_criteria(on, VerifyingHost::remote_worker));
+
+  const VerifyConfig off = must_parse("[verify]\nallow_run_criteria = false\n").verify;
+  CHECK_FALSE(allows_run_criteria(off, VerifyingHost::local));
+  CHECK_FALSE(allows_run_criteria(off, VerifyingHost::remote_worker));
+}
+
 TEST_CASE("the agent's output format and budgets are read, in dollars to the millionth") {
   const Config c = must_parse(
       "[agent]\noutput = \"claude-json\"\nmax_cost_usd = 12.5\nmax_cost_per_task_usd = 2\n");
@@ -152,6 +167,13 @@ TEST_CASE("bad configs are errors naming the line and key") {
       {"[journal]\nsnapshot_every = \"often\"\n",
        "br.toml:2: journal.snapshot_every: expected an integer from 0 to 1000000000"},
       {"[journal]\ncompact = \"yes\"\n", "br.toml:2: journal.compact: expected true or false"},
+      {"[verify]\ntimeout = \"1m\"\nallow_run_criteria = \"yes\"\n",
+       "br.toml:3: verify.allow_run_criteria: expected true or false"},
+      {"[verify]\nallow_run_criteria = 1\n",
+       "br.toml:2: verify.allow_run_criteria: expected true or false"},
+      {"[verify]\nallow_run_criterion = true\n",
+       "br.toml:2: unknown key 'verify.allow_run_criterion' (did you mean "
+       "'verify.allow_run_criteria'?)"},
       {"[journal]\nsnapshots = 5\n",
        "br.toml:2: unknown key 'journal.snapshots'; known keys: snapshot_every, compact"},
       {"[agent]\ntimeout = \"10 minutes\"\n",

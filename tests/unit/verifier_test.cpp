@@ -197,6 +197,48 @@ TEST_CASE("each criterion kind passes and fails") {
   CHECK(prose.unchecked == std::vector<std::string>{"Links load fast"});
 }
 
+TEST_CASE("a host whose config does not allow run: criteria fails them without running them") {
+  test::TempDir dir("br-verify");
+  const std::string marker = (dir.path() / "ran").string();
+  VerifyRequest req = request(dir, {}, {"run: touch " + marker, "file: missing.txt"});
+  req.worker = "w1/0";
+  req.allow_run_criteria = false;
+  auto refused = verify(config(), req);
+  CHECK_FALSE(fs::exists(marker));
+  REQUIRE(refused.failures.size() == 2);  // the other criteria are still checked
+  CHECK(refused.failures[0] ==
+        "criterion 'run: touch " + marker +
+            "' was not run: worker w1/0 does not allow run: criteria (set [verify] "
+            "allow_run_criteria = true in its own config to run the spec's commands there)");
+  CHECK(has_failure(refused, "missing.txt does not exist"));
+
+  req.allow_run_criteria = true;
+  auto allowed = verify(config(), req);
+  CHECK(fs::exists(marker));
+  REQUIRE(allowed.failures.size() == 1);
+  CHECK(has_failure(allowed, "missing.txt does not exist"));
+}
+
+TEST_CASE("what a run: criterion leaves running in its process group is killed when it returns") {
+  test::TempDir dir("br-verify");
+  const fs::path pid_file = dir.path() / "child.pid";
+  auto v = verify(config(), request(dir, {}, {"run: sh -c 'sleep 60 & echo $! > child.pid'"}));
+  CHECK(v.ok());
+  const int child = std::stoi(read(pid_file));
+  // Killed with SIGKILL: gone, or a zombie its new parent has not reaped yet.
+  const auto dead = [&] {
+    const std::string stat = read("/proc/" + std::to_string(child) + "/stat");
+    const auto state = stat.rfind(')');
+    return stat.empty() || (state != std::string::npos && stat.substr(state + 2, 1) == "Z");
+  };
+  bool gone = dead();
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    gone = dead();
+  }
+  CHECK(gone);
+}
+
 TEST_CASE("paths that escape the workspace are rejected with a reason") {
   test::TempDir dir("br-verify");
   fs::create_directories(dir.path() / "ws");

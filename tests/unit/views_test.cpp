@@ -240,6 +240,7 @@ TEST_CASE("the starter br.toml loads and shows the defaults it says it shows") {
   CHECK(config->verify.timeout_ms == defaults.verify.timeout_ms);
   CHECK(config->verify.file_wait_ms == defaults.verify.file_wait_ms);
   CHECK(config->verify.require_checks == defaults.verify.require_checks);
+  CHECK(config->verify.allow_run_criteria == defaults.verify.allow_run_criteria);
   CHECK(config->context.token_budget == defaults.context.token_budget);
   CHECK(config->journal.snapshot_every == defaults.journal.snapshot_every);
   CHECK(config->agent.command == std::vector<std::string>{"claude", "-p", "--permission-mode",
