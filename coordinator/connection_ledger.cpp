@@ -22,6 +22,46 @@ ConnectionLedger::Connection& ConnectionLedger::at(const std::string& peer,
   return it->second;
 }
 
+ConnectionLedger::AcceptDecision ConnectionLedger::accepted(const SocketSighting& socket,
+                                                           std::size_t fds_left,
+                                                           Clock::time_point now) {
+  AcceptDecision decision;
+  if (fds_left < kFdReserve || disconnected(socket.peer, now)) {
+    ++tally_.refused_at_accept;
+    ++tally_.by_address[address_of(socket.peer)];
+    return decision;
+  }
+  // The waiting connections by address: the one holding the most loses its oldest.
+  std::map<std::string, std::pair<std::size_t, std::pair<Clock::time_point, std::string>>> waiting;
+  std::size_t total = 0;
+  for (const auto& [peer, c] : connections_) {
+    if (!c.seen || c.admitted || c.closing) continue;
+    ++total;
+    auto [it, fresh] = waiting.try_emplace(address_of(peer), 0, std::make_pair(c.first_seen, peer));
+    ++it->second.first;
+    if (!fresh && c.first_seen < it->second.second.first) it->second.second = {c.first_seen, peer};
+  }
+  if (total >= limits_.max_pending) {
+    const auto most = std::max_element(waiting.begin(), waiting.end(), [](const auto& a, const auto& b) {
+      return a.second.first < b.second.first;
+    });
+    const std::string victim = most->second.second.second;
+    std::vector<Closing> out;
+    close(victim, connections_.at(victim), CloseReason::too_many_pending, out);
+    decision.evict = out.front();
+  }
+  Connection& c = at(socket.peer, now);
+  if (c.seen && c.inode != socket.inode) {
+    c = Connection{};  // a connection from the same peer address that is gone
+    c.first_seen = now;
+  }
+  c.seen = true;
+  c.inode = socket.inode;
+  c.fd = socket.fd;
+  decision.keep = true;
+  return decision;
+}
+
 void ConnectionLedger::admitted(const std::string& peer, Clock::time_point now) {
   at(peer, now).admitted = true;
 }
@@ -148,7 +188,7 @@ std::size_t ConnectionLedger::pending() const {
 
 bool ConnectionLedger::Tally::empty() const {
   return no_hello + too_many_pending + bad_tokens + address_refused + left_before_hello +
-             wrong_tokens ==
+             wrong_tokens + refused_at_accept ==
          0;
 }
 
@@ -171,6 +211,11 @@ std::optional<std::string> ConnectionLedger::summary(Clock::time_point now, bool
                                 count(tally_.too_many_pending, "connection", "connections"),
                                 limits_.max_pending));
   }
+  if (tally_.refused_at_accept) {
+    parts.push_back(fmt::format("closed {} as soon as accepted (few fds left, or an address "
+                                "refused for wrong tokens)",
+                                count(tally_.refused_at_accept, "connection", "connections")));
+  }
   if (tally_.wrong_tokens) {
     parts.push_back(fmt::format("refused {} with a wrong token",
                                 count(tally_.wrong_tokens, "hello", "hellos")));
@@ -185,8 +230,9 @@ std::optional<std::string> ConnectionLedger::summary(Clock::time_point now, bool
                                 count(tally_.address_refused, "connection", "connections")));
   }
   if (tally_.left_before_hello) {
-    parts.push_back(fmt::format("{} closed before saying hello (not a br worker, or its TLS "
-                                "handshake failed: check both sides' certificates and CA)",
+    parts.push_back(fmt::format("{} closed before saying hello (br-worker's reachability "
+                                "probe, another program, or a failed TLS handshake: with "
+                                "TLS, check both sides' certificates and CA)",
                                 count(tally_.left_before_hello, "connection", "connections")));
   }
   std::string line;

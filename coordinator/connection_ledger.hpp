@@ -48,6 +48,8 @@ inline constexpr int kMaxBadTokens = 3;
 inline constexpr std::chrono::seconds kFirstRefusal{2};
 inline constexpr std::chrono::seconds kLongestRefusal{300};
 inline constexpr std::chrono::seconds kSummaryEvery{10};
+// File descriptors kept free for the run itself (journal, prompts, logs, packs, agents' pipes).
+inline constexpr std::size_t kFdReserve = 128;
 
 // "10.0.0.7:4242" → "10.0.0.7"; "[::1]:4242" or "::1:4242" → "::1".
 std::string address_of(const std::string& peer);
@@ -57,6 +59,19 @@ class ConnectionLedger {
   using Clock = std::chrono::steady_clock;
 
   explicit ConnectionLedger(LedgerLimits limits) : limits_(limits) {}
+
+  // A connection was just accepted: whether to keep it, and which other to close to make
+  // room. It is refused when `fds_left` (how many more the process may open) is below
+  // kFdReserve, so a flood cannot take the fds the run's own files need, or when its address
+  // is refused for wrong tokens. When `max_pending` connections already wait for their hello,
+  // the newcomer stays (a worker says hello within milliseconds) and the oldest connection of
+  // the address that holds the most of them goes: a flood from a few addresses evicts itself.
+  struct AcceptDecision {
+    bool keep = false;
+    std::optional<Closing> evict;
+  };
+  AcceptDecision accepted(const SocketSighting& socket, std::size_t fds_left,
+                          Clock::time_point now);
 
   // `peer` said a hello that was admitted: its connection stays for as long as it lives.
   void admitted(const std::string& peer, Clock::time_point now);
@@ -96,6 +111,7 @@ class ConnectionLedger {
   };
   struct Tally {
     std::size_t no_hello = 0, too_many_pending = 0, bad_tokens = 0, address_refused = 0;
+    std::size_t refused_at_accept = 0;
     std::size_t left_before_hello = 0;  // closed by the peer (or a failed TLS handshake)
     std::size_t wrong_tokens = 0;
     std::map<std::string, std::size_t> by_address;

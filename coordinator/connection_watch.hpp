@@ -33,6 +33,9 @@ std::vector<SocketSighting> scan_own_sockets(std::uint16_t port, DIR* fds);
 // socket per worker process plus what the run needs, and the common default of 1,024 is low.
 void raise_open_file_limit();
 
+// Asked by the accept() hook (connection_watch.cpp) for each connection accepted on `listener`.
+bool keep_accepted(int listener, int fd);
+
 class ConnectionWatch {
  public:
   using Log = std::function<void(const std::string&)>;
@@ -50,6 +53,10 @@ class ConnectionWatch {
   // since the last line, for the caller to print: the log callback is not called after.
   std::optional<std::string> stop();
 
+  // From the accept hook, on CAF's multiplexer thread: whether to keep connection `fd` just
+  // accepted on `listener` (see ConnectionLedger::accepted).
+  bool on_accept(int listener, int fd);
+
   void admitted(const std::string& peer);
   int bad_token(const std::string& peer);  // see ConnectionLedger::bad_token
   bool disconnected(const std::string& peer);
@@ -62,9 +69,11 @@ class ConnectionWatch {
 
  private:
   void run();
+  static void shut_down(const Closing& closing);
 
   std::uint16_t port_ = 0;
   DIR* fds_ = nullptr;  // /proc/self/fd
+  std::size_t fd_limit_ = 0;
   Log log_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -2,7 +2,8 @@
 """Issue 16 point 3's measurement: a br-coordinator at `ulimit -n 1024` while 1,100 silent TCP
 connections are opened against its port and held, and a real br-worker joins and finishes a
 run; against the same run with no such connections, and with a flood that re-opens each
-connection the coordinator closes (a stronger attack than the issue's). Prints whether the run
+connection the coordinator closes (a stronger attack than the issue's), from another loopback
+address than the worker's (127.0.0.2) and from the same. Prints whether the run
 succeeded, how long the worker took to be admitted, the run's wall time and the coordinator's
 CPU time, for each.
 
@@ -18,7 +19,7 @@ TOKEN = "idle-bench-token-0123456789"
 FEATURES = 40
 
 
-def run(flood, reopen):
+def run(flood, reopen, from_address):
     work = tempfile.mkdtemp(prefix="br-idle-bench-")
     with open(os.path.join(work, "spec.md"), "w") as f:
         f.write("# Idle\n## Features\n")
@@ -62,6 +63,7 @@ def run(flood, reopen):
             held[:] = alive
             while len(held) < 1100 and not stop.is_set() and (reopen or not opened[0]):
                 s = socket.socket()
+                s.bind((from_address, 0))
                 s.setblocking(False)
                 try:
                     s.connect(("127.0.0.1", port))
@@ -83,7 +85,7 @@ def run(flood, reopen):
          "ws", "--name", "w", "--state-dir", "w-state", "--slots", "4"],
         cwd=work, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     admitted = None
-    while coordinator.poll() is None and time.time() - start < 300:
+    while coordinator.poll() is None and time.time() - start < 120:
         if admitted is None:
             worker_log.seek(0)
             if "connected to" in worker_log.read():
@@ -111,13 +113,15 @@ def run(flood, reopen):
 
 resource.setrlimit(resource.RLIMIT_NOFILE, (8192, max(8192, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
 base_cpu = 0.0
-for flood, reopen, name in ((False, False, "no other connections"),
-                           (True, False, "1,100 silent connections"),
-                           (True, True, "1,100, each re-opened")):
+for flood, reopen, from_address, name in (
+        (False, False, "127.0.0.1", "no other connections"),
+        (True, False, "127.0.0.1", "1,100 silent, held"),
+        (True, True, "127.0.0.2", "1,100 re-opened, other address"),
+        (True, True, "127.0.0.1", "1,100 re-opened, same address")):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ok, admitted, wall, cpu, summary = run(flood, reopen)
+    ok, admitted, wall, cpu, summary = run(flood, reopen, from_address)
     cpu -= before.ru_utime + before.ru_stime
-    print(f"{name:26} "
+    print(f"{name:32} "
           f"run ok={ok} admitted after {admitted if admitted is None else round(admitted * 1000)} ms, "
           f"run {wall:.2f} s, coordinator CPU {cpu:.2f} s")
     for line in summary[:3]:

@@ -2,7 +2,7 @@
 # br-coordinator and br-worker over TLS (CAF's openssl module) on 127.0.0.1, with a throwaway
 # CA made here: a TLS worker completes the run (checking the coordinator's certificate name);
 # a worker speaking plain TCP, one whose certificate comes from another CA and one expecting
-# another name get nowhere, and say why.
+# another name get nowhere, and each side says why.
 set -euo pipefail
 source_dir="$1" br_coordinator="$2" br_worker="$3"
 command -v openssl >/dev/null || { echo "SKIP: openssl command not found"; exit 77; }
@@ -53,15 +53,18 @@ timeout 20 "$br_worker" --connect "127.0.0.1:$port" --config misnamed.toml --nam
 if [ "$code" -ne 3 ] || ! grep -q "certificate was not accepted: hostname mismatch (it is not for coordinator.example, network.tls_peer_name)" misnamed.log; then
   cat misnamed.log; echo "FAIL: a worker expecting another name connected or did not say why (exit $code)"; exit 1
 fi
-# A certificate from another CA: the handshake fails, and the worker says why. (The
-# coordinator's summary counts such connections only when they live past a scan, 200 ms:
-# CAF 0.17 tells nobody of a failed handshake.)
+# A certificate from another CA: the handshake fails, and both sides say so (CAF 0.17 tells
+# neither: br-worker makes a handshake of its own to say why; the coordinator counts the
+# connections that went before saying hello).
 code=0
 timeout 20 "$br_worker" --connect "127.0.0.1:$port" --config stranger.toml --name stranger \
   --workspace ws-stranger --state-dir stranger --reconnect-for 1 > stranger.log 2>&1 || code=$?
 if [ "$code" -ne 3 ] || ! grep -q "certificate was not accepted\|TLS handshake failed" stranger.log; then
   cat stranger.log; echo "FAIL: a worker of another CA got in or did not say why (exit $code)"; exit 1
 fi
+for _ in $(seq 1 200); do grep -q "closed before saying hello" coordinator.log && break; sleep 0.1; done
+grep -q "closed before saying hello (br-worker's reachability probe, another program, or a failed TLS handshake" coordinator.log ||
+  { cat coordinator.log; echo "FAIL: the coordinator did not log the failed handshakes"; exit 1; }
 
 "$br_worker" --connect "127.0.0.1:$port" --config tls.toml --name secure --workspace ws \
   --state-dir secure > secure.log 2>&1 &

@@ -141,3 +141,50 @@ TEST_CASE("address_of takes the port off a peer") {
   CHECK(address_of("::1:80") == "::1");
   CHECK(address_of("[::1]:80") == "::1");
 }
+
+TEST_CASE("at max_pending, a newcomer stays and the address holding the most waiting loses one") {
+  ConnectionLedger ledger({5s, 3});
+  const auto t0 = Clock::now();
+  CHECK(ledger.accepted(socket_of(1, "flood:1"), 1000, t0).keep);
+  CHECK(ledger.accepted(socket_of(2, "flood:2"), 1000, t0 + 1ms).keep);
+  CHECK(ledger.accepted(socket_of(3, "other:1"), 1000, t0 + 2ms).keep);
+  auto decision = ledger.accepted(socket_of(4, "worker:1"), 1000, t0 + 3ms);
+  CHECK(decision.keep);
+  REQUIRE(decision.evict);
+  CHECK(decision.evict->peer == "flood:1");  // the oldest of the address with the most
+  CHECK(decision.evict->fd == 1);
+  CHECK(decision.evict->why == CloseReason::too_many_pending);
+  ledger.admitted("worker:1", t0 + 4ms);
+  decision = ledger.accepted(socket_of(5, "flood:3"), 1000, t0 + 5ms);
+  CHECK(decision.keep);
+  CHECK_FALSE(decision.evict);  // the worker said hello: two wait
+  decision = ledger.accepted(socket_of(7, "flood:4"), 1000, t0 + 5ms);
+  CHECK(decision.keep);
+  REQUIRE(decision.evict);
+  CHECK(decision.evict->peer == "flood:2");
+  // Few fds left: refused, whoever it is.
+  decision = ledger.accepted(socket_of(6, "worker:2"), kFdReserve - 1, t0 + 6ms);
+  CHECK_FALSE(decision.keep);
+  CHECK_FALSE(decision.evict);
+  // Known from the moment it was accepted: one that goes before its hello is counted, even if
+  // no scan ever saw it (a failed TLS handshake takes milliseconds).
+  CHECK(ledger.observe(t0 + 10ms, {socket_of(4, "worker:1"), socket_of(5, "flood:3"),
+                                   socket_of(7, "flood:4")})
+            .empty());
+  const auto line = ledger.summary(t0 + 10ms);
+  REQUIRE(line);
+  CHECK(*line ==
+        "closed 2 connections over the cap of 3 waiting for hello (network.max_pending); closed "
+        "1 connection as soon as accepted (few fds left, or an address refused for wrong "
+        "tokens); 1 connection closed before saying hello (br-worker's reachability probe, "
+        "another program, or a failed TLS handshake: with TLS, check both sides' certificates "
+        "and CA) (from flood ×2, worker ×1, other ×1)");
+}
+
+TEST_CASE("an address refused for wrong tokens is refused as it connects") {
+  ConnectionLedger ledger({5s, 64});
+  const auto t0 = Clock::now();
+  for (int i = 0; i < kMaxBadTokens; ++i) ledger.bad_token("10.0.0.9:1", t0);
+  CHECK_FALSE(ledger.accepted(socket_of(5, "10.0.0.9:2"), 1000, t0 + 1s).keep);
+  CHECK(ledger.accepted(socket_of(6, "10.0.0.8:2"), 1000, t0 + 1s).keep);
+}
