@@ -99,4 +99,33 @@ expect 3 "holds records but no readable journal" damaged-status.log
 after=$(cd disk/state/journal && ls -l --time-style=+%s.%N | sort)
 [ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after"); fail "the damaged journal was changed"; }
 
-echo "ok: full disk at start and mid-run, read-only state dir, a second br on one state dir, a journal without CURRENT"
+# 6. The disk fills once the journal has reserved its log (~9 MiB, which a 32 MiB disk holds):
+#    br's own files for the next attempts, their prompts, cannot be written. That is no task's
+#    failure: the run stops with exit 3 naming the file and the OS error, no task has failed or
+#    spent an attempt, and `br resume` finishes the run once there is space. It used to fail
+#    every task for good (exit 1), and resume found the run over.
+mkdir own
+mount -t tmpfs -o size=32m tmpfs own
+BR_DEMO_SLEEP_MS=400 "$br" --state-dir own/state run --auto spec.md --config br.toml --plain \
+  > own-full.log 2>&1 &
+run=$!
+for _ in $(seq 1 300); do
+  grep -q "dispatch" own-full.log 2>/dev/null && break
+  sleep 0.05
+done
+grep -q "dispatch" own-full.log || { cat own-full.log; fail "the run never dispatched"; }
+dd if=/dev/zero of=own/filler bs=64k 2>/dev/null || true  # until the disk is full
+code=0
+wait "$run" || code=$?
+echo "$code" > own-full.log.code
+expect 3 "No space left on device; the run is stopped, no task failed: free space and run \`br --state-dir own/state resume" own-full.log
+grep -qE "^br: cannot write own/state/prompts/[^ ]+\.md: No space left on device" own-full.log ||
+  { cat own-full.log; fail "own-full.log: the prompt file is not named"; }
+br_to own-status.log --state-dir own/state status
+expect 0 " 0 failed, 0 blocked, 0 cancelled" own-status.log
+grep -q "stopped" own-status.log || { cat own-status.log; fail "own-status.log: not stopped"; }
+rm own/filler
+br_to own-resumed.log --state-dir own/state resume --config br.toml --plain
+expect 0 "succeeded: 14 of 14" own-resumed.log
+
+echo "ok: full disk at start and mid-run, read-only state dir, a second br on one state dir, a journal without CURRENT, br's own files unwritable"
