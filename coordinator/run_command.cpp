@@ -107,11 +107,12 @@ std::string ask_before(const Batch& batch, std::size_t token_budget, const State
   }
 }
 
-// What to do about br's own files that could not be written (the OS error is in `reason`).
+// What to do about br's own files that could not be written, from the OS error in `reason`.
 std::string own_files_remedy(const std::string& reason) {
-  const bool full = reason.find(std::strerror(ENOSPC)) != std::string::npos ||
-                    reason.find(std::strerror(EDQUOT)) != std::string::npos;
-  return full ? "free space" : "make the state dir writable";
+  const auto says = [&](int err) { return reason.find(std::strerror(err)) != std::string::npos; };
+  if (says(ENOSPC) || says(EDQUOT)) return "free space";
+  if (says(EROFS) || says(EACCES)) return "make the state dir writable";
+  return "fix that";
 }
 
 std::string retry_hint(const StateDir& dir, const RunOptions& options) {

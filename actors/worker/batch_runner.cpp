@@ -214,7 +214,9 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   std::filesystem::path workspace = config.workspace;
   if (!config.worktree_dir.empty() && !batch.base.empty()) {
     auto prepared = prepare_worktree(config, batch.base);
-    if (!prepared) return fail_all("worktree: " + prepared.error().str());
+    // The slot's worktree is br's own, in the state dir: that it cannot be made ready (a full
+    // disk) is nothing the task did, and every attempt on the slot would meet it.
+    if (!prepared) return fail_all("worktree: " + prepared.error().str(), /*infrastructure=*/true);
     isolated.emplace(std::move(prepared).value());
     workspace = isolated->cwd;
   }
