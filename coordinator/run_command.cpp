@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -105,6 +106,14 @@ std::string ask_before(const Batch& batch, std::size_t token_budget, const State
     edited = content.str();
     fmt::print("prompt edited ({} bytes); it is what the agent gets\n", edited.size());
   }
+}
+
+// What to do about br's own files that could not be written, from the OS error in `reason`.
+std::string own_files_remedy(const std::string& reason) {
+  const auto says = [&](int err) { return reason.find(std::strerror(err)) != std::string::npos; };
+  if (says(ENOSPC) || says(EDQUOT)) return "free space";
+  if (says(EROFS) || says(EACCES)) return "make the state dir writable";
+  return "fix that";
 }
 
 std::string retry_hint(const StateDir& dir, const RunOptions& options) {
@@ -558,6 +567,9 @@ int run_command(const RunOptions& options) {
 
   RunStatus final_status = RunStatus::stopped;
   bool broken = false;  // the journal failed: the run stopped where it was durable
+  // br could not write its own files for an attempt: stopped, resumable, and why.
+  bool own_files_failed = false;
+  std::string stopped_reason;
   {
     auto journal_actor = spawn_journal_actor(system, *journal);
     SchedulerConfig scheduler_config;
@@ -669,6 +681,9 @@ int run_command(const RunOptions& options) {
             std::vector<JournalRecord> records;
             for (const auto& bytes : encoded) {
               if (auto r = bytes.decode(journal_decode_limits())) {
+                if (const auto* stopped = std::get_if<rec::RunStopped>(&r->body)) {
+                  stopped_reason = stopped->reason;
+                }
                 records.push_back(std::move(r).value());
               }
             }
@@ -696,7 +711,9 @@ int run_command(const RunOptions& options) {
           [&](run_over_atom, int status) {
             over = true;
             broken = broken || status == kRunBroken;
-            final_status = broken ? RunStatus::stopped : static_cast<RunStatus>(status);
+            own_files_failed = status == kRunStoppedByInfrastructure;
+            final_status = broken || own_files_failed ? RunStatus::stopped
+                                                      : static_cast<RunStatus>(status);
           },
           caf::after(std::chrono::milliseconds(kRedrawEveryMs)) >> [] {});
       // After every message, not in the timeout alone: on a busy run messages never stop
@@ -778,6 +795,13 @@ int run_command(const RunOptions& options) {
   } else if (final_status == RunStatus::failed && !broken) {
     fmt::print("once the cause is fixed, run what failed again with: {}\n",
                retry_hint(dir, options));
+  }
+  if (!broken && own_files_failed) {
+    // Not a task's failure: every attempt would have met it, so none was counted.
+    fmt::print(stderr, "br: {}; the run is stopped, no task failed: {} and run `{}`\n",
+               stopped_reason, own_files_remedy(stopped_reason),
+               next_command(dir, options, "resume"));
+    return kExitInternal;
   }
   if (!broken && final_status == RunStatus::stopped) {
     if (auto why = run_budget_reached(view.state().usage(), config.agent.max_cost_micro_usd);

@@ -112,8 +112,9 @@ using GraphActor = Dispatcher::extend_with<ResultSink>::extend<
     caf::reacts_to<atoms::cancel_atom, std::set<std::string>, std::string>>;
 
 // Who hears of the run: every durable group of records, lines for the log, and the end
-// (the RunStatus as int, or kRunBroken). In interactive mode it is also asked before each
-// batch: "run", "run:" followed by the prompt as the user edited it, "skip" or "quit".
+// (the RunStatus as int, kRunBroken or kRunStoppedByInfrastructure). In interactive mode it
+// is also asked before each batch: "run", "run:" followed by the prompt as the user edited
+// it, "skip" or "quit".
 using ListenerActor = caf::typed_actor<
     caf::reacts_to<atoms::progress_atom, EncodedRecords>,
     caf::reacts_to<atoms::note_atom, std::string>, caf::reacts_to<atoms::run_over_atom, int>,

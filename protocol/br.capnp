@@ -121,6 +121,8 @@ struct TaskResult {
   # From a br-worker on another host: a git pack of the objects the commit adds to the base.
   pack @11 :Data;
   usage @12 :Usage;
+  # br could not write its own files (prompt, log, worktree): not the task's failure.
+  infrastructure @13 :Bool;
 }
 
 struct WorkerHello {

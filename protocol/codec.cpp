@@ -141,6 +141,7 @@ void put(wire::TaskResult::Builder b, const TaskResult& r) {
   b.setCommit(text_of(r.commit));
   b.setPack(data_of(r.pack));
   put(b.initUsage(), r.usage);
+  b.setInfrastructure(r.infrastructure);
 }
 
 void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
@@ -538,6 +539,7 @@ TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
   out.commit = commit_id(r.getCommit(), budget, "result commit");
   out.pack = data(r.getPack(), budget);
   out.usage = get(r.getUsage());
+  out.infrastructure = r.getInfrastructure();
   if (!out.pack.empty() && out.commit.empty()) throw Invalid("a result's pack has no commit");
   return out;
 }

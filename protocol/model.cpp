@@ -95,7 +95,7 @@ static auto fields(const Batch& b) {
 }
 static auto fields(const TaskResult& r) {
   return std::tie(r.task, r.attempt, r.batch, r.success, r.reason, r.files, r.worker,
-                  r.started_ms, r.finished_ms, r.log_path, r.commit, r.pack, r.usage);
+                  r.started_ms, r.finished_ms, r.log_path, r.commit, r.pack, r.usage, r.infrastructure);
 }
 static auto fields(const WorkerHello& h) {
   return std::tie(h.name, h.slots, h.protocol_version, h.token, h.held_tasks, h.held_attempts);

@@ -128,6 +128,10 @@ struct TaskResult {
   std::string commit = {};              // the attempt's commit, parent = the batch's base
   std::string pack = {};                // remote workers: the objects the commit adds (git pack)
   Usage usage = {};                     // what the agent reported for this attempt
+  // The attempt failed because br could not write its own files for it (the prompt, the log,
+  // the slot's worktree, in the worker's state dir), not through the task: `reason` names the
+  // file and the OS error. Not counted against max_attempts; the run stops, resumable.
+  bool infrastructure = false;
 };
 
 struct WorkerHello {

@@ -277,6 +277,15 @@ GraphActorImpl::behavior_type graph_actor(Self self, RunState state,
         }
         auto promise = self->make_response_promise<ack_atom>();
         commit(self, std::move(outcome.records), [promise]() mutable { promise.deliver(ack_atom_v); });
+        if (!outcome.stop.empty()) {
+          // Every attempt would fail alike: dispatching more only spins. The stop sees the
+          // failed attempt retrying already (committed above), so it is not interrupted twice.
+          st.stopping = true;
+          commit(self,
+                 st.tracker->on_stop(st.state, st.config.keep_remote_inflight, outcome.stop,
+                                     unix_now_ms()),
+                 [self] { finish(self, kRunStoppedByInfrastructure); });
+        }
         return promise;
       },
       [=](tick_atom) {

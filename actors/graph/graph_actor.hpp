@@ -17,6 +17,9 @@
 namespace br {
 
 inline constexpr int kRunBroken = -1;
+// The run stopped (journaled, resumable) because br could not write its own files for an
+// attempt; the runStopped record says which and why.
+inline constexpr int kRunStoppedByInfrastructure = -2;
 
 struct GraphActorConfig {
   RetryPolicy retry;
@@ -45,9 +48,9 @@ struct GraphActorConfig {
 
 // `state` is the replayed run (with its plan) and `graph` the dependency graph of its tasks.
 // The graph attaches itself to `scheduler`; `listener` hears of every durable group of
-// records, of notes worth logging, and finally of the end of the run (RunStatus as int, or
-// kRunBroken). A result is answered with ack_atom once it is settled: journaled, or ignored
-// as stale; a worker keeps it until then.
+// records, of notes worth logging, and finally of the end of the run (RunStatus as int,
+// kRunBroken or kRunStoppedByInfrastructure). A result is answered with ack_atom once it is
+// settled: journaled, or ignored as stale; a worker keeps it until then.
 GraphActor spawn_graph_actor(caf::actor_system& system, RunState state,
                              std::shared_ptr<const DependencyGraph> graph,
                              GraphActorConfig config, JournalActor journal,

@@ -173,6 +173,18 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
                 " from worker '" + result.worker + "': that attempt was dispatched to '" +
                 t.worker + "'"};
   }
+  if (!result.success && result.infrastructure) {
+    Outcome out;
+    out.records.push_back(
+        rec::TaskFailed{result.task, result.attempt, result.reason, result.usage});
+    out.records.push_back(
+        rec::TaskRetrying{result.task, result.attempt + 1, now_ms, /*uncharged=*/true});
+    // A remote worker's files are on its own host: the user must know which one to fix.
+    const auto w = state.workers().find(result.worker);
+    const bool remote = w != state.workers().end() && w->second.address != kInProcessAddress;
+    out.stop = (remote ? "on worker " + result.worker + ", " : std::string()) + result.reason;
+    return out;
+  }
   if (!result.success) {
     return fail(state, *index, result.attempt, result.reason, now_ms, unit_random,
                 result.usage);

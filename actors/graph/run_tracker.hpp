@@ -72,13 +72,18 @@ class RunTracker {
 
   // What a worker's result means. A result for anything but the task's current, in-flight
   // attempt is stale: no records, and `ignored` says why (for the log). In an isolated run a
-  // passed attempt's commit is integrated first; if it cannot be, the attempt fails.
+  // passed attempt's commit is integrated first; if it cannot be, the attempt fails. An
+  // infrastructure failure (TaskResult::infrastructure) is the task's failed attempt retried
+  // uncharged, as an interrupted one, and `stop` says why the run must stop.
   struct Outcome {
     std::vector<RecordBody> records;
     std::string ignored;
     // The result of a task that its batch's merged commit settled already (its sibling's
     // result came first): expected, so not worth a note.
     bool settled_by_batch = false;
+    // Not empty: br could not write its own files for the attempt (a full disk), which every
+    // attempt would meet. The run is to stop (on_stop) with this reason, resumable.
+    std::string stop = {};
   };
   // `unit_random` in [0,1) feeds the backoff jitter.
   Outcome on_result(const RunState& state, const TaskResult& result, std::int64_t now_ms,

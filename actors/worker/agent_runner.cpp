@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <system_error>
 
 #include "actors/worker/usage_reader.hpp"
@@ -234,6 +233,8 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   bool open() const { return fd_ >= 0; }
+  // The caller closes it now.
+  int release() { return std::exchange(fd_, -1); }
   void reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -663,6 +664,28 @@ Result<ProcessOutcome> run_process(const ProcessSpec& spec, const CancelSource* 
   return outcome;
 }
 
+Status write_prompt_file(const std::filesystem::path& file, const std::string& text) {
+  std::error_code ec;
+  if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
+  const auto failed = [&](int err) {
+    return Error::of("cannot write " + file.string() + ": " + errno_text(err));
+  };
+  Fd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out.open()) return failed(errno);
+  const char* data = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    const ssize_t w = ::write(out.get(), data, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return failed(errno);
+    data += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  // A delayed allocation error (NFS, quotas) shows only at close.
+  if (::close(out.release()) != 0) return failed(errno);
+  return Ok{};
+}
+
 Result<ProcessOutcome> run_agent(const AgentConfig& config, const AgentRun& run,
                                  const CancelSource* cancel) {
   if (config.command.empty()) {
@@ -672,13 +695,9 @@ Result<ProcessOutcome> run_agent(const AgentConfig& config, const AgentRun& run,
   std::error_code ec;
   const fs::path workspace = fs::absolute(run.workspace, ec);
   const fs::path prompt_file = fs::absolute(run.prompt_file, ec);
-  if (prompt_file.has_parent_path()) fs::create_directories(prompt_file.parent_path(), ec);
-  {
-    std::ofstream out(prompt_file, std::ios::binary | std::ios::trunc);
-    out << run.prompt;
-    if (!out.flush()) {
-      return Error::of("cannot write the prompt to " + prompt_file.string() +
-                       "; check that the state dir is writable");
+  if (!run.prompt_written) {
+    if (auto written = write_prompt_file(prompt_file, run.prompt); !written) {
+      return written.error();
     }
   }
   std::string ids, attempts;

@@ -110,6 +110,7 @@ struct AgentRun {
   std::filesystem::path workspace;  // cwd of the agent
   std::string prompt;
   std::filesystem::path prompt_file;  // the prompt is written here; BR_PROMPT_FILE names it
+  bool prompt_written = false;        // the caller wrote it there already (write_prompt_file)
   std::filesystem::path log_file;     // per attempt
   BatchId batch;
   std::vector<TaskId> tasks;
@@ -117,6 +118,10 @@ struct AgentRun {
   std::uint64_t log_max_bytes = kDefaultLogMaxBytes;
   std::int64_t kill_grace_ms = kDefaultKillGraceMs;
 };
+
+// Writes `text` to `file` (creating its folder), or says why not: "cannot write FILE: No
+// space left on device". A write error is not lost in a stream's buffer: close is checked too.
+Status write_prompt_file(const std::filesystem::path& file, const std::string& text);
 
 // Runs `config.command` per the agent contract (DESIGN.md): cwd = workspace, prompt on stdin
 // and in BR_PROMPT_FILE, and in a clean environment (clean_environment(config.env_allow)) with

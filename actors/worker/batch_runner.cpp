@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "actors/worker/change_watch.hpp"
@@ -141,6 +143,25 @@ std::vector<TaskResult> failed_results(const Batch& batch, const std::string& wo
 
 namespace {
 
+// The prompt file, and the log made ready for the agent's output (the agent runner appends to
+// it, and a full disk cuts that short without failing the attempt: only the start is checked).
+Status write_own_files(const AgentRun& run) {
+  std::error_code ec;
+  if (auto prompt = write_prompt_file(run.prompt_file, run.prompt); !prompt) {
+    std::filesystem::remove(run.prompt_file, ec);  // a cut-off prompt would mislead a reader
+    return prompt;
+  }
+  if (run.log_file.has_parent_path()) {
+    std::filesystem::create_directories(run.log_file.parent_path(), ec);
+  }
+  const int fd = ::open(run.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Error::of("cannot write " + run.log_file.string() + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return Ok{};
+}
+
 // The last line of an attempt's log, so that a reader (`br logs --follow`) knows it is over.
 // Only to a log that is there: a passed attempt's may have been pruned.
 void end_log(const std::filesystem::path& log_file, const std::vector<TaskResult>& results) {
@@ -178,11 +199,12 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
     r.log_path = log_file.string();
     results.push_back(std::move(r));
   }
-  const auto fail_all = [&](const std::string& reason) {
+  const auto fail_all = [&](const std::string& reason, bool infrastructure = false) {
     for (auto& r : results) {
       r.success = false;
       r.reason = reason;
       r.finished_ms = unix_now_ms();
+      r.infrastructure = infrastructure;
     }
     return results;
   };
@@ -204,7 +226,9 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   std::filesystem::path workspace = config.workspace;
   if (!config.worktree_dir.empty() && !batch.base.empty()) {
     auto prepared = prepare_worktree(config, batch.base);
-    if (!prepared) return fail_all("worktree: " + prepared.error().str());
+    // The slot's worktree is br's own, in the state dir: that it cannot be made ready (a full
+    // disk) is nothing the task did, and every attempt on the slot would meet it.
+    if (!prepared) return fail_all("worktree: " + prepared.error().str(), /*infrastructure=*/true);
     isolated.emplace(std::move(prepared).value());
     workspace = isolated->cwd;
   }
@@ -230,6 +254,12 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   run.prompt = prompt->text;
   run.prompt_file = config.prompts_dir / (stem + ".md");
   run.log_file = log_file;
+  // br's own files for the attempt, written before the agent starts: when they cannot be (a
+  // full disk), nothing is wrong with the task, and failing it would spend its attempts.
+  if (auto own = write_own_files(run); !own) {
+    return fail_all(own.error().str(), /*infrastructure=*/true);
+  }
+  run.prompt_written = true;
   run.batch = batch.id;
   for (const auto& item : batch.tasks) {
     run.tasks.push_back(item.task.id);

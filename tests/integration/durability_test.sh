@@ -39,7 +39,9 @@ br_to full-start.log --state-dir tiny/state run --auto spec.md --config br.toml 
 expect 3 "the disk is full" full-start.log
 [ -z "$(ls -A tiny)" ] || { ls -laR tiny; fail "a failed start left files in the state dir"; }
 
-# 2. The disk fills up mid-run: the run stops where its journal is durable, and resumes.
+# 2. The disk fills up mid-run: the run stops where its journal is durable, and resumes. On
+#    8 MiB the journal cannot reserve its log, so what fails first is the journal or the next
+#    prompt (case 6): either way exit 3, and a stopped run.
 mkdir disk
 mount -t tmpfs -o size=8m tmpfs disk
 BR_DEMO_SLEEP_MS=400 "$br" --state-dir disk/state run --auto spec.md --config br.toml --plain \
@@ -54,7 +56,9 @@ dd if=/dev/zero of=disk/filler bs=64k 2>/dev/null || true  # until the disk is f
 code=0
 wait "$run" || code=$?
 echo "$code" > full-mid.log.code
-expect 3 "the journal failed, stopping" full-mid.log
+expect 3 "stop" full-mid.log
+grep -qE "the journal failed, stopping|the run is stopped, no task failed" full-mid.log ||
+  { cat full-mid.log; fail "full-mid.log: neither the journal nor a prompt failed"; }
 rm disk/filler
 br_to resumed.log --state-dir disk/state resume --config br.toml --plain
 expect 0 "succeeded: 14 of 14" resumed.log
@@ -99,4 +103,39 @@ expect 3 "holds records but no readable journal" damaged-status.log
 after=$(cd disk/state/journal && ls -l --time-style=+%s.%N | sort)
 [ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after"); fail "the damaged journal was changed"; }
 
-echo "ok: full disk at start and mid-run, read-only state dir, a second br on one state dir, a journal without CURRENT"
+# 6. The disk fills once the journal has reserved its log (~9 MiB, which a 32 MiB disk holds):
+#    the next attempts' prompts cannot be written. That is no task's failure: the run stops
+#    with exit 3 naming the file and the OS error, no task has failed or spent an attempt, and
+#    `br resume` finishes the run once there is space. It used to fail every task for good
+#    (exit 1), and resume found the run over. Without isolation the agents work outside the
+#    full disk (a worktree would be on it, under the state dir), so only br's files meet it.
+mkdir own
+mount -t tmpfs -o size=32m tmpfs own
+sed 's/^\[run\]$/[run]\nisolation = "none"/' br.toml > br-none.toml
+BR_DEMO_SLEEP_MS=400 "$br" --state-dir own/state run --auto spec.md --config br-none.toml \
+  --plain > own-full.log 2>&1 &
+run=$!
+for _ in $(seq 1 300); do
+  grep -q "dispatch" own-full.log 2>/dev/null && break
+  sleep 0.05
+done
+grep -q "dispatch" own-full.log || { cat own-full.log; fail "the run never dispatched"; }
+dd if=/dev/zero of=own/filler bs=64k 2>/dev/null || true  # until the disk is full
+code=0
+wait "$run" || code=$?
+echo "$code" > own-full.log.code
+expect 3 "No space left on device; the run is stopped, no task failed: free space and run \`br --state-dir own/state resume --config br-none.toml\`" own-full.log
+grep -qE "^br: cannot write own/state/prompts/[^ ]+\.md: No space left on device; " own-full.log ||
+  { cat own-full.log; fail "own-full.log: the prompt file is not named"; }
+if grep "FAILED" own-full.log | grep -v "cannot write own/state/prompts/"; then
+  fail "own-full.log: an attempt failed for something else than the full disk"
+fi
+br_to own-status.log --state-dir own/state status
+expect 0 " 0 failed, 0 blocked, 0 cancelled" own-status.log
+grep -q "stopped" own-status.log || { cat own-status.log; fail "own-status.log: not stopped"; }
+rm own/filler
+br_to own-resumed.log --state-dir own/state resume --config br-none.toml --plain
+expect 0 "succeeded: 14 of 14" own-resumed.log
+if grep "FAILED" own-resumed.log; then fail "own-resumed.log: an attempt failed"; fi
+
+echo "ok: full disk at start and mid-run, read-only state dir, a second br on one state dir, a journal without CURRENT, br's own files unwritable"

@@ -137,6 +137,17 @@ TEST_CASE("the prompt arrives on stdin and in the prompt file, never in argv") {
   CHECK_FALSE(fs::exists(dir.path() / "pwned2"));
 }
 
+TEST_CASE("a prompt that cannot be written says which file and the OS error") {
+  // /dev/full takes the open and refuses every write, as a full disk does.
+  auto full = write_prompt_file("/dev/full", "a prompt");
+  REQUIRE_FALSE(full.ok());
+  CHECK(full.error().str() == "cannot write /dev/full: No space left on device");
+  test::TempDir dir("br-runner");
+  auto written = write_prompt_file(dir.path() / "prompts" / "b-1.md", "a prompt");
+  REQUIRE(written.ok());
+  CHECK(read(dir.path() / "prompts" / "b-1.md") == "a prompt");
+}
+
 TEST_CASE("an agent that does not read its stdin still runs") {
   test::TempDir dir("br-runner");
   auto spec = shell(dir, "exit 0");

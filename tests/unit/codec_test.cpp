@@ -47,6 +47,9 @@ TEST_CASE("every message type survives a round trip unchanged") {
   CHECK(round_trip(test::sample_plan()) == test::sample_plan());
   CHECK(round_trip(test::sample_batch()) == test::sample_batch());
   CHECK(round_trip(test::sample_result()) == test::sample_result());
+  TaskResult own_files = test::sample_result();
+  own_files.infrastructure = true;  // added at the end of TaskResult (@13)
+  CHECK(round_trip(own_files).infrastructure);
   CHECK(round_trip(test::sample_hello()) == test::sample_hello());
   const WorkRequest work{"host-2", 3};
   CHECK(round_trip(work) == work);

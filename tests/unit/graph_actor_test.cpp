@@ -222,3 +222,38 @@ TEST_CASE("a second result for the same attempt is acked without journaling it a
   CHECK(f.journal.encoded.size() == 3);
   CHECK_FALSE(error);
 }
+
+TEST_CASE("a result br could not write files for stops the run, resumable, charging nothing") {
+  GraphFixture f;
+  f.start();
+  std::optional<Encoded<Batch>> batch;
+  std::optional<caf::error> error;
+  f.request(batch, error, dispatch_atom_v, proposal("a"), std::string("w"));
+  f.journal.complete(1);
+  f.actors.run();
+  REQUIRE(batch);
+
+  TaskResult own_files = success("a", 1);
+  own_files.success = false;
+  own_files.infrastructure = true;
+  own_files.reason = "cannot write .br/prompts/b-1.md: No space left on device";
+  std::optional<ack_atom> ack;
+  f.request(ack, error, result_atom_v, Encoded<TaskResult>::of(own_files));
+  // The attempt retries uncharged, then the run stops: two groups, in that order.
+  REQUIRE(f.journal.encoded.size() == 4);
+  const auto attempt = bodies(f.journal.encoded[2]);
+  REQUIRE(attempt.size() == 2);
+  CHECK(std::get<rec::TaskFailed>(attempt[0]).task == TaskId("a"));
+  CHECK(std::get<rec::TaskRetrying>(attempt[1]).uncharged);
+  const auto stop = bodies(f.journal.encoded[3]);
+  REQUIRE(stop.size() == 1);
+  CHECK(std::get<rec::RunStopped>(stop[0]).reason == own_files.reason);
+
+  f.journal.complete(2);
+  f.journal.complete(3);
+  f.actors.run();
+  CHECK(ack);
+  const auto over = f.listener.matching<run_over_atom, int>();
+  REQUIRE(over.size() == 1);
+  CHECK(over[0].get_as<int>(1) == kRunStoppedByInfrastructure);
+}

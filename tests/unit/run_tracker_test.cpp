@@ -565,6 +565,59 @@ TEST_CASE("a stop fails the attempts in flight as interrupted, so nothing shows 
   CHECK(f.tracker.on_stop(f.state, false, "x", 600).size() == 3);
 }
 
+TEST_CASE("br's own files unwritable: the attempt retries uncharged and the run is to stop") {
+  Fixture f;  // max_attempts 2: two charged failures would fail a for good
+  f.apply({rec::WorkerJoined{"w", 1, std::string(kInProcessAddress)}});
+  f.apply(f.tracker.release_ready(f.state));
+  const auto own_files_failed = [&](std::uint32_t attempt) {
+    TaskResult r = f.result("a", attempt, false);
+    r.reason = "cannot write /s/prompts/b-1.md: No space left on device";
+    r.infrastructure = true;
+    return r;
+  };
+  for (std::uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    f.dispatch("a", attempt);
+    auto outcome = f.tracker.on_result(f.state, own_files_failed(attempt), 7000, 0.5);
+    CHECK(outcome.stop == "cannot write /s/prompts/b-1.md: No space left on device");
+    REQUIRE(outcome.records.size() == 2);
+    CHECK(std::get<rec::TaskFailed>(outcome.records[0]).attempt == attempt);
+    const auto& retry = std::get<rec::TaskRetrying>(outcome.records[1]);
+    CHECK(retry.uncharged);
+    CHECK(retry.not_before_ms == 7000);  // no backoff: nothing of the task's own went wrong
+    f.apply(outcome.records);
+    // What the graph journals next: the stop has nothing left in flight to interrupt.
+    const auto stop = f.tracker.on_stop(f.state, false, outcome.stop, 7000);
+    REQUIRE(stop.size() == 1);
+    f.apply(stop);
+    CHECK(f.status("a") == TaskStatus::retrying);
+    CHECK(f.state.status() == RunStatus::stopped);
+    f.apply(f.tracker.on_start(f.state, false, 8000));
+    f.apply(f.tracker.release_retries(f.state, 8000));
+  }
+  // Three attempts lost to the disk, and a still has its whole budget.
+  f.dispatch("a", 4);
+  f.apply(f.tracker.on_result(f.state, f.result("a", 4, false), 9000, 0.5).records);
+  CHECK(f.status("a") == TaskStatus::retrying);
+}
+
+TEST_CASE("a remote worker's own files unwritable: the stop names the worker") {
+  Fixture f;
+  f.apply({rec::WorkerJoined{"far", 1, "10.0.0.2:7000"}});
+  f.apply(f.tracker.release_ready(f.state));
+  f.apply({rec::BatchDispatched{BatchId("b"), "far", {TaskId("e")}, {1}, 0}});
+  TaskResult r = f.result("e", 1, false);
+  r.worker = "far";
+  r.reason = "cannot write /w/logs/b-1.log: Read-only file system";
+  r.infrastructure = true;
+  CHECK(f.tracker.on_result(f.state, r, 0, 0.5).stop ==
+        "on worker far, cannot write /w/logs/b-1.log: Read-only file system");
+  // An ordinary failure asks for no stop.
+  Fixture g;
+  g.apply(g.tracker.release_ready(g.state));
+  g.dispatch("a", 1);
+  CHECK(g.tracker.on_result(g.state, g.result("a", 1, false), 0, 0.5).stop.empty());
+}
+
 TEST_CASE("br cancel: the task cancelled, its descendants blocked, its batch killed") {
   Fixture f;
   f.apply({rec::WorkerJoined{"w", 1, std::string(kInProcessAddress)}});
