@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -41,20 +40,9 @@ std::uint16_t local_port(int fd) {
 
 // The peer of a connected INET socket whose local port is `port`, or "" for anything else.
 std::string peer_if_ours(int fd, std::uint16_t port) {
-  sockaddr_storage local{};
-  socklen_t length = sizeof local;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) return "";
-  std::uint16_t local_port = 0;
-  if (local.ss_family == AF_INET) {
-    local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
-  } else if (local.ss_family == AF_INET6) {
-    local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
-  } else {
-    return "";
-  }
-  if (local_port != port) return "";
+  if (local_port(fd) != port) return "";
   int listening = 0;
-  length = sizeof listening;
+  socklen_t length = sizeof listening;
   if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || listening) {
     return "";
   }

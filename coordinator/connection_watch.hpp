@@ -1,9 +1,10 @@
-// Keeps the coordinator's port usable under hostile connections: a thread scans the process's
-// own sockets on the listening port a few times a second, asks the ConnectionLedger what to
-// close, and shuts those sockets down. It never closes them itself: shutdown() makes CAF's
-// multiplexer see the end of the stream and release the socket its usual way, so the fd is
-// never closed under CAF's feet. The front actor tells it who said a good hello and who sent a
-// wrong token. No CAF here.
+// Keeps the coordinator's port usable under hostile connections. It sees each connection as it
+// is accepted (br's accept() hook, see connection_watch.cpp) and may refuse it at once; a thread
+// scans the process's own sockets on the port a few times a second to find those that said no
+// hello in time or have gone, asks the ConnectionLedger what to close, and shuts those sockets
+// down. It never closes a socket CAF holds: shutdown() makes CAF's multiplexer see the end of
+// the stream and release it its usual way, so no fd is closed under CAF's feet. The front actor
+// tells it who said a good hello and who sent a wrong token. No CAF here.
 #pragma once
 
 #include <dirent.h>
@@ -61,14 +62,12 @@ class ConnectionWatch {
   int bad_token(const std::string& peer);  // see ConnectionLedger::bad_token
   bool disconnected(const std::string& peer);
 
-  // One scan and its closings now, and the summary if one is due (the thread does this every
-  // kScanEvery; tests call it to get there sooner).
-  void scan_now();
-
   static constexpr std::chrono::milliseconds kScanEvery{200};
 
  private:
   void run();
+  // One scan and its closings, and the summary if one is due (every kScanEvery).
+  void scan_now();
   static void shut_down(const Closing& closing);
 
   std::uint16_t port_ = 0;
