@@ -444,3 +444,71 @@ TEST_CASE("a br-worker runs the spec's run: criteria only when its own config al
     }
   }
 }
+
+TEST_CASE("a coordinator killed between an agent's exit and the journal counts its usage once") {
+  test::TempDir dir("br-net");
+  const std::string root = dir.str();
+  // Each agent run reports $0.40 and leaves a line in runs.txt: the run's journaled cost must
+  // be exactly one share per agent run, crash or not.
+  const std::string agent = root + "/paid-agent.sh";
+  std::ofstream(agent) << "#!/bin/sh\n'" << BR_SOURCE_DIR << "/deploy/demo-agent' < \"$BR_PROMPT_FILE\" || exit $?\n"
+                       << "echo run >> '" << root << "/runs.txt'\n"
+                       << "echo 'BR-USAGE: tokens_in=100 tokens_out=10 cost_usd=0.40'\n";
+  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  // The first batch's check, after its agent has exited and before anything is journaled,
+  // waits: the coordinator is killed then. Its worker keeps the result and hands it over.
+  const std::string check = root + "/check.sh";
+  std::ofstream(check) << "#!/bin/sh\nif mkdir '" << root << "/once' 2>/dev/null; then\n"
+                       << "  touch '" << root << "/checking'; sleep 3\nfi\nexit 0\n";
+  std::filesystem::permissions(check, std::filesystem::perms::owner_all);
+  std::string spec = "# Paid\n## Features\n";
+  for (int i = 0; i < 4; ++i) {
+    spec += "### Piece " + std::to_string(i) + " {#p" + std::to_string(i) + "}\nBusiness logic.\n";
+  }
+  std::ofstream(dir / "spec.md") << spec;
+  std::ofstream(dir / "br.toml") << "[run]\nbackoff_base = \"100ms\"\nlease = \"60s\"\n[agent]\n"
+                                 << "command = [\"" << agent << "\"]\n[verify]\nfile_wait = 0\n"
+                                 << "check_command = [\"" << check << "\"]\n";
+  auto coordinator = std::make_unique<Child>(
+      root, "coordinator.log",
+      std::vector<std::string>{BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md",
+                               "--listen", "127.0.0.1:0", "--state-dir", "state"});
+  const std::string port = wait_for_port(*coordinator);
+  Child worker(root, "w.log", worker_args(port, "w"));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!std::filesystem::exists(dir / "checking") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(std::filesystem::exists(dir / "checking"));
+  coordinator->kill_now();
+  const std::size_t runs_at_crash = read_file(dir / "runs.txt").size() / 4;
+  CHECK(runs_at_crash >= 1);
+  coordinator = std::make_unique<Child>(
+      root, "coordinator2.log",
+      std::vector<std::string>{BR_COORDINATOR, "--config", "br.toml", "--listen",
+                               "127.0.0.1:" + port, "--state-dir", "state"});
+  INFO(coordinator->output() << "\nworker: " << worker.output());
+  REQUIRE(coordinator->wait(90s) == 0);
+  CHECK(worker.wait(30s) == 0);
+  const std::size_t runs = read_file(dir / "runs.txt").size() / 4;  // "run\n" per agent run
+  const RunState state = state_of(dir / "state");
+  CHECK(state.counts().succeeded == 12);
+  CHECK(state.usage().cost_micro_usd == runs * 400000);
+  std::uint64_t journaled = 0;
+  JournalOptions options;
+  options.read_only = true;
+  auto journal = Journal::open(dir / "state/journal", options);
+  REQUIRE(journal.ok());
+  std::vector<JournalRecord> records;
+  REQUIRE((*journal)->scan(1, [&](const JournalRecord& r) {
+    records.push_back(r);
+    return true;
+  }).ok());
+  for (const auto& r : records) {
+    if (const auto* ok = std::get_if<rec::TaskSucceeded>(&r.body)) journaled += ok->usage.cost_micro_usd;
+    if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
+      journaled += failed->usage.cost_micro_usd;
+    }
+  }
+  CHECK(journaled == runs * 400000);
+}
