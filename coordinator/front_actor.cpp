@@ -22,6 +22,7 @@ struct FrontState {
   DecodeLimits limits;
   std::map<caf::actor_addr, std::string> admitted;  // worker actor → its worker name
   std::map<caf::node_id, std::size_t> connections;  // worker process → its admitted actors
+  std::map<caf::node_id, KillSwitch> kill_switches;  // worker process → its kill switch
   std::vector<caf::typed_response_promise<ack_atom>> drains;  // answered once none is left
   static inline const char* name = "br.front";
 };
@@ -61,7 +62,8 @@ const std::string* admitted(Self self, const char* what) {
 // Admits or refuses one hello from `sender`, which came over the connection of `peer` ("" if
 // unknown: a local actor, or the broker did not say).
 Encoded<HelloReply> answer_hello(Self self, const Encoded<WorkerHello>& bytes,
-                                 const caf::actor& sender, const std::string& peer) {
+                                 const KillSwitch& kill_switch, const caf::actor& sender,
+                                 const std::string& peer) {
   auto& st = self->state;
   ConnectionWatch* gate = peer.empty() ? nullptr : st.config.gate.get();
   HelloReply reply;
@@ -107,6 +109,10 @@ Encoded<HelloReply> answer_hello(Self self, const Encoded<WorkerHello>& bytes,
       ++st.connections[sender.node()];
     }
     self->monitor(sender);
+    // Only a kill switch of the worker's own process: a hello cannot point br cancel elsewhere.
+    if (kill_switch && kill_switch.node() == sender.node()) {
+      st.kill_switches.insert_or_assign(sender.node(), kill_switch);
+    }
     WorkerHello joined = *hello;
     joined.token.clear();  // checked; nobody past this point needs it
     self->send(st.graph, hello_atom_v, Encoded<WorkerHello>::of(joined),
@@ -141,7 +147,10 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
     const std::string name = it->second;
     st.admitted.erase(it);
     auto node = st.connections.find(down.source.node());
-    if (node != st.connections.end() && --node->second == 0) st.connections.erase(node);
+    if (node != st.connections.end() && --node->second == 0) {
+      st.connections.erase(node);
+      st.kill_switches.erase(down.source.node());
+    }
     if (st.connections.empty()) {
       for (auto& promise : st.drains) promise.deliver(ack_atom_v);
       st.drains.clear();
@@ -169,10 +178,11 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
       // process, it is answered once the BASP broker has said which connection (peer address
       // and port) it came on, so the connection watch can keep that connection, or count a
       // wrong token against it.
-      [=](hello_atom, const Encoded<WorkerHello>& bytes) -> caf::result<Encoded<HelloReply>> {
+      [=](hello_atom, const Encoded<WorkerHello>& bytes,
+          const KillSwitch& kill_switch) -> caf::result<Encoded<HelloReply>> {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
         if (!self->state.config.gate || !sender || sender.node() == self->node()) {
-          return answer_hello(self, bytes, sender, "");
+          return answer_hello(self, bytes, kill_switch, sender, "");
         }
         auto promise = self->make_response_promise<Encoded<HelloReply>>();
         auto basp = self->system().middleman().named_broker<caf::io::basp_broker>(
@@ -182,11 +192,11 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
             .then(
                 [=](const caf::node_id&, const std::string& address,
                     std::uint16_t port) mutable {
-                  promise.deliver(answer_hello(self, bytes, sender,
+                  promise.deliver(answer_hello(self, bytes, kill_switch, sender,
                                                address.empty() ? "" : peer_name(address, port)));
                 },
                 [=](const caf::error&) mutable {
-                  promise.deliver(answer_hello(self, bytes, sender, ""));
+                  promise.deliver(answer_hello(self, bytes, kill_switch, sender, ""));
                 });
         return promise;
       },
@@ -213,6 +223,23 @@ FrontActor::behavior_type front_actor(Self self, SchedulerActor scheduler, Graph
         else if (!st.config.objects) chunk.error = "this run has no repository (isolation = \"none\")";
         else chunk = st.config.objects->serve(*request);
         return Encoded<ObjectsChunk>::of(chunk);
+      },
+      // br cancel of an attempt on a remote worker: passed to that worker process's kill switch.
+      [=](cancel_atom, const std::string& batch, const std::string& worker) {
+        auto& st = self->state;
+        if (!self->current_sender() || self->current_sender()->node() != self->node()) return;
+        for (const auto& [address, name] : st.admitted) {
+          if (name != worker) continue;
+          auto kill_switch = st.kill_switches.find(address.node());
+          if (kill_switch != st.kill_switches.end()) {
+            self->send(kill_switch->second, cancel_atom_v, batch);
+          } else {
+            self->send(st.listener, note_atom_v,
+                       "br cancel: worker " + worker + " gave no kill switch (an older br-worker?); "
+                       "its attempt runs to its end and its result is ignored");
+          }
+          return;
+        }
       },
       [=](drain_atom) -> caf::result<ack_atom> {
         auto& st = self->state;

@@ -20,6 +20,7 @@
 #include <fmt/core.h>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <sstream>
 
@@ -585,7 +586,24 @@ int run_command(const RunOptions& options) {
     graph_config.keep_remote_inflight = options.serve;
     graph_config.seed = std::random_device{}();
     graph_config.integration = integration.get();
-    graph_config.kill_attempt = [attempts](const BatchId& batch) { attempts->cancel(batch); };
+    // The front is spawned after the graph: a cancel of a remote attempt finds it here.
+    struct FrontHolder {
+      std::mutex mutex;
+      FrontActor front;
+    };
+    auto front_holder = std::make_shared<FrontHolder>();
+    graph_config.kill_attempt = [attempts, front_holder](const BatchId& batch,
+                                                         const std::string& worker) {
+      if (is_local_worker_name(worker)) {
+        attempts->cancel(batch);
+        return;
+      }
+      const std::lock_guard<std::mutex> lock(front_holder->mutex);
+      // Sent as the front itself: it takes a cancel only from its own process.
+      if (front_holder->front) {
+        caf::send_as(front_holder->front, front_holder->front, cancel_atom_v, batch.str(), worker);
+      }
+    };
     graph_config.approve = options.approve;
     graph_config.max_cost_micro_usd = config.agent.max_cost_micro_usd;
     // The blocking `self` below is the listener; scoped actors cannot be typed in CAF 0.17,
@@ -645,6 +663,10 @@ int run_command(const RunOptions& options) {
         front_config.objects = std::move(objects).value();
       }
       front = spawn_front_actor(system, scheduler, graph_actor, listener, std::move(front_config));
+      {
+        const std::lock_guard<std::mutex> lock(front_holder->mutex);
+        front_holder->front = front;
+      }
       auto port = settings->tls
                       ? caf::openssl::publish(front, settings->listen_port,
                                               settings->listen_host.c_str(), true)
@@ -761,6 +783,10 @@ int run_command(const RunOptions& options) {
     self->send_exit(scheduler, caf::exit_reason::user_shutdown);
     self->send_exit(journal_actor, caf::exit_reason::user_shutdown);
     if (front) self->send_exit(front, caf::exit_reason::user_shutdown);
+    {
+      const std::lock_guard<std::mutex> lock(front_holder->mutex);
+      front_holder->front = nullptr;  // the graph's config holds it: no cycle past the run
+    }
     if (gate) {
       // Its thread sends notes to the listener, which takes no more: the last line is ours.
       if (auto line = gate->stop()) fmt::print(stderr, "br: {}\n", *line);

@@ -79,16 +79,22 @@ using Dispatcher = caf::typed_actor<
 using WorkerSlot = caf::typed_actor<caf::reacts_to<atoms::batch_atom, Encoded<Batch>>,
                                     caf::reacts_to<atoms::run_over_atom>>;
 
+// A br-worker process's kill switch, given to the coordinator with each hello: cancel kills
+// the agent of that batch (its id) if it runs there, or as soon as it starts (br cancel).
+using KillSwitch = caf::typed_actor<caf::reacts_to<atoms::cancel_atom, std::string>>;
+
 // The coordinator's front actor, published on the network: a hello is answered with a
 // HelloReply; once admitted, a worker's requests and reports pass through it, and it serves
-// the git objects of the run's commits (isolated runs), a chunk per request. drain is from
-// the coordinator's own process only, at the run's end: answered once no worker process is
-// connected (they leave on run_over).
+// the git objects of the run's commits (isolated runs), a chunk per request. drain and cancel
+// are from the coordinator's own process only: drain at the run's end, answered once no worker
+// process is connected (they leave on run_over); cancel (batch id, worker name) kills that
+// batch's agent on the remote worker, through the kill switch its hello came with.
 using FrontActor = caf::typed_actor<
-    caf::replies_to<atoms::hello_atom, Encoded<WorkerHello>>::with<Encoded<HelloReply>>,
+    caf::replies_to<atoms::hello_atom, Encoded<WorkerHello>, KillSwitch>::with<Encoded<HelloReply>>,
     caf::replies_to<atoms::objects_atom, Encoded<ObjectsRequest>>::with<Encoded<ObjectsChunk>>,
-    caf::replies_to<atoms::drain_atom>::with<atoms::ack_atom>>::extend_with<WorkSource,
-                                                                           ResultSink>;
+    caf::replies_to<atoms::drain_atom>::with<atoms::ack_atom>,
+    caf::reacts_to<atoms::cancel_atom, std::string, std::string>>::extend_with<WorkSource,
+                                                                             ResultSink>;
 
 // A worker actor: a slot, told of a new front when br-worker has reconnected.
 using WorkerActor = WorkerSlot::extend<caf::reacts_to<atoms::connect_atom, FrontActor>>;
@@ -125,6 +131,7 @@ using ListenerActor = caf::typed_actor<
 // Handles that travel inside messages.
 CAF_ADD_TYPE_ID(br, (br::Dispatcher))
 CAF_ADD_TYPE_ID(br, (br::FrontActor))
+CAF_ADD_TYPE_ID(br, (br::KillSwitch))
 
 CAF_END_TYPE_ID_BLOCK(br)
 

@@ -18,7 +18,8 @@ namespace br {
 
 // Bumped when a wire message or journal record changes incompatibly.
 // 2: results are acknowledged and a hello lists the attempts a reconnecting worker holds.
-inline constexpr std::uint32_t kProtocolVersion = 3;
+// 4: a hello carries the worker process's kill switch (br cancel of a remote attempt).
+inline constexpr std::uint32_t kProtocolVersion = 4;
 inline constexpr std::uint32_t kJournalSchemaVersion = 1;
 
 enum class Priority : std::uint8_t { critical, high, medium, low };

@@ -193,6 +193,15 @@ int main(int argc, char** argv) {
   if (!worktree_slug.empty() && worktree_slug.front() == '.') worktree_slug.front() = '-';
 
   br::CancelSource cancel;
+  // br cancel: the coordinator kills one attempt's agent through this process's kill switch,
+  // a scheduled actor (the slots block in their batches) given to it with each hello.
+  auto attempts = std::make_shared<br::AttemptCancels>();
+  br::KillSwitch kill_switch = system.spawn(
+      [attempts](br::KillSwitch::pointer) -> br::KillSwitch::behavior_type {
+        return {[attempts](br::atoms::cancel_atom, const std::string& batch) {
+          (void)attempts->cancel(br::BatchId(batch));
+        }};
+      });
   std::atomic<bool> refused{false};
   caf::scoped_actor self{system};
   std::vector<br::WorkerActor> workers;
@@ -221,6 +230,8 @@ int main(int argc, char** argv) {
         std::filesystem::absolute(std::filesystem::path(state_dir) / "worktrees" /
                                   w.runner.worktree_name);
     w.cancel = &cancel;
+    w.attempts = attempts;
+    w.kill_switch = kill_switch;
     w.token = config->network.token;
     w.on_refused = [&refused, name](const std::string& reason) {
       if (!refused.exchange(true)) fmt::print(stderr, "br-worker {}: refused: {}\n", name, reason);
@@ -264,7 +275,10 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
         });
   }
-  if (gave_up) cancel.cancel();  // results could not be delivered: stop the agents
+  if (gave_up) {
+    cancel.cancel();  // results could not be delivered: stop the agents
+    attempts->cancel_all();
+  }
   std::fflush(stdout);
   std::fflush(stderr);
   // Not `return`: ~actor_system would wait for the detached worker threads, and in CAF 0.17

@@ -334,7 +334,7 @@ GraphActorImpl::behavior_type graph_actor(Self self, RunState state,
         // Applied to the state before the kill, so the killed attempts' results are stale.
         commit(self, std::move(cancellation.records));
         if (st.config.kill_attempt) {
-          for (const auto& batch : cancellation.kill) st.config.kill_attempt(batch);
+          for (const auto& kill : cancellation.kill) st.config.kill_attempt(kill.batch, kill.worker);
         }
       },
       [=](stop_atom, const std::string& reason) {

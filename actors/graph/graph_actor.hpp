@@ -34,9 +34,9 @@ struct GraphActorConfig {
   // Merges passed attempts of an isolated run (not owned; outlives the actor). Called on the
   // actor's thread only.
   Integration* integration = nullptr;
-  // Kills the agent of an attempt that runs in this process (br cancel); a remote worker's
-  // attempt is not reached, and its result is ignored when it comes.
-  std::function<void(const BatchId&)> kill_attempt;
+  // Kills the agent of an attempt (br cancel): the batch, and the worker it runs on (one of
+  // this process's slots, or a remote worker reached through the front).
+  std::function<void(const BatchId&, const std::string& worker)> kill_attempt;
   // Interactive mode (br run without --auto): the listener approves each batch before its
   // dispatch is journaled; a skipped batch's tasks are cancelled.
   bool approve = false;

@@ -402,7 +402,7 @@ RunTracker::Cancellation RunTracker::cancel_tasks(const RunState& state,
     out.records.push_back(rec::TaskCancelled{id, reason});
     if ((t.status == TaskStatus::dispatched || t.status == TaskStatus::running) &&
         batches.insert(t.batch.str()).second) {
-      out.kill.push_back(t.batch);
+      out.kill.push_back({t.batch, t.worker});
     }
   }
   // The other tasks of a killed batch lose their attempt through no fault of theirs.

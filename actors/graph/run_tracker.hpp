@@ -119,12 +119,17 @@ class RunTracker {
 
   // `br cancel`: each named task not yet terminal is cancelled and its descendants blocked
   // (they can never run; br retry reopens them). A cancelled task's attempt in flight is to be
-  // killed: its batch is in `kill`, and the other tasks of that batch are interrupted (retried
+  // killed: its batch is in `kill`, with the worker it runs on, and the other tasks of that
+  // batch are interrupted (retried
   // without charge), as on a stop. Names that are unknown or already terminal are refused,
   // with why, and change nothing.
+  struct Kill {
+    BatchId batch;
+    std::string worker;
+  };
   struct Cancellation {
     std::vector<RecordBody> records;
-    std::vector<BatchId> kill;
+    std::vector<Kill> kill;
     std::vector<std::string> refused;
   };
   Cancellation cancel_tasks(const RunState& state, const std::vector<TaskId>& tasks,

@@ -3,6 +3,7 @@
 // end attempts on their own threads while the coordinator cancels from another.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,7 +20,8 @@ class AttemptCancels {
   // the whole run is.
   std::shared_ptr<CancelSource> begin(const BatchId& batch);
   void end(const BatchId& batch);
-  // Kills that attempt's agent (and its checks) if it runs here; whether it did.
+  // Kills that attempt's agent (and its checks) if it runs here; whether it did. A batch not
+  // begun yet is cancelled when it begins (a cancel can overtake the batch it is about).
   bool cancel(const BatchId& batch);
   // Every attempt, and every one begun from now on (the run is stopping).
   void cancel_all();
@@ -28,6 +30,7 @@ class AttemptCancels {
   std::mutex mutex_;
   bool all_ = false;
   std::map<std::string, std::shared_ptr<CancelSource>> running_;
+  std::deque<std::string> early_;  // cancelled before they began; the last few only
 };
 
 }  // namespace br

@@ -110,7 +110,8 @@ void say_hello(Self self, const FrontActor& front) {
     hello.held_attempts.push_back(key.second);
   }
   const std::uint64_t connection = st.connection;
-  self->request(front, std::chrono::seconds(30), hello_atom_v, Encoded<WorkerHello>::of(hello))
+  self->request(front, std::chrono::seconds(30), hello_atom_v, Encoded<WorkerHello>::of(hello),
+                st.config.kill_switch)
       .then(
           [=](const Encoded<HelloReply>& bytes) {
             auto& st = self->state;

@@ -22,8 +22,10 @@ struct WorkerActorConfig {
   BatchRunnerConfig runner;
   std::filesystem::path context_dir;  // where this worker's context survives restarts
   const CancelSource* cancel = nullptr;
-  // In-process slots: each attempt's own cancel source, so one can be killed (br cancel).
+  // Each attempt's own cancel source, so one can be killed (br cancel): the slots of a process
+  // share one; a remote worker's kill switch cancels through it.
   std::shared_ptr<AttemptCancels> attempts;
+  KillSwitch kill_switch;  // remote: given to the coordinator with each hello
   // A remote worker says hello (with this token) to its coordinator's front actor before
   // asking for work; a refusal is passed to `on_refused` and the actor stops.
   std::string token;

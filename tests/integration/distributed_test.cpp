@@ -512,3 +512,46 @@ TEST_CASE("a coordinator killed between an agent's exit and the journal counts i
   }
   CHECK(journaled == runs * 400000);
 }
+
+TEST_CASE("br cancel kills the agent of a task running on a remote br-worker") {
+  test::TempDir dir("br-net");
+  const std::string root = dir.str();
+  // An agent that waits for a file the test never writes (a minute at most): only a kill ends
+  // it soon. It says so when it starts, in started.txt.
+  const std::string agent = root + "/slow-agent.sh";
+  std::ofstream(agent) << "#!/bin/sh\ncat > /dev/null\necho \"$$\" >> '" << root << "/started.txt'\n"
+                       << "i=0; while [ ! -e '" << root << "/never' ] && [ $i -lt 600 ]; do "
+                       << "sleep 0.1; i=$((i+1)); done\nexit 1\n";
+  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  std::ofstream(dir / "spec.md") << "# C\n## Features\n### Alpha {#alpha}\nBusiness logic.\n"
+                                    "**Files:**\n- src/a.py\n";
+  std::ofstream(dir / "br.toml") << "[run]\nbatch_max_tasks = 1\nmax_attempts = 1\n[agent]\n"
+                                 << "command = [\"" << agent << "\"]\n[verify]\nfile_wait = 0\n";
+  Child coordinator(root, "coordinator.log",
+                    {BR_COORDINATOR, "--config", "br.toml", "--spec", "spec.md", "--listen",
+                     "127.0.0.1:0", "--state-dir", "state"});
+  const std::string port = wait_for_port(coordinator);
+  Child worker(root, "w.log", worker_args(port, "w"));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!std::filesystem::exists(dir / "started.txt") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(std::filesystem::exists(dir / "started.txt"));
+  const pid_t agent_pid = std::stoi(read_file(dir / "started.txt"));
+  const auto asked = std::chrono::steady_clock::now();
+  Child cancel(root, "cancel.log", {BR_BINARY, "--state-dir", "state", "cancel", "alpha/01-backend"});
+  CHECK(cancel.wait(30s) == 0);
+  INFO(cancel.output() << "\ncoordinator: " << coordinator.output() << "\nworker: " << worker.output());
+  CHECK_THAT(cancel.output(), Catch::Contains("alpha/01-backend cancelled"));
+  // The agent on the worker is killed, not left to run its minute out.
+  while (::kill(agent_pid, 0) == 0 && std::chrono::steady_clock::now() - asked < 20s) {
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(::kill(agent_pid, 0) != 0);
+  CHECK(std::chrono::steady_clock::now() - asked < 20s);
+  CHECK(coordinator.wait(60s) == 1);  // not everything was built
+  const RunState state = state_of(dir / "state");
+  CHECK(state.find(TaskId("alpha/01-backend"))->status == TaskStatus::cancelled);
+  CHECK(state.find(TaskId("alpha/02-tests"))->status == TaskStatus::blocked);
+}

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < hellos && !no_hello; ++i) {
     exit_code = 3;
-    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload, br::KillSwitch{})
         .receive(
             [&](const br::Encoded<br::HelloReply>& bytes) {
               auto reply = bytes.decode();
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     }
     // A second hello as a barrier: the front handles one sender's messages in order, so once
     // it answers, the message above has been dealt with (and its note logged).
-    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload)
+    self->request(front, std::chrono::seconds(10), br::atoms::hello_atom_v, payload, br::KillSwitch{})
         .receive([](const br::Encoded<br::HelloReply>&) {}, [](const caf::error&) {});
     fmt::print("sent {}\n", then);
   }

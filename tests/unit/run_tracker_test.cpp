@@ -626,7 +626,8 @@ TEST_CASE("br cancel: the task cancelled, its descendants blocked, its batch kil
   f.apply({rec::BatchDispatched{BatchId("b1"), "w", {TaskId("a"), TaskId("e")}, {1, 1}, 0}});
   auto c = f.tracker.cancel_tasks(f.state, {TaskId("a"), TaskId("zzz")}, "cancelled by test", 700);
   REQUIRE(c.kill.size() == 1);
-  CHECK(c.kill[0] == BatchId("b1"));
+  CHECK(c.kill[0].batch == BatchId("b1"));
+  CHECK(c.kill[0].worker == "w");
   REQUIRE(c.refused.size() == 1);
   CHECK_THAT(c.refused[0], Catch::Contains("no task 'zzz'"));
   f.apply(c.records);
