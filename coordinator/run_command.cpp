@@ -289,11 +289,10 @@ Result<Settings> load_settings(const RunOptions& options) {
 }
 
 // Keeps the process, and so /metrics, up for `ms` after the run, so that Prometheus scrapes
-// its final numbers; SIGINT or SIGTERM ends the wait.
+// its final numbers; SIGINT or SIGTERM ends the wait, or skips it when one stopped the run.
 void linger(std::int64_t ms) {
-  const int interrupts = g_interrupts.load();
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < until && g_interrupts.load() == interrupts) {
+  while (std::chrono::steady_clock::now() < until && g_interrupts.load() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -825,6 +824,7 @@ int run_command(const RunOptions& options) {
     if (tally) {
       MetricsSample last = tally->sample(view.state());
       last.run_over = true;
+      last.workers_connected = 0;  // they go with the run (journaled as lost just below)
       metrics->set(last);
     }
     live_status.remove();
@@ -877,7 +877,10 @@ int run_command(const RunOptions& options) {
     fmt::print("once the cause is fixed, run what failed again with: {}\n",
                retry_hint(dir, options));
   }
-  if (metrics && config.metrics.linger_ms > 0) linger(config.metrics.linger_ms);
+  if (metrics && config.metrics.linger_ms > 0) {
+    std::fflush(stdout);  // the summary is out before the wait, not after it
+    linger(config.metrics.linger_ms);
+  }
   if (!broken && own_files_failed) {
     // Not a task's failure: every attempt would have met it, so none was counted.
     fmt::print(stderr, "br: {}; the run is stopped, no task failed: {} and run `{}`\n",
