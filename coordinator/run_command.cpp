@@ -23,6 +23,7 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "actors/graph/graph_actor.hpp"
 #include "actors/scheduler/scheduler_actor.hpp"
@@ -34,6 +35,8 @@
 #include "coordinator/front_actor.hpp"
 #include "coordinator/worker_admission.hpp"
 #include "coordinator/live_status.hpp"
+#include "coordinator/metrics.hpp"
+#include "coordinator/metrics_tally.hpp"
 #include "coordinator/run_config.hpp"
 #include "coordinator/run_control.hpp"
 #include "coordinator/run_workspace.hpp"
@@ -182,6 +185,7 @@ struct Settings {
   std::uint16_t listen_port = 0;
   std::uint32_t local_workers = 0;
   bool tls = false;  // serve workers over TLS ([network] tls_cert and tls_key)
+  std::string metrics_token;  // asked of a scrape when set ([network] token, BR_TOKEN)
 };
 
 bool is_loopback(const std::string& host) {
@@ -200,6 +204,31 @@ Result<Settings> load_settings(const RunOptions& options) {
   s.local_workers = options.workers ? *options.workers
                     : options.serve  ? 0
                                      : s.config.run.workers;
+  const bool metrics_on = !s.config.metrics.listen.empty();
+  if (options.serve || metrics_on) {
+    if (const char* token = std::getenv("BR_TOKEN"); token && *token) {
+      s.config.network.token = token;
+      if (s.config.network.token.size() < kMinTokenLength) {
+        return Error::of("BR_TOKEN: a token needs at least " + std::to_string(kMinTokenLength) +
+                         " characters (make one with `openssl rand -hex 16`)");
+      }
+    }
+  }
+  if (metrics_on) {
+    // The worker port's rule: beyond loopback only with a token, and a token once set is
+    // asked for on loopback too.
+    const auto& listen = s.config.metrics.listen;
+    std::string host = listen.substr(0, listen.rfind(':'));
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    if (!is_loopback(host) && s.config.network.token.empty()) {
+      return Error::of("[metrics] listen " + listen + ": serving /metrics beyond loopback needs "
+                       "a token; set BR_TOKEN or [network] token, and give Prometheus the same "
+                       "(basic_auth password)");
+    }
+    s.metrics_token = s.config.network.token;
+  }
   if (options.serve) {
     const std::string listen = options.listen.empty() ? s.config.network.listen : options.listen;
     const auto colon = listen.rfind(':');
@@ -213,13 +242,6 @@ Result<Settings> load_settings(const RunOptions& options) {
     }
     s.listen_host = listen.substr(0, colon);
     s.listen_port = static_cast<std::uint16_t>(port);
-    if (const char* token = std::getenv("BR_TOKEN"); token && *token) {
-      s.config.network.token = token;
-      if (s.config.network.token.size() < kMinTokenLength) {
-        return Error::of("BR_TOKEN: a token needs at least " + std::to_string(kMinTokenLength) +
-                         " characters (make one with `openssl rand -hex 16`)");
-      }
-    }
     const auto& net = s.config.network;
     if (net.tls_cert.empty() != net.tls_key.empty()) {
       return Error::of("[network] tls_cert and tls_key go together: set both for TLS, or neither");
@@ -265,6 +287,15 @@ Result<Settings> load_settings(const RunOptions& options) {
         60'000;
   }
   return s;
+}
+
+// Keeps the process, and so /metrics, up for `ms` after the run, so that Prometheus scrapes
+// its final numbers; SIGINT or SIGTERM ends the wait, or skips it when one stopped the run.
+void linger(std::int64_t ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until && g_interrupts.load() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 // Makes a rename in `dir` durable (fsync of the directory itself).
@@ -354,6 +385,18 @@ int run_command(const RunOptions& options) {
   if (!settings) return fail(kExitBadInput, settings.error().str());
   const Config& config = settings->config;
   const StateDir& dir = options.state_dir;
+
+  // Before the journal, which it outlives: the journal's commit thread observes append times.
+  std::unique_ptr<Metrics> metrics;
+  if (!config.metrics.listen.empty()) {
+    auto served = Metrics::serve(config.metrics.listen, settings->metrics_token);
+    if (!served) return fail(kExitBadInput, served.error().str());
+    metrics = std::move(served).value();
+    const auto& listen = config.metrics.listen;
+    fmt::print("metrics on http://{}:{}/metrics\n", listen.substr(0, listen.rfind(':')),
+               metrics->port());
+    std::fflush(stdout);
+  }
 
   // Declared before the actor system, so they outlive its actors: the journal actor writes
   // to the journal, and worker actors still in an agent run hold the cancel source until the
@@ -572,7 +615,24 @@ int run_command(const RunOptions& options) {
   bool own_files_failed = false;
   std::string stopped_reason;
   {
-    auto journal_actor = spawn_journal_actor(system, *journal);
+    // With metrics, each append is timed from the request to its durability (group commit
+    // included), on the journal's own thread; without, nothing stands in between.
+    auto journal_actor =
+        metrics ? spawn_journal_actor(
+                      system,
+                      [&journal, m = metrics.get()](std::vector<std::string> encoded,
+                                                    std::vector<JournalRecord> records,
+                                                    Journal::Done done) {
+                        const auto start = std::chrono::steady_clock::now();
+                        journal->append_encoded_async(
+                            std::move(encoded), std::move(records),
+                            [m, start, done = std::move(done)](Result<std::uint64_t> r) {
+                              m->observe_journal_append(std::chrono::duration<double>(
+                                  std::chrono::steady_clock::now() - start).count());
+                              done(std::move(r));
+                            });
+                      })
+                : spawn_journal_actor(system, *journal);
     SchedulerConfig scheduler_config;
     scheduler_config.strategy = settings->strategy;
     scheduler_config.limits.max_tasks = config.run.batch_max_tasks;
@@ -688,6 +748,12 @@ int run_command(const RunOptions& options) {
     LiveBlock block;
     LiveStatusWriter live_status(dir, kLiveStatusEveryMs);
     live_status.update(view.state(), journal->last_seq(), unix_now_ms(), true);
+    std::optional<MetricsTally> tally;
+    std::int64_t last_metrics_ms = 0;
+    if (metrics) {
+      tally.emplace(view.state());
+      metrics->set(tally->sample(view.state()));
+    }
     bool over = false;
     bool stop_sent = false;
     std::int64_t last_draw_ms = 0;
@@ -715,6 +781,11 @@ int run_command(const RunOptions& options) {
               }
             }
             const auto lines = view.apply(records);
+            if (tally) {
+              for (const double wait : tally->add(records, view.state())) {
+                metrics->observe_dispatch(wait);
+              }
+            }
             if (live || quiet) return;
             for (const auto& line : lines) fmt::print("{}\n", line);
             std::fflush(stdout);
@@ -767,6 +838,16 @@ int run_command(const RunOptions& options) {
         last_draw_ms = now;
       }
       live_status.update(view.state(), journal->last_seq(), now);
+      if (tally && now - last_metrics_ms >= kLiveStatusEveryMs) {
+        last_metrics_ms = now;
+        metrics->set(tally->sample(view.state()));
+      }
+    }
+    if (tally) {
+      MetricsSample last = tally->sample(view.state());
+      last.run_over = true;
+      last.workers_connected = 0;  // they go with the run (journaled as lost just below)
+      metrics->set(last);
     }
     live_status.remove();
     if (live) block.clear();
@@ -821,6 +902,10 @@ int run_command(const RunOptions& options) {
   } else if (final_status == RunStatus::failed && !broken) {
     fmt::print("once the cause is fixed, run what failed again with: {}\n",
                retry_hint(dir, options));
+  }
+  if (metrics && config.metrics.linger_ms > 0) {
+    std::fflush(stdout);  // the summary is out before the wait, not after it
+    linger(config.metrics.linger_ms);
   }
   if (!broken && own_files_failed) {
     // Not a task's failure: every attempt would have met it, so none was counted.

@@ -8,6 +8,7 @@ packages=(
   libcaf-dev capnproto libcapnp-dev librocksdb-dev libgit2-dev git
   libfmt-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 nlohmann-json3-dev
   clang libclang-rt-14-dev clang-tidy cppcheck
+  prometheus-cpp-dev prometheus
   iproute2 procps python3
   chromium graphviz
 )

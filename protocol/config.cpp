@@ -112,6 +112,24 @@ class Section {
     out = *v;
   }
 
+  // HOST:PORT with a port from 0 to 65535 (0: any free port); empty is left empty.
+  void address(const char* key, std::string& out) {
+    const toml::node* node = find(key);
+    std::string v;
+    string(key, v);
+    if (!node || v.empty()) return;
+    const auto colon = v.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : v.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        std::all_of(port.begin(), port.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (colon == 0 || !digits || std::stoul(port) > 65535) {
+      error(*node, full(key) + ": '" + v + "' is not HOST:PORT, e.g. \"127.0.0.1:9464\"");
+      return;
+    }
+    out = v;
+  }
+
   void strings(const char* key, std::vector<std::string>& out, bool non_empty) {
     const toml::node* node = find(key);
     if (!node) return;
@@ -239,14 +257,14 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   config.path = path;
   std::vector<Diagnostic> errors;
   const std::vector<std::string> sections = {"run", "agent", "verify", "context", "network",
-                                             "limits", "journal"};
+                                             "limits", "journal", "metrics"};
   for (const auto& [key, node] : root) {
     const std::string k(key.str());
     if (std::find(sections.begin(), sections.end(), k) == sections.end()) {
       errors.push_back(Diagnostic{path, static_cast<std::uint32_t>(node.source().begin.line),
                                   "unknown section '" + k +
                                       "'; known sections: run, agent, verify, context, network, "
-                                      "limits, journal"});
+                                      "limits, journal, metrics"});
     }
   }
 
@@ -330,6 +348,11 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   journal.integer("snapshot_every", config.journal.snapshot_every, 0, 1'000'000'000);
   journal.boolean("compact", config.journal.compact);
   journal.reject_unknown({"snapshot_every", "compact"});
+
+  Section metrics(root, "metrics", path, errors);
+  metrics.address("listen", config.metrics.listen);
+  metrics.duration("linger", config.metrics.linger_ms);
+  metrics.reject_unknown({"listen", "linger"});
 
   if (config.run.backoff_max_ms < config.run.backoff_base_ms) {
     errors.push_back(Diagnostic{path, 0, "run.backoff_max must not be below run.backoff_base"});

@@ -100,6 +100,15 @@ struct LimitsConfig {
   std::uint64_t change_max_bytes = std::uint64_t{8} << 20;
 };
 
+// /metrics for Prometheus (coordinator/metrics.hpp). Off unless `listen` is set, for `br run`
+// and br-coordinator alike: a run opens no port nobody asked for.
+struct MetricsConfig {
+  std::string listen;  // HOST:PORT; beyond loopback it needs [network] token (basic auth)
+  // How long /metrics stays up once the run is over, so a scrape sees its final numbers
+  // (SIGINT or SIGTERM ends the wait early).
+  std::int64_t linger_ms = 0;
+};
+
 // The run's journal (storage/journal.hpp); snapshots make a restart replay only the tail.
 struct JournalConfig {
   std::uint64_t snapshot_every = 10000;  // records between run-state snapshots; 0: none
@@ -114,6 +123,7 @@ struct Config {
   NetworkConfig network;
   LimitsConfig limits;
   JournalConfig journal;
+  MetricsConfig metrics;
   std::string path;  // file it came from; empty for defaults
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Guards the pure/actor split that CMake cannot enforce (CAF and RocksDB headers are all in
 # /usr/include): only actor files (*_actor.*, protocol/actor_messages.hpp, the executables'
-# main files) may include CAF, and only storage/ may include RocksDB.
+# main files) may include CAF, only storage/ may include RocksDB, and only coordinator/metrics.cpp
+# prometheus-cpp.
 set -euo pipefail
 cd "${1:?usage: layering_test.sh SOURCE_DIR}"
 
@@ -26,6 +27,15 @@ while IFS= read -r file; do
     *)
       if grep -nE '^\s*#\s*include\s*[<"]rocksdb/' "$file" >/dev/null; then
         echo "$file: includes RocksDB, but only storage/ may"
+        status=1
+      fi
+      ;;
+  esac
+  case "$file" in
+    coordinator/metrics.cpp) ;;
+    *)
+      if grep -nE '^\s*#\s*include\s*[<"]prometheus/' "$file" >/dev/null; then
+        echo "$file: includes prometheus-cpp, but only coordinator/metrics.cpp may"
         status=1
       fi
       ;;

@@ -131,7 +131,7 @@ TEST_CASE("bad inputs are refused with their exact message and leave no state") 
        "c.toml:2: unknown key 'run.worker' (did you mean 'run.workers'?)"},
       {"unknown section", run("c.toml"), {{"spec.md", kSpec}, {"c.toml", "[agnet]\n"}}, 2,
        "c.toml:1: unknown section 'agnet'; known sections: run, agent, verify, context, "
-       "network, limits, journal"},
+       "network, limits, journal, metrics"},
       {"workers out of range", run("c.toml"), {{"spec.md", kSpec}, {"c.toml", "[run]\nworkers = 0\n"}},
        2, "c.toml:2: run.workers: expected an integer from 1 to 1024"},
       {"bad strategy", run("c.toml"),

@@ -27,6 +27,8 @@ TEST_CASE("an empty config gives the documented defaults") {
   CHECK(c.limits.spec_max_bytes == 16u << 20);
   CHECK(c.journal.snapshot_every == 10000);
   CHECK_FALSE(c.journal.compact);
+  CHECK(c.metrics.listen.empty());  // off unless asked for
+  CHECK(c.metrics.linger_ms == 0);
 }
 
 TEST_CASE("every section is read") {
@@ -71,6 +73,10 @@ max_tasks = 500
 [journal]
 snapshot_every = 2500
 compact = true
+
+[metrics]
+listen = "127.0.0.1:9464"
+linger = "15s"
 )",
                               "/home/me/project");
   CHECK(c.run.workers == 8);
@@ -94,6 +100,8 @@ compact = true
   CHECK(c.limits.max_tasks == 500);
   CHECK(c.journal.snapshot_every == 2500);
   CHECK(c.journal.compact);
+  CHECK(c.metrics.listen == "127.0.0.1:9464");
+  CHECK(c.metrics.linger_ms == 15000);
 }
 
 TEST_CASE("checks are not required unless [verify] says so") {
@@ -181,7 +189,16 @@ TEST_CASE("bad configs are errors naming the line and key") {
        "\"30m\" or \"2h\""},
       {"[agents]\ncommand = [\"x\"]\n",
        "br.toml:1: unknown section 'agents'; known sections: run, agent, verify, context, network, "
-       "limits, journal"},
+       "limits, journal, metrics"},
+      {"[metrics]\nlisten = \"9464\"\n",
+       "br.toml:2: metrics.listen: '9464' is not HOST:PORT, e.g. \"127.0.0.1:9464\""},
+      {"[metrics]\nlisten = \"127.0.0.1:70000\"\n",
+       "br.toml:2: metrics.listen: '127.0.0.1:70000' is not HOST:PORT, e.g. \"127.0.0.1:9464\""},
+      {"[metrics]\nlinger = \"soon\"\n",
+       "br.toml:2: metrics.linger: expected a duration such as 90 (seconds), \"250ms\", \"90s\", "
+       "\"30m\" or \"2h\""},
+      {"[metrics]\nport = 9464\n",
+       "br.toml:2: unknown key 'metrics.port'; known keys: listen, linger"},
       {"run = 3\n", "br.toml:1: [run] must be a table"},
       {"[run]\nworkers = \n", "br.toml:2: Error while parsing key-value pair: expected value, saw '\\n'"},
       {"[run]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"\n",
