@@ -61,6 +61,15 @@ std::int64_t longest_timeout_ms(const AgentConfig& config) {
   return most;
 }
 
+std::string route_table(const AgentRoute& route) {
+  if (route.name == "default") return "[agent]";
+  const std::string_view domain = "domain:";
+  if (route.name.compare(0, domain.size(), domain) == 0) {
+    return "[agent.domains." + route.name.substr(domain.size()) + "]";
+  }
+  return "[agent." + route.name + "]";
+}
+
 std::string command_text(const std::vector<std::string>& argv) {
   std::string out;
   for (const auto& word : argv) {

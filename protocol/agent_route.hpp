@@ -36,6 +36,9 @@ AgentConfig routed(const AgentConfig& config, const AgentRoute& route);
 std::vector<AgentRoute> all_routes(const AgentConfig& config);
 std::int64_t longest_timeout_ms(const AgentConfig& config);
 
+// The table a route comes from, for messages: "[agent]", "[agent.simple]", "[agent.domains.ui]".
+std::string route_table(const AgentRoute& route);
+
 // "prog arg …", as the ledger and `br plan` show a command.
 std::string command_text(const std::vector<std::string>& argv);
 
