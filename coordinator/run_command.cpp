@@ -248,6 +248,7 @@ Result<Settings> load_settings(const RunOptions& options) {
     // Every route's, since which one a batch takes is known only when it is formed.
     const std::vector<AgentRoute> routes = all_routes(s.config.agent);
     std::vector<std::pair<std::string, const std::vector<std::string>*>> programs;
+    programs.reserve(routes.size() + 2);
     for (const auto& route : routes) {
       programs.emplace_back(route_table(route) + " command", &route.command);
     }
