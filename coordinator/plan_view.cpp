@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "coordinator/state_views.hpp"
+#include "protocol/agent_route.hpp"
 
 namespace br {
 namespace {
@@ -88,6 +89,19 @@ std::vector<bool> unchecked_flags(const CheckedPlan& checked) {
   return flags;
 }
 
+// The route a batch of these tasks takes when run here: its most complex task's (a batch is
+// one domain), as the worker decides it (route_for(AgentConfig, Batch)).
+std::string batch_route(const CheckedPlan& checked, const std::vector<std::size_t>& batch) {
+  const auto& tasks = checked.plan.tasks;
+  Complexity most = Complexity::simple;
+  for (auto i : batch) most = std::max(most, tasks[i].complexity);
+  return route_for(checked.settings.agent, most, tasks[batch.front()].domain).name;
+}
+
+bool has_routes(const AgentConfig& agent) {
+  return !agent.by_complexity.empty() || !agent.by_domain.empty();
+}
+
 }  // namespace
 
 std::vector<std::vector<std::size_t>> plan_batches(const CheckedPlan& plan) {
@@ -99,9 +113,22 @@ std::vector<std::vector<std::size_t>> plan_batches(const CheckedPlan& plan) {
 void write_plan_json(const CheckedPlan& checked, JsonWriter& out) {
   const Plan& plan = checked.plan;
   const Levels levels = checked.graph->levels();
+  const Batches batches = batches_by_level(checked, levels);
   out.begin_object();
+  out.key("agents").begin_array();
+  for (const auto& route : all_routes(checked.settings.agent)) {
+    out.begin_object();
+    out.key("command").strings(route.command);
+    out.key("route").value(route.name);
+    out.key("table").value(route_table(route));
+    out.end_object();
+  }
+  out.end_array();
+  out.key("batch_agents").begin_array();
+  for (const auto& b : batches) out.value(batch_route(checked, b));
+  out.end_array();
   out.key("batches").begin_array();
-  for (const auto& b : batches_by_level(checked, levels)) write_ids(out, plan, b);
+  for (const auto& b : batches) write_ids(out, plan, b);
   out.end_array();
   const CriticalPath path = checked.graph->critical_path();
   out.key("critical_path").begin_object();
@@ -201,6 +228,7 @@ void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
   const auto batches = batches_by_level(checked, levels);
   out.format("\nBatches ({} strategy, {} batches)\n", to_string(checked.settings.strategy),
              batches.size());
+  const bool routed = has_routes(checked.settings.agent);
   for (std::size_t b = 0; b < batches.size(); ++b) {
     std::uint32_t minutes = 0;
     for (auto i : batches[b]) minutes += plan.tasks[i].minutes;
@@ -209,7 +237,16 @@ void write_plan_text(const CheckedPlan& checked, OutputBuffer& out) {
       if (k > 0) out.append(", ");
       out.append(plan.tasks[batches[b][k]].id.str());
     }
+    if (routed) out.format("  → {}", batch_route(checked, batches[b]));
     out.push('\n');
+  }
+  // Without route tables every batch runs [agent] command: the line above would say nothing.
+  if (routed) {
+    out.append("\nAgents (a batch takes the route of its domain, else of its most complex task)\n");
+    for (const auto& route : all_routes(checked.settings.agent)) {
+      out.format("  {:<14} {}\n", route.name,
+                 route.command.empty() ? "(no command)" : command_text(route.command));
+    }
   }
 }
 

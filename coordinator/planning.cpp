@@ -76,6 +76,7 @@ Result<PlanSettings> plan_settings(const Config& config, std::string_view strate
   settings.commands_check =
       !config.verify.check_command.empty() || !config.verify.test_command.empty();
   settings.require_checks = config.verify.require_checks;
+  settings.agent = config.agent;
   return settings;
 }
 

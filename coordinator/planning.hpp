@@ -18,13 +18,14 @@ namespace br {
 
 // What planning takes from br.toml: the limits a spec must fit ([limits]) and how its ready
 // tasks are ordered and batched ([run] strategy, batch_max_tasks, batch_max_minutes) — the
-// values `br run` gives its scheduler.
+// values `br run` gives its scheduler — and, for `br plan` to show, the agent routes.
 struct PlanSettings {
   LimitsConfig limits;
   Strategy strategy = Strategy::critical_path;
   BatchLimits batch;
   bool commands_check = false;  // [verify] check_command or test_command runs after each task
   bool require_checks = false;  // [verify] require_checks
+  AgentConfig agent;            // [agent] and its route tables: which command each batch runs
 };
 
 // The settings of `config`; a non-empty `strategy` (a --strategy flag) overrides [run]

@@ -167,6 +167,7 @@ std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
         span->commit = ok->commit;
         span->files = ok->files;
         span->usage = ok->usage;
+        span->agent = ok->agent;
       }
     } else if (const auto* failed = std::get_if<rec::TaskFailed>(&r.body)) {
       if (auto* span = find(failed->task, failed->attempt)) {
@@ -174,6 +175,7 @@ std::vector<AttemptSpan> attempts_of(const std::vector<JournalRecord>& records,
         span->outcome = "failed";
         span->reason = failed->reason;
         span->usage = failed->usage;
+        span->agent = failed->agent;
       }
     }
   }
@@ -185,7 +187,8 @@ nlohmann::json attempt_json(const AttemptSpan& a) {
           {"batch", a.batch},             {"dispatched_ms", a.dispatched_ms},
           {"started_ms", a.started_ms},   {"finished_ms", a.finished_ms},
           {"outcome", a.outcome},         {"reason", a.reason},
-          {"commit", a.commit},           {"usage", usage_json(a.usage)}};
+          {"commit", a.commit},           {"usage", usage_json(a.usage)},
+          {"agent", {{"route", a.agent.route}, {"command", a.agent.command}}}};
 }
 
 namespace {

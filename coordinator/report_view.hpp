@@ -31,6 +31,7 @@ struct AttemptSpan {
   std::string commit;            // isolated runs: the passed attempt's commit
   std::vector<std::string> files;  // and the files it changed
   Usage usage;                     // what its agent reported (unknown while unfinished)
+  AttemptAgent agent;              // the route and command that ran it (known once finished)
 };
 
 // What the finished attempts cost: the run's total, per feature (by id), and the costliest

@@ -43,6 +43,7 @@
 #include "coordinator/planning.hpp"
 #include "coordinator/progress_view.hpp"
 #include "protocol/actor_messages.hpp"
+#include "protocol/agent_route.hpp"
 #include "protocol/wall_clock.hpp"
 #include "storage/journal.hpp"
 #include "storage/journal_actor.hpp"
@@ -267,10 +268,15 @@ Result<Settings> load_settings(const RunOptions& options) {
   // task has failed three times on it.
   if (s.local_workers > 0) {
     const auto where = options.config_path.empty() ? std::string("br.toml") : options.config_path;
-    const std::pair<const char*, const std::vector<std::string>*> programs[] = {
-        {"[agent] command", &s.config.agent.command},
-        {"[verify] check_command", &s.config.verify.check_command},
-        {"[verify] test_command", &s.config.verify.test_command}};
+    // Every route's, since which one a batch takes is known only when it is formed.
+    const std::vector<AgentRoute> routes = all_routes(s.config.agent);
+    std::vector<std::pair<std::string, const std::vector<std::string>*>> programs;
+    programs.reserve(routes.size() + 2);
+    for (const auto& route : routes) {
+      programs.emplace_back(route_table(route) + " command", &route.command);
+    }
+    programs.emplace_back("[verify] check_command", &s.config.verify.check_command);
+    programs.emplace_back("[verify] test_command", &s.config.verify.test_command);
     for (const auto& [what, argv] : programs) {
       if (argv->empty() || find_executable(argv->front())) continue;
       return Error::of(fmt::format(
@@ -283,7 +289,7 @@ Result<Settings> load_settings(const RunOptions& options) {
   }
   if (s.config.run.lease_ms == 0) {
     s.config.run.lease_ms =
-        s.config.agent.timeout_ms + s.config.verify.timeout_ms * 2 + s.config.verify.file_wait_ms +
+        longest_timeout_ms(s.config.agent) + s.config.verify.timeout_ms * 2 + s.config.verify.file_wait_ms +
         60'000;
   }
   return s;

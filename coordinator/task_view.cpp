@@ -200,6 +200,10 @@ std::string task_text(const nlohmann::json& doc) {
     if (a.value("outcome", "") != "unfinished" && a.contains("usage")) {
       out += "  usage:  " + usage_text(a["usage"]) + "\n";
     }
+    if (a.contains("agent") && !a["agent"].value("route", "").empty()) {
+      out += "  agent:  " + a["agent"].value("route", "") + ": " +
+             a["agent"].value("command", "") + "\n";
+    }
     out += "  log:    " +
            (a.value("log", "").empty() ? a.value("log_note", "") : a.value("log", "")) + "\n";
     if (!a.value("prompt", "").empty()) out += "  prompt: " + a.value("prompt", "") + "\n";

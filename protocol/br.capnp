@@ -105,6 +105,13 @@ struct Usage {
   durationMs @8 :Int64;
 }
 
+# Which [agent] route ran an attempt (protocol/agent_route.hpp), as the host that ran it
+# resolved it from its own config: empty in journals older than routing.
+struct AttemptAgent {
+  route @0 :Text;    # "default", "simple", "medium", "complex" or "domain:ui"
+  command @1 :Text;  # its argv, words joined by spaces
+}
+
 struct TaskResult {
   task @0 :Text;
   attempt @1 :UInt32;
@@ -123,6 +130,7 @@ struct TaskResult {
   usage @12 :Usage;
   # br could not write its own files (prompt, log, worktree): not the task's failure.
   infrastructure @13 :Bool;
+  agent @14 :AttemptAgent;
 }
 
 struct WorkerHello {
@@ -176,12 +184,14 @@ struct JournalRecord {
       commit @42 :Text;
       head @43 :Text;
       usage @47 :Usage;  # the attempt's, as its result reported it
+      agent @49 :AttemptAgent;
     }
     taskFailed :group {
       task @19 :Text;
       attempt @20 :UInt32;
       reason @21 :Text;
       usage @48 :Usage;
+      agent @50 :AttemptAgent;
     }
     taskRetrying :group {
       task @22 :Text;

@@ -115,6 +115,11 @@ void put(wire::Batch::Builder b, const Batch& batch) {
   b.setPrompt(text_of(batch.prompt));
 }
 
+void put(wire::AttemptAgent::Builder b, const AttemptAgent& a) {
+  b.setRoute(text_of(a.route));
+  b.setCommand(text_of(a.command));
+}
+
 void put(wire::Usage::Builder b, const Usage& u) {
   b.setKnown(u.known);
   b.setTokensIn(u.tokens_in);
@@ -142,6 +147,7 @@ void put(wire::TaskResult::Builder b, const TaskResult& r) {
   b.setPack(data_of(r.pack));
   put(b.initUsage(), r.usage);
   b.setInfrastructure(r.infrastructure);
+  put(b.initAgent(), r.agent);
 }
 
 void put(wire::WorkerHello::Builder b, const WorkerHello& h) {
@@ -232,6 +238,7 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       g.setCommit(text_of(v.commit));
       g.setHead(text_of(v.head));
       put(g.initUsage(), v.usage);
+      put(g.initAgent(), v.agent);
     }
     void operator()(const rec::TaskFailed& v) {
       auto g = body.initTaskFailed();
@@ -239,6 +246,7 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
       g.setAttempt(v.attempt);
       g.setReason(text_of(v.reason));
       put(g.initUsage(), v.usage);
+      put(g.initAgent(), v.agent);
     }
     void operator()(const rec::TaskRetrying& v) {
       auto g = body.initTaskRetrying();
@@ -505,6 +513,10 @@ Batch get(wire::Batch::Reader r, Budget& budget) {
 }
 
 // Usage is untrusted like the rest: a value past its bound is refused, not summed.
+AttemptAgent get(wire::AttemptAgent::Reader r, Budget& budget) {
+  return AttemptAgent{text(r.getRoute(), budget), text(r.getCommand(), budget)};
+}
+
 Usage get(wire::Usage::Reader r) {
   Usage u;
   u.known = r.getKnown();
@@ -540,6 +552,7 @@ TaskResult get(wire::TaskResult::Reader r, Budget& budget) {
   out.pack = data(r.getPack(), budget);
   out.usage = get(r.getUsage());
   out.infrastructure = r.getInfrastructure();
+  out.agent = get(r.getAgent(), budget);
   if (!out.pack.empty() && out.commit.empty()) throw Invalid("a result's pack has no commit");
   return out;
 }
@@ -650,13 +663,14 @@ JournalRecord get(wire::JournalRecord::Reader r, Budget& budget) {
                                     text(g.getWorker(), budget), texts(g.getFiles(), budget),
                                     commit_id(g.getCommit(), budget, "task commit"),
                                     commit_id(g.getHead(), budget, "integration head"),
-                                    get(g.getUsage())};
+                                    get(g.getUsage()), get(g.getAgent(), budget)};
       break;
     }
     case W::TASK_FAILED: {
       auto g = body.getTaskFailed();
       out.body = rec::TaskFailed{TaskId(text(g.getTask(), budget)), g.getAttempt(),
-                                 text(g.getReason(), budget), get(g.getUsage())};
+                                 text(g.getReason(), budget), get(g.getUsage()),
+                                 get(g.getAgent(), budget)};
       break;
     }
     case W::TASK_RETRYING: {

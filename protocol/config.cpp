@@ -15,14 +15,24 @@ namespace {
 // Reads one table of the config, checking every key against the ones it knows.
 class Section {
  public:
-  Section(const toml::table& root, std::string name, const std::string& path,
+  Section(const toml::table& root, const std::string& name, const std::string& path,
+          std::vector<Diagnostic>& errors)
+      : Section(root.get(name), name, path, errors) {}
+
+  // A table inside another ([agent.simple]): `name` is its dotted name, for messages.
+  Section(const toml::node* node, std::string name, const std::string& path,
           std::vector<Diagnostic>& errors)
       : name_(std::move(name)), path_(path), errors_(errors) {
-    if (const toml::node* node = root.get(name_)) {
+    if (node) {
       table_ = node->as_table();
       if (!table_) error(*node, "[" + name_ + "] must be a table");
     }
   }
+
+  const toml::table* table() const { return table_; }
+  const toml::node* node(const char* key) const { return find(key); }
+
+  void error_at(const toml::node& node, std::string message) { error(node, std::move(message)); }
 
   // Call after reading every key: anything left is unknown.
   void reject_unknown(const std::vector<std::string>& known) {
@@ -214,6 +224,68 @@ class Section {
   const toml::table* table_ = nullptr;
 };
 
+AgentOutput agent_output(const std::string& name) {
+  return name == "claude-json"  ? AgentOutput::claude_json
+         : name == "codex-json" ? AgentOutput::codex_json
+                                : AgentOutput::text;
+}
+
+// The keys a route table may set; the rest of [agent] (env, budgets) is the run's, not a
+// route's.
+AgentOverride parse_override(Section& table) {
+  AgentOverride out;
+  std::vector<std::string> command;
+  table.strings("command", command, /*non_empty=*/true);
+  if (!command.empty()) out.command = std::move(command);
+  std::string output;
+  table.string("output", output, {"text", "claude-json", "codex-json"});
+  if (!output.empty()) out.output = agent_output(output);
+  std::int64_t timeout_ms = -1;
+  table.duration("timeout", timeout_ms, /*positive=*/true);
+  if (timeout_ms > 0) out.timeout_ms = timeout_ms;
+  table.reject_unknown({"command", "output", "timeout"});
+  return out;
+}
+
+// [agent.simple], [agent.medium], [agent.complex] and [agent.domains.NAME].
+void parse_routes(Section& agent, AgentConfig& config, const std::string& path,
+                  std::vector<Diagnostic>& errors) {
+  if (!agent.table()) return;
+  for (Complexity c : {Complexity::simple, Complexity::medium, Complexity::complex}) {
+    const std::string key(to_string(c));
+    const toml::node* node = agent.node(key.c_str());
+    if (!node) continue;
+    Section table(node, "agent." + key, path, errors);
+    if (table.table()) config.by_complexity[c] = parse_override(table);
+  }
+  Section domains(agent.node("domains"), "agent.domains", path, errors);
+  if (!domains.table()) return;
+  // In file order, so that of two tables for one domain (ui and its alias frontend) the later
+  // one is refused; toml++ iterates by key.
+  std::vector<std::pair<std::string, const toml::node*>> entries;
+  for (const auto& [key, node] : *domains.table()) entries.emplace_back(key.str(), &node);
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.second->source().begin.line < b.second->source().begin.line;
+  });
+  for (const auto& [name, entry] : entries) {
+    const toml::node& node = *entry;
+    const auto domain = parse_domain(name);
+    if (!domain) {
+      domains.error_at(node, "agent.domains." + name +
+                                 ": not a domain; domains are database, backend, api, ui "
+                                 "(or frontend), infra, tests, docs");
+      continue;
+    }
+    if (config.by_domain.count(*domain) != 0) {
+      domains.error_at(node, "agent.domains." + name + ": a second table for domain " +
+                                 std::string(to_string(*domain)) + " (one of them is an alias)");
+      continue;
+    }
+    Section table(&node, "agent.domains." + name, path, errors);
+    if (table.table()) config.by_domain[*domain] = parse_override(table);
+  }
+}
+
 // A command's program given as a path ("deploy/demo-agent") is relative to the config file;
 // a bare name ("claude") is looked up on PATH when run.
 void resolve_program(std::vector<std::string>& argv, const std::string& base_dir) {
@@ -292,13 +364,12 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
   agent.strings("env", config.agent.env_allow, false);
   std::string output = "text";
   agent.string("output", output, {"text", "claude-json", "codex-json"});
-  config.agent.output = output == "claude-json"  ? AgentOutput::claude_json
-                        : output == "codex-json" ? AgentOutput::codex_json
-                                                 : AgentOutput::text;
+  config.agent.output = agent_output(output);
   agent.dollars("max_cost_usd", config.agent.max_cost_micro_usd);
   agent.dollars("max_cost_per_task_usd", config.agent.max_cost_per_task_micro_usd);
+  parse_routes(agent, config.agent, path, errors);
   agent.reject_unknown({"command", "timeout", "env", "output", "max_cost_usd",
-                        "max_cost_per_task_usd"});
+                        "max_cost_per_task_usd", "simple", "medium", "complex", "domains"});
 
   Section verify(root, "verify", path, errors);
   verify.strings("check_command", config.verify.check_command, false);
@@ -363,6 +434,12 @@ Result<Config> parse_config(std::string_view text, const std::string& path,
     return Error{std::move(errors)};
   }
   resolve_program(config.agent.command, base_dir);
+  for (auto& [domain, route] : config.agent.by_domain) {
+    if (route.command) resolve_program(*route.command, base_dir);
+  }
+  for (auto& [complexity, route] : config.agent.by_complexity) {
+    if (route.command) resolve_program(*route.command, base_dir);
+  }
   resolve_program(config.verify.check_command, base_dir);
   resolve_program(config.verify.test_command, base_dir);
   for (std::string* file : {&config.network.tls_cert, &config.network.tls_key,

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "protocol/model.hpp"
 #include "protocol/result.hpp"
 
 namespace br {
@@ -37,9 +39,21 @@ struct RunConfig {
 // How the agent prints its result, so br can read its usage (actors/worker/usage_reader.hpp).
 enum class AgentOutput : std::uint8_t { text, claude_json, codex_json };
 
+// One [agent.simple], [agent.medium], [agent.complex] or [agent.domains.NAME] table: what it
+// sets for the batches routed to it (protocol/agent_route.hpp); an unset key is [agent]'s.
+struct AgentOverride {
+  std::optional<std::vector<std::string>> command;
+  std::optional<AgentOutput> output;
+  std::optional<std::int64_t> timeout_ms;
+};
+
 struct AgentConfig {
   std::vector<std::string> command;       // argv, run without a shell
   AgentOutput output = AgentOutput::text;
+  // Routes, most specific first: by the batch's domain, then by its complexity; a batch that
+  // none matches runs the settings above.
+  std::map<Domain, AgentOverride> by_domain;
+  std::map<Complexity, AgentOverride> by_complexity;
   // Budgets in micro-USD (protocol/usage.hpp); 0: no limit. The run's budget stops dispatch once
   // the journaled cost reaches it; an attempt whose own cost passes the task's budget fails.
   std::uint64_t max_cost_micro_usd = 0;

@@ -95,7 +95,8 @@ static auto fields(const Batch& b) {
 }
 static auto fields(const TaskResult& r) {
   return std::tie(r.task, r.attempt, r.batch, r.success, r.reason, r.files, r.worker,
-                  r.started_ms, r.finished_ms, r.log_path, r.commit, r.pack, r.usage, r.infrastructure);
+                  r.started_ms, r.finished_ms, r.log_path, r.commit, r.pack, r.usage, r.infrastructure,
+                  r.agent.route, r.agent.command);
 }
 static auto fields(const WorkerHello& h) {
   return std::tie(h.name, h.slots, h.protocol_version, h.token, h.held_tasks, h.held_attempts);
@@ -120,10 +121,11 @@ static auto fields(const rec::BatchDispatched& v) {
 }
 static auto fields(const rec::TaskStarted& v) { return std::tie(v.task, v.attempt, v.worker); }
 static auto fields(const rec::TaskSucceeded& v) {
-  return std::tie(v.task, v.attempt, v.worker, v.files, v.commit, v.head, v.usage);
+  return std::tie(v.task, v.attempt, v.worker, v.files, v.commit, v.head, v.usage,
+                  v.agent.route, v.agent.command);
 }
 static auto fields(const rec::TaskFailed& v) {
-  return std::tie(v.task, v.attempt, v.reason, v.usage);
+  return std::tie(v.task, v.attempt, v.reason, v.usage, v.agent.route, v.agent.command);
 }
 static auto fields(const rec::TaskRetrying& v) {
   return std::tie(v.task, v.next_attempt, v.not_before_ms, v.uncharged);

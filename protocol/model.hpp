@@ -115,6 +115,14 @@ struct Batch {
   std::string prompt = {};              // edited and approved by the user; empty: build it
 };
 
+// The agent that ran an attempt: its route's name ("complex", "domain:ui", "default") and
+// command, as the host that ran it chose them (protocol/agent_route.hpp). Empty: not known
+// (a lost attempt, a journal from before routing).
+struct AttemptAgent {
+  std::string route;
+  std::string command;
+};
+
 struct TaskResult {
   TaskId task;
   std::uint32_t attempt = 0;
@@ -133,6 +141,7 @@ struct TaskResult {
   // the slot's worktree, in the worker's state dir), not through the task: `reason` names the
   // file and the OS error. Not counted against max_attempts; the run stops, resumable.
   bool infrastructure = false;
+  AttemptAgent agent = {};
 };
 
 struct WorkerHello {
@@ -218,12 +227,14 @@ struct TaskSucceeded {
   std::string commit = {};  // the attempt's commit (isolated runs)
   std::string head = {};    // the integration head after merging it
   Usage usage = {};         // what the attempt's agent reported
+  AttemptAgent agent = {};  // which route and command ran it
 };
 struct TaskFailed {
   TaskId task;
   std::uint32_t attempt = 0;
   std::string reason;
   Usage usage = {};
+  AttemptAgent agent = {};
 };
 struct TaskRetrying {
   TaskId task;

@@ -176,7 +176,7 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
   if (!result.success && result.infrastructure) {
     Outcome out;
     out.records.push_back(
-        rec::TaskFailed{result.task, result.attempt, result.reason, result.usage});
+        rec::TaskFailed{result.task, result.attempt, result.reason, result.usage, result.agent});
     out.records.push_back(
         rec::TaskRetrying{result.task, result.attempt + 1, now_ms, /*uncharged=*/true});
     // A remote worker's files are on its own host: the user must know which one to fix.
@@ -187,21 +187,22 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
   }
   if (!result.success) {
     return fail(state, *index, result.attempt, result.reason, now_ms, unit_random,
-                result.usage);
+                result.usage, result.agent);
   }
   rec::TaskSucceeded done{result.task, result.attempt, result.worker, result.files};
   done.usage = result.usage;
+  done.agent = result.agent;
   std::vector<std::size_t> settled{*index};
   Outcome out;
   if (state.isolated() && !result.commit.empty()) {
     if (integration_ == nullptr) {
       return fail(state, *index, result.attempt, "no integration for the run's branch", now_ms,
-                  unit_random, result.usage);
+                  unit_random, result.usage, result.agent);
     }
     auto integrated = integration_->integrate(state.head(), result);
     if (!integrated) {
       return fail(state, *index, result.attempt, integrated.error().str(), now_ms, unit_random,
-                  result.usage);
+                  result.usage, result.agent);
     }
     done.commit = result.commit;
     done.head = integrated->head;
@@ -221,6 +222,7 @@ RunTracker::Outcome RunTracker::on_result(const RunState& state, const TaskResul
       rec::TaskSucceeded also{id_of(state, i), sibling.attempt, result.worker,
                               done.files,      done.commit,     done.head};
       also.usage = result.usage;
+      also.agent = result.agent;  // the same agent run did its work
       out.records.push_back(std::move(also));
     }
   } else {
@@ -256,10 +258,10 @@ RunTracker::Outcome RunTracker::on_attempt_lost(const RunState& state, const Tas
 RunTracker::Outcome RunTracker::fail(const RunState& state, std::size_t index,
                                      std::uint32_t attempt, const std::string& reason,
                                      std::int64_t now_ms, double unit_random,
-                                     const Usage& usage) const {
+                                     const Usage& usage, const AttemptAgent& agent) const {
   Outcome out;
   const TaskId& id = id_of(state, index);
-  out.records.push_back(rec::TaskFailed{id, attempt, reason, usage});
+  out.records.push_back(rec::TaskFailed{id, attempt, reason, usage, agent});
   // The budget counts the attempts since the task last started over (br retry, --replan).
   const std::uint32_t counted = attempt - std::min(attempt, state.tasks()[index].attempt_base);
   if (should_retry(policy_, counted)) {

@@ -138,7 +138,7 @@ class RunTracker {
  private:
   Outcome fail(const RunState& state, std::size_t index, std::uint32_t attempt,
                const std::string& reason, std::int64_t now_ms, double unit_random,
-               const Usage& usage = {}) const;
+               const Usage& usage = {}, const AttemptAgent& agent = {}) const;
 
   const DependencyGraph& graph_;
   RetryPolicy policy_;

@@ -13,6 +13,7 @@
 #include "actors/worker/git_repo.hpp"
 #include "actors/worker/prompt_builder.hpp"
 #include "actors/worker/verifier.hpp"
+#include "protocol/agent_route.hpp"
 #include "protocol/log_name.hpp"
 #include "protocol/wall_clock.hpp"
 
@@ -187,6 +188,9 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
                                           const std::filesystem::path& log_file,
                                           const std::string& stem) {
   const std::int64_t started = unix_now_ms();
+  // Chosen here, from this host's own config, so a br-worker routes by its own [agent] tables.
+  const AgentRoute route = route_for(config.agent, batch);
+  const AgentConfig agent = routed(config.agent, route);
   std::vector<TaskResult> results;
   for (const auto& item : batch.tasks) {
     on_started(TaskProgress{item.task.id, item.attempt, batch.id, config.worker, started});
@@ -197,6 +201,7 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
     r.worker = config.worker;
     r.started_ms = started;
     r.log_path = log_file.string();
+    r.agent = AttemptAgent{route.name, command_text(route.command)};
     results.push_back(std::move(r));
   }
   const auto fail_all = [&](const std::string& reason, bool infrastructure = false) {
@@ -266,7 +271,7 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
     run.attempts.push_back(item.attempt);
   }
   run.log_max_bytes = config.log_max_bytes;
-  auto outcome = run_agent(config.agent, run, cancel);
+  auto outcome = run_agent(agent, run, cancel);
   if (!outcome) return fail_all("agent: " + outcome.error().str());
   // A failure's reason ends with what the agent said last ("model API returned 529 ..."), so
   // the live view, task list and report show why without opening the log.
@@ -278,7 +283,7 @@ std::vector<TaskResult> run_batch_attempt(const Batch& batch, const BatchRunnerC
   const std::string over_budget = over_task_budget(outcome->usage, config.agent.max_cost_per_task_micro_usd);
   if (!outcome->success()) {
     keep_failed(isolated, batch, config.run_id);
-    return fail_all("agent " + outcome->describe(config.agent.timeout_ms) +
+    return fail_all("agent " + outcome->describe(agent.timeout_ms) +
                     " (log: " + log_file.string() + ")" + agent_said);
   }
   if (!over_budget.empty()) {

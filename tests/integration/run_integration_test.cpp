@@ -991,3 +991,111 @@ TEST_CASE("a run that reaches its budget dispatches nothing more, exits 4, and r
   CHECK(done.status() == RunStatus::succeeded);
   CHECK(done.usage().attempts == done.counts().total);  // each attempt counted once
 }
+
+namespace {
+
+// An agent that writes the files its prompt expects and appends "NAME TASK" for each task of
+// its batch to `ledger`: which program ran which task, as the agent itself saw it.
+std::string write_named_agent(const test::TempDir& dir, const std::string& name,
+                              const std::string& ledger) {
+  std::string agent = dir / name;
+  write_file(agent,
+             "#!/bin/sh\nprompt=$(cat)\n"
+             "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-TASK: //p' | while read -r t; do\n"
+             "  echo \"" + name + " $t\" >> '" + ledger + "'; done\n"
+             "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | while read -r f; do\n"
+             "  mkdir -p \"$(dirname \"$f\")\"; echo '" + name + "' > \"$f\"; done\n");
+  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  return agent;
+}
+
+}  // namespace
+
+TEST_CASE("simple tasks go to [agent.simple], complex ones to [agent.complex]; the journal and "
+          "br task show say which command ran each") {
+  test::TempDir dir("br-it");
+  const std::string ledger = dir / "ledger.txt";
+  const std::string fallback = write_named_agent(dir, "agent-default", ledger);
+  const std::string cheap = write_named_agent(dir, "agent-a", ledger);
+  const std::string strong = write_named_agent(dir, "agent-b", ledger);
+  write_file(dir / "spec.md",
+             "# P\n## Features\n"
+             "### Easy {#easy}\n**Complexity:** Simple\nBusiness logic.\n**Files:**\n- src/e.py\n"
+             "### Hard {#hard}\n**Complexity:** Complex\nBusiness logic.\n**Files:**\n- src/h.py\n"
+             "### Plain {#plain}\n**Complexity:** Medium\nBusiness logic.\n**Files:**\n- src/p.py\n");
+  // One task per batch: each task's own complexity decides (mixed batches: the plan_view and
+  // agent_route unit tests).
+  const std::string toml =
+      "[run]\nworkers = 2\nworkspace = \"ws\"\nbatch_max_tasks = 1\n"
+      "[agent]\ncommand = [\"" + fallback + "\"]\ntimeout = \"60s\"\n"
+      "[agent.simple]\ncommand = [\"" + cheap + "\"]\n"
+      "[agent.complex]\ncommand = [\"" + strong + "\", \"--think\"]\n"
+      "[verify]\nfile_wait = \"200ms\"\n";
+  write_file(dir / "br.toml", toml);
+
+  const Run plan = run_br(dir, {"plan", "spec.md", "--config", "br.toml", "--json"});
+  REQUIRE(plan.exit_code == 0);
+  const auto planned = nlohmann::json::parse(plan.output);
+  std::map<std::string, std::string> complexity_of;
+  for (const auto& t : planned["tasks"]) complexity_of[t["id"]] = t["complexity"];
+  const auto route_of = [&](const std::string& task) {
+    const std::string c = complexity_of.at(task);
+    return c == "medium" ? std::string("default") : c;
+  };
+  std::map<std::string, std::string> planned_route;
+  for (std::size_t b = 0; b < planned["batches"].size(); ++b) {
+    planned_route[planned["batches"][b][0]] = planned["batch_agents"][b];
+  }
+
+  const Run run = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                               "br.toml", "--plain"});
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const std::map<std::string, std::string> program_of = {
+      {"simple", cheap}, {"complex", strong + " --think"}, {"default", fallback}};
+  const std::map<std::string, std::string> name_of = {
+      {"simple", "agent-a"}, {"complex", "agent-b"}, {"default", "agent-default"}};
+  const std::string ledger_text = read_file(ledger);
+  INFO(ledger_text);
+  std::set<std::string> routes;
+  for (const auto& [task, complexity] : complexity_of) {
+    INFO(task << " (" << complexity << ")");
+    const std::string route = route_of(task);
+    routes.insert(route);
+    CHECK(planned_route.at(task) == route);  // br plan said what br run did
+    CHECK_THAT(ledger_text, Catch::Contains(name_of.at(route) + " " + task + "\n"));
+    const Run shown = run_br(dir, {"--state-dir", "state", "task", "show", task, "--json"});
+    REQUIRE(shown.exit_code == 0);
+    const auto doc = nlohmann::json::parse(shown.output);
+    REQUIRE(doc["attempts"].size() == 1);
+    CHECK(doc["attempts"][0]["agent"]["route"] == route);
+    CHECK(doc["attempts"][0]["agent"]["command"] == program_of.at(route));
+  }
+  CHECK(routes == std::set<std::string>{"simple", "complex", "default"});
+  // The journal itself holds it, per attempt.
+  std::size_t journaled = 0;
+  for (const auto& r : journal_of(dir / "state")) {
+    if (const auto* ok = std::get_if<rec::TaskSucceeded>(&r.body)) {
+      CHECK(ok->agent.route == route_of(ok->task.str()));
+      ++journaled;
+    }
+  }
+  CHECK(journaled == complexity_of.size());
+  const Run text = run_br(dir, {"--state-dir", "state", "task", "show", "hard/01-backend"});
+  CHECK_THAT(text.output, Catch::Contains("  agent:  complex: " + strong + " --think\n"));
+}
+
+TEST_CASE("a route whose program is not installed stops br run before anything is journaled") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md", "# P\n## Features\n### A {#a}\nBusiness logic.\n");
+  const std::string toml = "[run]\nworkspace = \"ws\"\n[agent]\ncommand = [\"" + kDemoAgent +
+                           "\"]\n[agent.complex]\ncommand = [\"no-such-agent-x\"]\n";
+  write_file(dir / "br.toml", toml);
+  const Run run = run_br(dir, {"--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                               "br.toml", "--plain"});
+  INFO(run.output);
+  CHECK(run.exit_code == 2);
+  CHECK_THAT(run.output, Catch::Contains("br.toml: [agent.complex] command runs 'no-such-agent-x', "
+                                         "which is not installed here (not on PATH)"));
+  CHECK_FALSE(std::filesystem::exists(dir / "state"));
+}

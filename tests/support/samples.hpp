@@ -91,6 +91,7 @@ inline TaskResult sample_result() {
   r.usage.cost_micro_usd = 42184;
   r.usage.turns = 4;
   r.usage.duration_ms = 12840;
+  r.agent = AttemptAgent{"complex", "claude -p --model opus"};
   return r;
 }
 

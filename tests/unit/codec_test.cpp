@@ -50,6 +50,18 @@ TEST_CASE("every message type survives a round trip unchanged") {
   TaskResult own_files = test::sample_result();
   own_files.infrastructure = true;  // added at the end of TaskResult (@13)
   CHECK(round_trip(own_files).infrastructure);
+  // Added at the end of TaskResult (@14) and of taskSucceeded/taskFailed (@49, @50).
+  CHECK(round_trip(own_files).agent.route == "complex");
+  for (const RecordBody& body :
+       {RecordBody{rec::TaskSucceeded{TaskId("a/01"), 1, "w", {}, "", "", {},
+                                      AttemptAgent{"simple", "cheap-agent --fast"}}},
+        RecordBody{rec::TaskFailed{TaskId("a/01"), 2, "why", {},
+                                   AttemptAgent{"domain:ui", "ui-agent"}}}}) {
+    const JournalRecord record{0, "run", 5, body};
+    auto decoded = decode<JournalRecord>(encode(record), journal_decode_limits());
+    REQUIRE(decoded.ok());
+    CHECK(decoded->body == record.body);
+  }
   CHECK(round_trip(test::sample_hello()) == test::sample_hello());
   const WorkRequest work{"host-2", 3};
   CHECK(round_trip(work) == work);

@@ -236,3 +236,66 @@ TEST_CASE("a missing config file is an error that names it") {
   REQUIRE_FALSE(config.ok());
   CHECK(config.error().str() == "/nonexistent/br.toml: cannot read the config file (does it exist?)");
 }
+
+TEST_CASE("[agent] route tables set command, output and timeout; the rest stays unset") {
+  const Config c = must_parse(
+      "[agent]\ncommand = [\"claude\", \"-p\"]\n"
+      "[agent.simple]\ncommand = [\"tools/cheap-agent\", \"--fast\"]\n"
+      "[agent.complex]\ntimeout = \"2h\"\noutput = \"codex-json\"\n"
+      "[agent.domains.frontend]\ncommand = [\"ui-agent\"]\n"
+      "[agent.domains.docs]\n",
+      "/proj");
+  REQUIRE(c.agent.by_complexity.size() == 2);
+  const AgentOverride& simple = c.agent.by_complexity.at(Complexity::simple);
+  // A route's program given as a path is the config file's, as [agent] command's.
+  CHECK(simple.command == std::vector<std::string>{"/proj/tools/cheap-agent", "--fast"});
+  CHECK_FALSE(simple.output);
+  CHECK_FALSE(simple.timeout_ms);
+  const AgentOverride& complex = c.agent.by_complexity.at(Complexity::complex);
+  CHECK_FALSE(complex.command);
+  CHECK(complex.timeout_ms == std::int64_t{2} * 3600 * 1000);
+  CHECK(complex.output == AgentOutput::codex_json);
+  REQUIRE(c.agent.by_domain.size() == 2);
+  CHECK(c.agent.by_domain.at(Domain::ui).command == std::vector<std::string>{"ui-agent"});
+  CHECK_FALSE(c.agent.by_domain.at(Domain::docs).command);  // all of it from [agent]
+  CHECK(must_parse("[agent]\ncommand = [\"a\"]\n").agent.by_complexity.empty());
+}
+
+TEST_CASE("bad [agent] route tables are refused at their line") {
+  struct Case {
+    const char* text;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"[agent]\ncommand = [\"a\"]\n[agent.simple]\ncomand = [\"b\"]\n",
+       "br.toml:4: unknown key 'agent.simple.comand' (did you mean 'agent.simple.command'?)"},
+      // Budgets and the environment are the run's, not a route's.
+      {"[agent.complex]\nenv = [\"HOME\"]\n",
+       "br.toml:2: unknown key 'agent.complex.env'; known keys: command, output, timeout"},
+      {"[agent.complex]\nmax_cost_per_task_usd = 3\n",
+       "br.toml:2: unknown key 'agent.complex.max_cost_per_task_usd'; known keys: command, "
+       "output, timeout"},
+      {"[agent.simple]\ncommand = []\n", "br.toml:2: agent.simple.command: must not be empty"},
+      {"[agent.medium]\ntimeout = 0\n",
+       "br.toml:2: agent.medium.timeout: must be more than 0, e.g. \"30m\""},
+      {"[agent]\nsimple = \"haiku\"\n", "br.toml:2: [agent.simple] must be a table"},
+      {"[agent.hard]\ncommand = [\"b\"]\n",
+       "br.toml:1: unknown key 'agent.hard'; known keys: command, timeout, env, output, "
+       "max_cost_usd, max_cost_per_task_usd, simple, medium, complex, domains"},
+      {"[agent.domains.frontent]\ncommand = [\"b\"]\n",
+       "br.toml:1: agent.domains.frontent: not a domain; domains are database, backend, api, ui "
+       "(or frontend), infra, tests, docs"},
+      {"[agent.domains.ui]\ncommand = [\"b\"]\n[agent.domains.frontend]\ncommand = [\"c\"]\n",
+       "br.toml:3: agent.domains.frontend: a second table for domain ui (one of them is an "
+       "alias)"},
+      {"[agent.domains.api]\nmodel = \"x\"\n",
+       "br.toml:2: unknown key 'agent.domains.api.model'; known keys: command, output, timeout"},
+      {"[agent]\ndomains = 1\n", "br.toml:2: [agent.domains] must be a table"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto config = parse_config(c.text, "br.toml", "");
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().str() == c.error);
+  }
+}

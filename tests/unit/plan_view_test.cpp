@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -14,6 +16,8 @@
 #include "coordinator/plan_view.hpp"
 #include "coordinator/planning.hpp"
 #include "coordinator/state_views.hpp"
+#include "protocol/agent_route.hpp"
+#include "protocol/config.hpp"
 
 using namespace br;
 
@@ -62,8 +66,21 @@ nlohmann::json reference_plan_json(const CheckedPlan& checked) {
   for (const auto& level : checked.graph->levels()) levels.push_back(ids(level));
   const CriticalPath path = checked.graph->critical_path();
   nlohmann::json batches = nlohmann::json::array();
-  for (const auto& b : plan_batches(checked)) batches.push_back(ids(b));
+  nlohmann::json batch_agents = nlohmann::json::array();
+  for (const auto& b : plan_batches(checked)) {
+    batches.push_back(ids(b));
+    Complexity most = Complexity::simple;
+    for (auto i : b) most = std::max(most, plan.tasks[i].complexity);
+    batch_agents.push_back(route_for(checked.settings.agent, most, plan.tasks[b[0]].domain).name);
+  }
+  nlohmann::json agents = nlohmann::json::array();
+  for (const auto& route : all_routes(checked.settings.agent)) {
+    agents.push_back(
+        {{"route", route.name}, {"table", route_table(route)}, {"command", route.command}});
+  }
   return {{"version", kJsonVersion},
+          {"agents", agents},
+          {"batch_agents", batch_agents},
           {"title", plan.title},
           {"spec", checked.spec_path},
           {"strategy", std::string(to_string(checked.settings.strategy))},
@@ -305,4 +322,83 @@ TEST_CASE("a character to escape is found at any offset of a long string") {
       }
     }
   }
+}
+
+TEST_CASE("br plan shows the agent route and command of every batch, text and JSON") {
+  auto config = parse_config(
+      "[run]\nbatch_max_tasks = 3\n"
+      "[agent]\ncommand = [\"claude\", \"-p\"]\n"
+      "[agent.simple]\ncommand = [\"cheap-agent\"]\n"
+      "[agent.complex]\ncommand = [\"strong-agent\", \"--think\"]\n"
+      "[agent.domains.docs]\ncommand = [\"docs-agent\"]\n",
+      "br.toml", "");
+  REQUIRE(config.ok());
+  auto settings = plan_settings(*config);
+  REQUIRE(settings.ok());
+  const std::string spec =
+      "# P\n## Features\n### Easy {#easy}\n**Complexity:** Simple\nBusiness logic.\n"
+      "### Hard {#hard}\n**Complexity:** Complex\nBusiness logic.\n"
+      "### Plain {#plain}\nBusiness logic.\n";
+  auto checked = plan_spec(SpecFile{spec, sha256_hex(spec)}, "spec.md", *settings);
+  REQUIRE(checked.ok());
+  const auto doc = nlohmann::json::parse(streamed_json(*checked));
+  CHECK(streamed_json(*checked) == reference_plan_json(*checked).dump(2));
+  REQUIRE(doc["batch_agents"].size() == doc["batches"].size());
+  std::map<std::string, std::string> complexity_of;
+  std::map<std::string, std::string> domain_of;
+  for (const auto& t : doc["tasks"]) {
+    complexity_of[t["id"]] = t["complexity"];
+    domain_of[t["id"]] = t["domain"];
+  }
+  std::set<std::string> seen;
+  for (std::size_t b = 0; b < doc["batches"].size(); ++b) {
+    const auto& batch = doc["batches"][b];
+    std::set<std::string> complexities;
+    for (const auto& id : batch) complexities.insert(complexity_of[id]);
+    const std::string route = doc["batch_agents"][b];
+    seen.insert(route);
+    INFO(batch.dump() << " → " << route);
+    if (domain_of[batch[0]] == "docs") {
+      CHECK(route == "domain:docs");
+    } else if (complexities.count("complex") != 0) {
+      CHECK(route == "complex");  // a mixed batch takes its most complex task's route
+    } else if (complexities.count("medium") != 0) {
+      CHECK(route == "default");
+    } else {
+      CHECK(route == "simple");
+    }
+  }
+  CHECK(seen.count("domain:docs") == 1);
+  CHECK(seen.count("complex") == 1);
+  REQUIRE(doc["agents"].size() == 4);
+  CHECK(doc["agents"][0] == nlohmann::json{{"route", "default"},
+                                           {"table", "[agent]"},
+                                           {"command", {"claude", "-p"}}});
+  CHECK(doc["agents"][2]["command"] == nlohmann::json{"strong-agent", "--think"});
+
+  std::string text;
+  {
+    OutputBuffer out(text);
+    write_plan_text(*checked, out);
+  }
+  INFO(text);
+  CHECK(text.find("  → domain:docs\n") != std::string::npos);
+  CHECK(text.find("  → complex\n") != std::string::npos);
+  CHECK(text.find("\nAgents (a batch takes the route of its domain, else of its most complex "
+                  "task)\n  default        claude -p\n  simple         cheap-agent\n"
+                  "  complex        strong-agent --think\n  domain:docs    docs-agent\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("without route tables the plan text has no agent column") {
+  const CheckedPlan checked = checked_of("# P\n## Features\n### A\nBusiness logic.\n");
+  std::string text;
+  {
+    OutputBuffer out(text);
+    write_plan_text(checked, out);
+  }
+  CHECK(text.find("→") == std::string::npos);
+  CHECK(text.find("\nAgents") == std::string::npos);
+  const auto doc = nlohmann::json::parse(streamed_json(checked));
+  for (const auto& route : doc["batch_agents"]) CHECK(route == "default");
 }
