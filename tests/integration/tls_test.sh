@@ -66,11 +66,16 @@ for _ in $(seq 1 200); do grep -q "closed before saying hello" coordinator.log &
 grep -q "closed before saying hello (br-worker's reachability probe, another program, or a failed TLS handshake" coordinator.log ||
   { cat coordinator.log; echo "FAIL: the coordinator did not log the failed handshakes"; exit 1; }
 
+# One after the other: two TLS workers connecting in the same instant sometimes lose one
+# connection (CAF 0.17's TLS acceptor; see the issue note), which this test is not about.
+"$br_worker" --connect "127.0.0.1:$port" --config named.toml --name named --workspace ws-named \
+  --state-dir named > named.log 2>&1 &
+named=$!
+for _ in $(seq 1 300); do grep -q "worker named/0 joined" coordinator.log && break; sleep 0.1; done
 "$br_worker" --connect "127.0.0.1:$port" --config tls.toml --name secure --workspace ws \
   --state-dir secure > secure.log 2>&1 &
 secure=$!
-"$br_worker" --connect "127.0.0.1:$port" --config named.toml --name named --workspace ws-named \
-  --state-dir named > named.log 2>&1 || { cat named.log coordinator.log; exit 1; }
+wait "$named" || { cat named.log coordinator.log; exit 1; }
 wait "$secure" || { cat secure.log coordinator.log; exit 1; }
 wait "$coordinator" || { cat coordinator.log; echo "FAIL: coordinator failed"; exit 1; }
 grep -q "succeeded: 9 of 9" coordinator.log || { cat coordinator.log; exit 1; }
