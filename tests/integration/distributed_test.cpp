@@ -445,22 +445,40 @@ TEST_CASE("a br-worker runs the spec's run: criteria only when its own config al
   }
 }
 
+namespace {
+
+// Writes an executable shell script.
+void write_script(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+}
+
+// Waits (polling, up to `limit`) until `path` exists; whether it does.
+bool wait_for_file(const std::filesystem::path& path, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  return std::filesystem::exists(path);
+}
+
+}  // namespace
+
 TEST_CASE("a coordinator killed between an agent's exit and the journal counts its usage once") {
   test::TempDir dir("br-net");
   const std::string root = dir.str();
   // Each agent run reports $0.40 and leaves a line in runs.txt: the run's journaled cost must
   // be exactly one share per agent run, crash or not.
   const std::string agent = root + "/paid-agent.sh";
-  std::ofstream(agent) << "#!/bin/sh\n'" << BR_SOURCE_DIR << "/deploy/demo-agent' < \"$BR_PROMPT_FILE\" || exit $?\n"
-                       << "echo run >> '" << root << "/runs.txt'\n"
-                       << "echo 'BR-USAGE: tokens_in=100 tokens_out=10 cost_usd=0.40'\n";
-  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  write_script(agent, "#!/bin/sh\n'" + std::string(BR_SOURCE_DIR) +
+                          "/deploy/demo-agent' < \"$BR_PROMPT_FILE\" || exit $?\n"
+                          "echo run >> '" + root + "/runs.txt'\n"
+                          "echo 'BR-USAGE: tokens_in=100 tokens_out=10 cost_usd=0.40'\n");
   // The first batch's check, after its agent has exited and before anything is journaled,
   // waits: the coordinator is killed then. Its worker keeps the result and hands it over.
   const std::string check = root + "/check.sh";
-  std::ofstream(check) << "#!/bin/sh\nif mkdir '" << root << "/once' 2>/dev/null; then\n"
-                       << "  touch '" << root << "/checking'; sleep 3\nfi\nexit 0\n";
-  std::filesystem::permissions(check, std::filesystem::perms::owner_all);
+  write_script(check, "#!/bin/sh\nif mkdir '" + root + "/once' 2>/dev/null; then\n"
+                      "  touch '" + root + "/checking'; sleep 3\nfi\nexit 0\n");
   std::string spec = "# Paid\n## Features\n";
   for (int i = 0; i < 4; ++i) {
     spec += "### Piece " + std::to_string(i) + " {#p" + std::to_string(i) + "}\nBusiness logic.\n";
@@ -475,11 +493,7 @@ TEST_CASE("a coordinator killed between an agent's exit and the journal counts i
                                "--listen", "127.0.0.1:0", "--state-dir", "state"});
   const std::string port = wait_for_port(*coordinator);
   Child worker(root, "w.log", worker_args(port, "w"));
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!std::filesystem::exists(dir / "checking") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  REQUIRE(std::filesystem::exists(dir / "checking"));
+  REQUIRE(wait_for_file(dir / "checking", 60s));
   coordinator->kill_now();
   const std::size_t runs_at_crash = read_file(dir / "runs.txt").size() / 4;
   CHECK(runs_at_crash >= 1);
@@ -519,10 +533,9 @@ TEST_CASE("br cancel kills the agent of a task running on a remote br-worker") {
   // An agent that waits for a file the test never writes (a minute at most): only a kill ends
   // it soon. It says so when it starts, in started.txt.
   const std::string agent = root + "/slow-agent.sh";
-  std::ofstream(agent) << "#!/bin/sh\ncat > /dev/null\necho \"$$\" >> '" << root << "/started.txt'\n"
-                       << "i=0; while [ ! -e '" << root << "/never' ] && [ $i -lt 600 ]; do "
-                       << "sleep 0.1; i=$((i+1)); done\nexit 1\n";
-  std::filesystem::permissions(agent, std::filesystem::perms::owner_all);
+  write_script(agent, "#!/bin/sh\ncat > /dev/null\necho \"$$\" >> '" + root + "/started.txt'\n"
+                      "i=0; while [ ! -e '" + root + "/never' ] && [ $i -lt 600 ]; do "
+                      "sleep 0.1; i=$((i+1)); done\nexit 1\n");
   std::ofstream(dir / "spec.md") << "# C\n## Features\n### Alpha {#alpha}\nBusiness logic.\n"
                                     "**Files:**\n- src/a.py\n";
   std::ofstream(dir / "br.toml") << "[run]\nbatch_max_tasks = 1\nmax_attempts = 1\n[agent]\n"
@@ -532,12 +545,7 @@ TEST_CASE("br cancel kills the agent of a task running on a remote br-worker") {
                      "127.0.0.1:0", "--state-dir", "state"});
   const std::string port = wait_for_port(coordinator);
   Child worker(root, "w.log", worker_args(port, "w"));
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!std::filesystem::exists(dir / "started.txt") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  REQUIRE(std::filesystem::exists(dir / "started.txt"));
+  REQUIRE(wait_for_file(dir / "started.txt", 60s));
   const pid_t agent_pid = std::stoi(read_file(dir / "started.txt"));
   const auto asked = std::chrono::steady_clock::now();
   Child cancel(root, "cancel.log", {BR_BINARY, "--state-dir", "state", "cancel", "alpha/01-backend"});
