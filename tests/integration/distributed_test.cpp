@@ -361,7 +361,7 @@ TEST_CASE("a token guesser is disconnected after three tries, with one line in t
   const std::string port = wait_for_port(coordinator);
   Child guesser(dir.str(), "guesser.log",
                 {BR_HELLO_PROBE, "127.0.0.1", port, "--token", "a-wrong-guess-000", "--name",
-                 "guesser", "--hellos", "200"});
+                 "guesser", "--hellos", "10"});
   guesser.wait(60s);
   const std::string guesses = guesser.output();
   INFO(guesses);
