@@ -4,7 +4,7 @@
 
 #include <fmt/core.h>
 
-#include "coordinator/exit_codes.hpp"
+#include "node/exit_codes.hpp"
 #include "coordinator/run_command.hpp"
 #include "coordinator/run_config.hpp"
 
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return br::kExitBadInput;
+    return br::exit_code_of(br::ErrorCategory::bad_input);
   }
   const br::ChosenConfig chosen = br::choose_config(options.config_path, options.state_dir);
   options.config_path = chosen.path;

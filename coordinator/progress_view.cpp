@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "coordinator/state_views.hpp"
+
 namespace br {
 
 std::string format_duration(std::int64_t ms) {
@@ -240,7 +242,7 @@ std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) con
   return out;
 }
 
-std::string ProgressView::summary(std::int64_t now_ms) const {
+std::string ProgressView::summary(std::int64_t now_ms, const std::string& br) const {
   const ProgressCounts c = state_.counts();
   const auto& plan = state_.plan().tasks;
   std::size_t attempts = 0;
@@ -270,18 +272,53 @@ std::string ProgressView::summary(std::int64_t now_ms) const {
       out += line(i);
     }
     if (more > 0) {
-      out += fmt::format("  … and {} more {} (br task list --status {})\n", more,
-                         to_string(status), to_string(status));
+      out += fmt::format("  … and {} more {} ({} task list --status {})\n", more, to_string(status),
+                         br, to_string(status));
     }
   };
   list(TaskStatus::failed, 20, [&](std::size_t i) {
     return fmt::format("  {}  {} after {} attempt(s): {}\n", paint("failed", kRed, colour_),
                        plan[i].id.str(), state_.tasks()[i].attempt, state_.tasks()[i].reason);
   });
-  list(TaskStatus::blocked, 10, [&](std::size_t i) {
-    return fmt::format("  {} {}: {}\n", paint("blocked", kRed, colour_), plan[i].id.str(),
-                       state_.tasks()[i].reason);
-  });
+  out += blocked_summary(br);
+  return out;
+}
+
+// Blocked tasks are folded by reason (coordinator/state_views.hpp): a few alone, as they are,
+// a bigger group as a count and the first names.
+std::string ProgressView::blocked_summary(const std::string& br) const {
+  constexpr std::size_t kGroupsShown = 10, kListedAlone = 3, kNamesShown = 5;
+  const auto groups = group_by_reason(state_, TaskStatus::blocked, kNamesShown);
+  const auto name = [&](std::size_t i) { return state_.plan().tasks[i].id.str(); };
+  const std::string word = paint("blocked", kRed, colour_);
+  std::string out;
+  std::size_t blocked = 0;
+  bool folded = groups.size() > kGroupsShown;
+  for (std::size_t k = 0; k < groups.size(); ++k) {
+    const ReasonGroup& g = groups[k];
+    blocked += g.count;
+    if (k >= kGroupsShown) continue;
+    if (g.count <= kListedAlone) {
+      for (const std::size_t i : g.tasks) {
+        out += fmt::format("  {} {}: {}\n", word, name(i), g.reason);
+      }
+      continue;
+    }
+    std::string names;
+    for (const std::size_t i : g.tasks) names += (names.empty() ? "" : ", ") + name(i);
+    if (g.count > g.tasks.size()) {
+      names += fmt::format(" and {} more", g.count - g.tasks.size());
+      folded = true;
+    }
+    out += fmt::format("  {} {} tasks: {} ({})\n", word, g.count, g.reason, names);
+  }
+  if (groups.size() > kGroupsShown) {
+    std::size_t shown = 0;
+    for (std::size_t k = 0; k < kGroupsShown; ++k) shown += groups[k].count;
+    out += fmt::format("  … and {} more blocked for {} other reasons\n", blocked - shown,
+                       groups.size() - kGroupsShown);
+  }
+  if (folded) out += fmt::format("  all {} blocked: {} task list --status blocked\n", blocked, br);
   return out;
 }
 

@@ -35,7 +35,9 @@ class ProgressView {
   std::string live_block(std::int64_t now_ms, std::size_t width) const;
 
   // The final summary: counts, time, and every task that did not succeed with its reason.
-  std::string summary(std::int64_t now_ms) const;
+  // `br` is the command that reads this run (`br --state-dir DIR`), for the pointer to the
+  // tasks a long list leaves out.
+  std::string summary(std::int64_t now_ms, const std::string& br = "br") const;
 
   const RunState& state() const { return state_; }
 
@@ -45,6 +47,7 @@ class ProgressView {
 
  private:
   std::string describe(const JournalRecord& record) const;
+  std::string blocked_summary(const std::string& br) const;
   std::uint32_t current_level() const;
 
   RunState state_;

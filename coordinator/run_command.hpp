@@ -1,6 +1,6 @@
 // `br run --auto SPEC` and `br resume`: plan (or replay), then run the whole pipeline in this
 // process — journal, graph, scheduler and N worker actors — until every task is finished or
-// the run is interrupted. Returns the process exit code (exit_codes.hpp).
+// the run is interrupted. Returns the process exit code (node/exit_codes.hpp).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,10 @@ struct RunOptions {
   OutputMode output = OutputMode::plain;
   bool verbose = false;
   bool colour = false;
-  bool approve = false;  // interactive: ask before each batch (br run without --auto)  // ANSI colour in the run's output (main decides: --color, NO_COLOR)  // also show tasks becoming ready, in plain mode
+  bool approve = false;  // interactive: ask before each batch (br run without --auto)
+  // br resume and br retry that would ask with no terminal to ask at: why, with the fix. Said
+  // once the run's journal has been read, so a damaged or missing run is reported first.
+  std::string cannot_ask;
   // br-coordinator: publish the front actor here (HOST:PORT; port 0 picks a free one, and the
   // address is printed as "listening on HOST:PORT"). Local workers then default to none.
   std::string listen;

@@ -23,19 +23,21 @@ constexpr std::size_t kMaxRequestBytes = 1 << 20;  // a request is a list of tas
 // Writes `text` to `file` whole: a temporary file in the control folder (0700), renamed.
 Status write_request(const StateDir& dir, const std::string& file, const std::string& text) {
   if (::mkdir(dir.control().c_str(), 0700) != 0 && errno != EEXIST) {
-    return Error::of(dir.control() + ": " + std::strerror(errno));
+    return Error::of(dir.control() + ": " + std::strerror(errno), ErrorCategory::infrastructure);
   }
   const std::string temp = dir.control() + "/.tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out << text;
-    if (!out.flush()) return Error::of(temp + ": cannot write the request");
+    if (!out.flush()) {
+      return Error::of(temp + ": cannot write the request", ErrorCategory::infrastructure);
+    }
   }
   if (::rename(temp.c_str(), file.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     std::error_code ec;
     std::filesystem::remove(temp, ec);
-    return Error::of(file + ": " + why);
+    return Error::of(file + ": " + why, ErrorCategory::infrastructure);
   }
   return Ok{};
 }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <unordered_map>
+
 #include "coordinator/usage_view.hpp"
 
 namespace br {
@@ -147,6 +149,22 @@ void write_task_list_text(const RunState& state, const TaskFilter& filter, Outpu
     out.push('\n');
   });
   if (more > 0) out.format("… and {} more (--limit {})\n", more, *filter.limit);
+}
+
+std::vector<ReasonGroup> group_by_reason(const RunState& state, TaskStatus status,
+                                         std::size_t keep) {
+  std::vector<ReasonGroup> groups;
+  std::unordered_map<std::string_view, std::size_t> group_of;
+  const auto& tasks = state.tasks();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].status != status) continue;
+    const auto [at, added] = group_of.try_emplace(tasks[i].reason, groups.size());
+    if (added) groups.push_back(ReasonGroup{tasks[i].reason, {}, 0});
+    ReasonGroup& g = groups[at->second];
+    if (g.tasks.size() < keep) g.tasks.push_back(i);
+    ++g.count;
+  }
+  return groups;
 }
 
 }  // namespace br

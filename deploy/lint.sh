@@ -12,8 +12,8 @@ if [ ! -f "$build_dir/compile_commands.json" ]; then
   exit 2
 fi
 mapfile -t sources < <(git ls-files -- 'protocol/*.cpp' 'storage/*.cpp' 'actors/*.cpp' \
-  'coordinator/*.cpp' 'worker/*.cpp' 2>/dev/null || find protocol storage actors coordinator \
-  worker -name '*.cpp')
+  'coordinator/*.cpp' 'worker/*.cpp' 'node/*.cpp' 2>/dev/null || find protocol storage actors coordinator \
+  worker node -name '*.cpp')
 
 status=0
 # The files that include CAF (thin actors and the executables' wiring, see

@@ -331,4 +331,7 @@ struct RunSnapshot {
   baseCommit @10 :Text;
   head @11 :Text;
   repo @12 :Text;
+  # Set (with no plan above): the plan is the one journaled by record planSeq, which the
+  # journal stores once beside its snapshots instead of in each of them.
+  planSeq @13 :UInt64;
 }

@@ -1,12 +1,21 @@
 #include "protocol/codec.hpp"
 
+#include <sys/mman.h>
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <stdexcept>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "protocol/br.capnp.h"
 
@@ -294,12 +303,16 @@ void put(wire::JournalRecord::Builder b, const JournalRecord& r) {
   std::visit(Visitor{body}, r.body);
 }
 
-void put(wire::RunSnapshot::Builder b, const RunState& s) {
+void put(wire::RunSnapshot::Builder b, const RunState& s, bool plan_apart) {
   b.setSchemaVersion(kJournalSchemaVersion);
   b.setRunId(text_of(s.run_id()));
   b.setLastSeq(s.last_seq());
   b.setStatus(static_cast<std::uint8_t>(s.status()));
-  if (s.has_plan()) put(b.initPlan(), s.plan());
+  if (s.has_plan() && plan_apart) {
+    b.setPlanSeq(s.plan_seq());
+  } else if (s.has_plan()) {
+    put(b.initPlan(), s.plan());
+  }
   b.setSpecPath(text_of(s.spec_path()));
   b.setSpecHash(text_of(s.spec_hash()));
   b.setBranch(text_of(s.branch()));
@@ -348,28 +361,121 @@ void put(wire::RunSnapshot::Builder b, const RunState& s) {
   }
 }
 
+// A message builder whose segments double from 8 KiB up to 4 MiB and then stay at 4 MiB.
+// Cap'n Proto's MallocMessageBuilder makes each new segment as large as all before it, so a
+// big message (a 39k-task plan: 26 MB) could take twice its size while it was built. Segments
+// of 1 MiB and more are mapped pages of their own, so that flatten() can give each back to the
+// OS as soon as it is copied out: the message and its bytes are never resident twice over.
+class CappedGrowthBuilder final : public capnp::MessageBuilder {
+ public:
+  CappedGrowthBuilder() = default;
+  CappedGrowthBuilder(const CappedGrowthBuilder&) = delete;
+  CappedGrowthBuilder& operator=(const CappedGrowthBuilder&) = delete;
+  ~CappedGrowthBuilder() override {
+    for (std::size_t i = 0; i < segments_.size(); ++i) release(i);
+  }
+
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_words) override {
+    const std::size_t words = std::max<std::size_t>(minimum_words, next_words_);
+    next_words_ = std::min(next_words_ * 2, kMaxSegmentWords);
+    // Zeroed, as Cap'n Proto requires of a new segment (fresh mapped pages are).
+    void* segment = nullptr;
+    const std::size_t bytes = words * sizeof(capnp::word);
+    if (bytes >= kMappedBytes) {
+      segment = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (segment == MAP_FAILED) throw std::bad_alloc();
+    } else {
+      segment = std::calloc(words, sizeof(capnp::word));
+      if (segment == nullptr) throw std::bad_alloc();
+    }
+    segments_.push_back(Segment{static_cast<capnp::word*>(segment), bytes});
+    return kj::arrayPtr(static_cast<capnp::word*>(segment), words);
+  }
+
+  // The message in Cap'n Proto's flat format (a segment table, then the segments), each
+  // segment released once copied. The builder is empty afterwards.
+  std::string flatten() {
+    auto used = getSegmentsForOutput();
+    if (used.size() != segments_.size()) throw std::logic_error("segment bookkeeping differs");
+    const std::size_t table_words = (used.size() + 2) / 2;  // count, sizes, padded to a word
+    std::size_t total_words = table_words;
+    for (const auto& segment : used) total_words += segment.size();
+    std::string out;
+    out.reserve(total_words * sizeof(capnp::word));
+    std::vector<std::uint32_t> table(table_words * 2, 0);
+    table[0] = static_cast<std::uint32_t>(used.size() - 1);
+    for (std::size_t i = 0; i < used.size(); ++i) {
+      table[i + 1] = static_cast<std::uint32_t>(used[i].size());
+    }
+    // Little-endian, as Cap'n Proto's wire format is; br is built for little-endian hosts.
+    out.append(reinterpret_cast<const char*>(table.data()), table.size() * sizeof(std::uint32_t));
+    for (std::size_t i = 0; i < used.size(); ++i) {
+      if (used[i].begin() != segments_[i].words) throw std::logic_error("segment order differs");
+      out.append(reinterpret_cast<const char*>(used[i].begin()),
+                 used[i].size() * sizeof(capnp::word));
+      release(i);
+    }
+    return out;
+  }
+
+ private:
+  struct Segment {
+    capnp::word* words;
+    std::size_t bytes;
+  };
+  void release(std::size_t i) {
+    Segment& s = segments_[i];
+    if (s.words == nullptr) return;
+    if (s.bytes >= kMappedBytes) {
+      ::munmap(s.words, s.bytes);
+    } else {
+      std::free(s.words);
+    }
+    s.words = nullptr;
+  }
+  static constexpr std::size_t kMaxSegmentWords = (std::size_t{4} << 20) / sizeof(capnp::word);
+  static constexpr std::size_t kMappedBytes = std::size_t{1} << 20;
+  std::size_t next_words_ = 1024;
+  std::vector<Segment> segments_;
+};
+
+// `fill` writes the message into the root builder it is given.
+template <class Wire, class Fill>
+std::string encode_with(const Fill& fill) {
+  CappedGrowthBuilder message;
+  fill(message.initRoot<Wire>());
+  return message.flatten();
+}
+
 template <class Wire, class T>
 std::string encode_as(const T& value) {
-  capnp::MallocMessageBuilder message;
-  put(message.initRoot<Wire>(), value);
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  return encode_with<Wire>([&](typename Wire::Builder b) { put(b, value); });
 }
 
 // ---- Cap'n Proto → model -------------------------------------------------------------------
 
+// Plans with at least this many tasks are decoded on two threads (see get(Plan)).
+constexpr unsigned kParallelDecodeTasks = 4096;
+
 // Bounds the memory a decode may allocate (see DecodeLimits::amplification).
 class Budget {
  public:
-  explicit Budget(std::size_t bytes) : left_(bytes) {}
+  Budget(std::size_t bytes, bool second_thread) : left_(bytes), second_thread_(second_thread) {}
+  bool second_thread() const { return second_thread_; }
   void charge(std::size_t bytes) {
     if (bytes > left_) throw Invalid("decoded value would exceed its memory bound");
     left_ -= bytes;
   }
+  // Half of what is left, for a part decoded on another thread.
+  Budget split_half() {
+    const std::size_t given = left_ / 2;
+    left_ -= given;
+    return Budget(given, false);
+  }
 
  private:
   std::size_t left_;
+  bool second_thread_;
 };
 
 std::string text(capnp::Text::Reader t, Budget& budget) {
@@ -482,8 +588,32 @@ Plan get(wire::Plan::Reader r, Budget& budget) {
   for (auto f : features) p.features.push_back(get(f, budget));
   auto tasks = r.getTasks();
   budget.charge(tasks.size() * sizeof(Task));
-  p.tasks.reserve(tasks.size());
-  for (auto t : tasks) p.tasks.push_back(get(t, budget));
+  p.tasks.resize(tasks.size());
+  // A big plan's second half is decoded on a thread of its own: building the tasks' strings
+  // is most of a restart's replay (a 39k-task snapshot). Each half has half of what is left of
+  // the budget, so the bound on the whole stays what it was.
+  const unsigned n = tasks.size();
+  const unsigned half = n >= kParallelDecodeTasks && budget.second_thread() ? n / 2 : n;
+  std::exception_ptr second_failed;
+  std::thread second;
+  if (half < n) {
+    Budget second_budget = budget.split_half();
+    second = std::thread([&, second_budget]() mutable {
+      try {
+        for (unsigned i = half; i < n; ++i) p.tasks[i] = get(tasks[i], second_budget);
+      } catch (...) {
+        second_failed = std::current_exception();
+      }
+    });
+  }
+  try {
+    for (unsigned i = 0; i < half; ++i) p.tasks[i] = get(tasks[i], budget);
+  } catch (...) {
+    if (second.joinable()) second.join();
+    throw;
+  }
+  if (second.joinable()) second.join();
+  if (second_failed) std::rethrow_exception(second_failed);
   return p;
 }
 
@@ -738,8 +868,10 @@ RunState::Parts get(wire::RunSnapshot::Reader r, Budget& budget) {
   p.last_seq = r.getLastSeq();
   p.status = enum_value<RunStatus>(r.getStatus(), static_cast<unsigned>(RunStatus::cancelled),
                                    "run status");
-  p.has_plan = r.hasPlan();
-  if (p.has_plan) p.plan = get(r.getPlan(), budget);
+  p.plan_seq = r.getPlanSeq();
+  p.plan_apart = !r.hasPlan() && p.plan_seq != 0;
+  p.has_plan = r.hasPlan() || p.plan_apart;
+  if (r.hasPlan()) p.plan = get(r.getPlan(), budget);
   p.spec_path = text(r.getSpecPath(), budget);
   p.spec_hash = text(r.getSpecHash(), budget);
   p.branch = text(r.getBranch(), budget);
@@ -803,17 +935,27 @@ Result<T> decode_as(std::string_view bytes, const DecodeLimits& limits, const ch
     return fail("message of " + std::to_string(bytes.size()) +
                 " bytes is truncated (not a whole number of 8-byte words)");
   }
-  // Cap'n Proto reads words in place, so give it an aligned copy.
-  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  // Cap'n Proto reads words in place, which needs them aligned. Bytes from malloc (a
+  // std::string, a RocksDB value) almost always are; the others are copied. A copy of a
+  // 39k-task run's snapshot is 34 MB of fresh pages at every restart.
+  kj::Array<capnp::word> copy;
+  kj::ArrayPtr<const capnp::word> words;
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+    words = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()),
+                         bytes.size() / sizeof(capnp::word));
+  } else {
+    copy = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    std::memcpy(copy.begin(), bytes.data(), bytes.size());
+    words = copy.asPtr();
+  }
 
   capnp::ReaderOptions options;
   // Every word of a valid br message is read once; twice that stops amplification attacks.
   options.traversalLimitInWords = 2 * words.size() + 64;
   options.nestingLimit = static_cast<int>(limits.nesting);
-  Budget budget(limits.amplification * bytes.size() + 4096);
+  Budget budget(limits.amplification * bytes.size() + 4096, limits.second_thread);
   try {
-    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
+    capnp::FlatArrayMessageReader reader(words, options);
     return get(reader.getRoot<Wire>(), budget);
   } catch (const kj::Exception& e) {
     return fail("malformed: " + std::string(e.getDescription().cStr()));
@@ -891,13 +1033,39 @@ Result<JournalRecord> decode(std::string_view b, const DecodeLimits& l) {
   return decode_as<wire::JournalRecord, JournalRecord>(b, l, "JournalRecord");
 }
 
-std::string encode_snapshot(const RunState& state) {
-  return encode_as<wire::RunSnapshot>(state);
+std::string encode_plan_part(const Plan& plan, std::size_t first, std::size_t n) {
+  first = std::min(first, plan.tasks.size());
+  n = std::min(n, plan.tasks.size() - first);
+  return encode_with<wire::Plan>([&](wire::Plan::Builder b) {
+    if (first == 0) {
+      b.setTitle(text_of(plan.title));
+      b.setOverview(text_of(plan.overview));
+      auto features = b.initFeatures(count(plan.features.size()));
+      for (unsigned i = 0; i < plan.features.size(); ++i) put(features[i], plan.features[i]);
+    }
+    auto tasks = b.initTasks(count(n));
+    for (unsigned i = 0; i < n; ++i) put(tasks[i], plan.tasks[first + i]);
+  });
+}
+
+std::string encode_snapshot(const RunState& state, bool plan_apart) {
+  if (plan_apart && state.plan_seq() == 0) plan_apart = false;  // nothing to name it by
+  return encode_with<wire::RunSnapshot>(
+      [&](wire::RunSnapshot::Builder b) { put(b, state, plan_apart); });
+}
+
+Result<RunState::Parts> decode_snapshot_parts(std::string_view bytes,
+                                              const DecodeLimits& limits) {
+  return decode_as<wire::RunSnapshot, RunState::Parts>(bytes, limits, "RunSnapshot");
 }
 
 Result<RunState> decode_snapshot(std::string_view bytes, const DecodeLimits& limits) {
-  auto parts = decode_as<wire::RunSnapshot, RunState::Parts>(bytes, limits, "RunSnapshot");
+  auto parts = decode_snapshot_parts(bytes, limits);
   if (!parts) return parts.error();
+  if (parts->plan_apart) {
+    return Error::of("RunSnapshot: its plan is stored apart (record " +
+                     std::to_string(parts->plan_seq) + ")");
+  }
   auto state = RunState::restore(std::move(parts).value());
   if (!state) return Error::of("RunSnapshot: " + state.error().str());
   return state;

@@ -23,6 +23,9 @@ struct DecodeLimits {
   // message decodes into about 4× its size; this stops lists of zero-sized elements (which
   // Cap'n Proto encodes in no space at all) from turning into huge allocations.
   std::size_t amplification = 8;
+  // A big plan's tasks may be decoded on a second thread; a caller that already decodes on
+  // two threads (the journal reading a plan's parts) turns it off.
+  bool second_thread = true;
 };
 
 // Journal records hold whole plans (100,000 tasks is ~30 MiB), so they get a larger bound.
@@ -70,7 +73,19 @@ template <> Result<JournalRecord> decode(std::string_view, const DecodeLimits&);
 // task state per plan task, no duplicate task or worker ids, attempts that fit the statuses)
 // and rebuilds the task index and progress counts rather than trusting them. Errors start
 // with "RunSnapshot: ". Use journal_decode_limits(): a snapshot holds the whole plan.
-std::string encode_snapshot(const RunState& state);
+// A snapshot of `state`. With `plan_apart` (the state must know its plan_seq()) the plan is
+// left out and named by its record instead: the journal stores each plan once, since a big
+// run's plan is most of its state (34 MB of a 39k-task run's 38 MB snapshot).
+std::string encode_snapshot(const RunState& state, bool plan_apart = false);
+// Tasks [first, first + count) of `plan` as a Plan message; the part with first == 0 also has
+// the title, overview and features. The journal stores a big plan as such parts, so that no
+// more than one part is ever encoded (and copied into RocksDB) at a time.
+std::string encode_plan_part(const Plan& plan, std::size_t first, std::size_t count);
+
+// The parts of a snapshot; with the plan stored apart, parts.plan is empty, parts.plan_seq
+// names it and the caller fills it in before RunState::restore.
+Result<RunState::Parts> decode_snapshot_parts(std::string_view bytes, const DecodeLimits& limits);
+// A snapshot that holds its plan, restored.
 Result<RunState> decode_snapshot(std::string_view bytes, const DecodeLimits& limits);
 
 }  // namespace br

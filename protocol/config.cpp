@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "protocol/bounded_read.hpp"
+#include "protocol/endpoint.hpp"
 #include "protocol/name_matching.hpp"
 #include "protocol/usage.hpp"
 
@@ -128,12 +129,7 @@ class Section {
     std::string v;
     string(key, v);
     if (!node || v.empty()) return;
-    const auto colon = v.rfind(':');
-    const std::string port = colon == std::string::npos ? "" : v.substr(colon + 1);
-    const bool digits = !port.empty() && port.size() <= 5 &&
-                        std::all_of(port.begin(), port.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; });
-    if (colon == 0 || !digits || std::stoul(port) > 65535) {
+    if (!parse_endpoint(v, PortZero::allowed)) {
       error(*node, full(key) + ": '" + v + "' is not HOST:PORT, e.g. \"127.0.0.1:9464\"");
       return;
     }

@@ -28,12 +28,35 @@ struct Diagnostic {
   }
 };
 
+// What kind of failure an error is, from which a process's exit code follows
+// (exit_code_of in node/exit_codes.hpp), so that no call site picks a code of its own.
+enum class ErrorCategory : std::uint8_t {
+  bad_input,       // the spec, the config, the arguments or the state dir named: fix it, rerun
+  task_failed,     // the run finished and some task failed
+  infrastructure,  // the disk, the journal, the network, a program br runs: not the input
+  internal,        // br contradicts itself (a journal that replays to an impossible state)
+  budget_reached,  // the run reached [agent] max_cost_usd and stopped
+  interrupted,     // Ctrl-C, SIGTERM, br stop: the run stopped and can be resumed
+};
+
 struct Error {
   std::vector<Diagnostic> diagnostics;
+  // Most errors are found in some input; those that are not say so where they are made.
+  ErrorCategory category = ErrorCategory::bad_input;
 
-  static Error of(std::string message) { return Error{{Diagnostic{{}, 0, std::move(message)}}}; }
+  static Error of(std::string message, ErrorCategory category = ErrorCategory::bad_input) {
+    return Error{{Diagnostic{{}, 0, std::move(message)}}, category};
+  }
   static Error at(std::string file, std::uint32_t line, std::string message) {
     return Error{{Diagnostic{std::move(file), line, std::move(message)}}};
+  }
+
+  // The same diagnostics, of `kind`: for a caller that knows better what failed (a plan read
+  // back from the journal that does not form a graph is br's fault, not the spec's).
+  Error as(ErrorCategory kind) const {
+    Error copy = *this;
+    copy.category = kind;
+    return copy;
   }
 
   // All diagnostics, one per line, without a trailing newline.

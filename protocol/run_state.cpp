@@ -177,6 +177,7 @@ Result<RunState> RunState::restore(Parts parts) {
   s.status_ = parts.status;
   s.last_seq_ = parts.last_seq;
   s.has_plan_ = parts.has_plan;
+  s.plan_seq_ = parts.plan_seq;
   auto indexed = IndexedPlan::make(std::move(parts.plan), "snapshot has");
   if (!indexed) return indexed.error();
   s.plan_ = std::move(indexed).value();
@@ -198,11 +199,13 @@ bool is_in_flight(TaskStatus s) { return s == TaskStatus::dispatched || s == Tas
 void RunState::rebuild_derived() {
   counts_ = ProgressCounts{};
   counts_.total = tasks_.size();
+  usage_ = UsageTotal{};
   in_flight_.clear();
   retry_queue_.clear();
   for (std::size_t i = 0; i < tasks_.size(); ++i) {
     const TaskState& t = tasks_[i];
     ++slot(counts_, t.status);
+    usage_.add(t.usage);
     if (is_in_flight(t.status)) in_flight_.insert(static_cast<std::uint32_t>(i));
     if (t.status == TaskStatus::retrying) {
       retry_queue_.emplace(t.not_before_ms, static_cast<std::uint32_t>(i));
@@ -236,7 +239,16 @@ Result<TaskState*> RunState::task_for(const TaskId& id, TaskStatus to, std::stri
   return &t;
 }
 
-Status RunState::apply(const JournalRecord& record) {
+Status RunState::apply(const JournalRecord& record) { return apply_checked(record, nullptr); }
+
+Status RunState::apply(JournalRecord&& record) {
+  Plan* plan = nullptr;
+  if (auto* created = std::get_if<rec::PlanCreated>(&record.body)) plan = &created->plan;
+  if (auto* revised = std::get_if<rec::PlanRevised>(&record.body)) plan = &revised->plan;
+  return apply_checked(record, plan);
+}
+
+Status RunState::apply_checked(const JournalRecord& record, Plan* movable_plan) {
   if (record.seq != 0 && last_seq_ != 0 && record.seq != last_seq_ + 1) {
     return Error::of("journal gap: record " + std::to_string(record.seq) + " follows record " +
                      std::to_string(last_seq_));
@@ -245,18 +257,27 @@ Status RunState::apply(const JournalRecord& record) {
     return Error::of("record " + std::to_string(record.seq) + " belongs to run '" +
                      record.run_id + "', not to this journal's run '" + run_id_ + "'");
   }
-  auto status = apply_body(record);
+  auto status = apply_body(record, movable_plan);
   if (!status) return status;
   if (run_id_.empty()) run_id_ = record.run_id;
   if (record.seq != 0) last_seq_ = record.seq;
   return Ok{};
 }
 
-Status RunState::apply_body(const JournalRecord& record) {
+Status RunState::apply_body(const JournalRecord& record, Plan* movable_plan) {
   const std::int64_t now = record.time_ms;
   struct Visitor {
     RunState& s;
     std::int64_t now;
+    std::uint64_t seq;
+    Plan* movable_plan;  // the record's plan, when it may be moved from
+
+    // Both branches are Plan rvalues, so the first plainly moves. `cond ? std::move(p) :
+    // v.plan` has type `const Plan`, whose move is left to conversion rules (clang-tidy's
+    // performance-move-const-arg flags it).
+    Plan taken_plan(const Plan& record_plan) const {
+      return movable_plan ? std::move(*movable_plan) : Plan(record_plan);
+    }
 
     void adopt(std::shared_ptr<const IndexedPlan> plan, const std::string& spec_path,
                const std::string& spec_hash, std::vector<TaskState> tasks) {
@@ -266,14 +287,15 @@ Status RunState::apply_body(const JournalRecord& record) {
       s.tasks_ = std::move(tasks);
       s.rebuild_derived();
       s.has_plan_ = true;
+      s.plan_seq_ = seq;
       s.status_ = RunStatus::running;
     }
     Status operator()(const rec::PlanCreated& v) {
       if (s.has_plan_) return Error::of("planCreated: the run already has a plan");
-      auto indexed = IndexedPlan::make(v.plan, "planCreated:");
+      auto indexed = IndexedPlan::make(taken_plan(v.plan), "planCreated:");
       if (!indexed) return indexed.error();
-      adopt(std::move(indexed).value(), v.spec_path, v.spec_hash,
-            std::vector<TaskState>(v.plan.tasks.size()));
+      const std::size_t tasks = (*indexed)->plan.tasks.size();  // v.plan may be moved from
+      adopt(std::move(indexed).value(), v.spec_path, v.spec_hash, std::vector<TaskState>(tasks));
       s.branch_ = v.branch;
       s.base_commit_ = v.base_commit;
       s.head_ = v.base_commit;
@@ -282,11 +304,12 @@ Status RunState::apply_body(const JournalRecord& record) {
     }
     Status operator()(const rec::PlanRevised& v) {
       if (!s.has_plan_) return Error::of("planRevised: the run has no plan to revise");
-      auto indexed = IndexedPlan::make(v.plan, "planRevised:");
+      auto indexed = IndexedPlan::make(taken_plan(v.plan), "planRevised:");
       if (!indexed) return indexed.error();
-      std::vector<TaskState> tasks(v.plan.tasks.size());
+      const Plan& plan = (*indexed)->plan;  // v.plan may be moved from
+      std::vector<TaskState> tasks(plan.tasks.size());
       for (std::size_t i = 0; i < tasks.size(); ++i) {
-        const TaskState* old = s.find(v.plan.tasks[i].id);
+        const TaskState* old = s.find(plan.tasks[i].id);
         if (!old) continue;
         if (old->status == TaskStatus::succeeded) {
           tasks[i] = *old;
@@ -368,6 +391,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       (*t)->reason.clear();
       (*t)->finished_ms = now;
       (*t)->usage.add(v.usage);
+      s.usage_.add(v.usage);
       return Ok{};
     }
     Status operator()(const rec::TaskFailed& v) {
@@ -378,6 +402,7 @@ Status RunState::apply_body(const JournalRecord& record) {
       (*t)->reason = v.reason;
       (*t)->finished_ms = now;
       (*t)->usage.add(v.usage);
+      s.usage_.add(v.usage);
       return Ok{};
     }
     Status operator()(const rec::TaskRetrying& v) {
@@ -465,13 +490,8 @@ Status RunState::apply_body(const JournalRecord& record) {
       return Ok{};
     }
   };
-  return std::visit(Visitor{*this, now}, record.body);
+  return std::visit(Visitor{*this, now, record.seq, movable_plan}, record.body);
 }
 
-UsageTotal RunState::usage() const {
-  UsageTotal total;
-  for (const auto& t : tasks_) total.add(t.usage);
-  return total;
-}
 
 }  // namespace br

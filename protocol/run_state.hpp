@@ -115,6 +115,8 @@ class RunState {
     std::uint64_t last_seq = 0;
     bool has_plan = false;
     Plan plan;
+    std::uint64_t plan_seq = 0;  // see plan_seq()
+    bool plan_apart = false;     // a snapshot that names its plan by plan_seq: plan is empty
     std::string spec_path, spec_hash;
     std::string branch, base_commit, head, repo;
     std::vector<TaskState> tasks;  // in plan order
@@ -125,11 +127,17 @@ class RunState {
   // Applies one record. An illegal transition, an unknown task or a record of another run
   // is an error and leaves the state unchanged.
   Status apply(const JournalRecord& record);
+  // The same for a record that is not needed afterwards: a plan it carries is moved, not
+  // copied (a replay's planCreated of a 39k-task run holds ~60 MiB of strings).
+  Status apply(JournalRecord&& record);
 
   const std::string& run_id() const { return run_id_; }
   RunStatus status() const { return status_; }
   std::uint64_t last_seq() const { return last_seq_; }
   bool has_plan() const { return has_plan_; }
+  // The journal record (planCreated or planRevised) that gave the run its plan; 0 when not
+  // known (records applied before the journal numbered them). Not compared by ==.
+  std::uint64_t plan_seq() const { return plan_seq_; }
   const Plan& plan() const { return plan_->plan; }
   // The same plan, for holders that outlive this state (the scheduler); never null.
   std::shared_ptr<const Plan> shared_plan() const {
@@ -145,8 +153,9 @@ class RunState {
   const std::string& repo() const { return repo_; }
   bool isolated() const { return !base_commit_.empty(); }
   // What the run's finished attempts cost, summed over its tasks (a task a replan dropped is
-  // no longer counted). Folded from taskSucceeded/taskFailed records, each applied once.
-  UsageTotal usage() const;
+  // no longer counted). Folded from taskSucceeded/taskFailed records, each applied once; kept
+  // as they apply, since the graph checks it against the budget after every commit.
+  const UsageTotal& usage() const { return usage_; }
 
   // Tasks in plan order; index i of tasks() matches plan().tasks[i].
   const std::vector<TaskState>& tasks() const { return tasks_; }
@@ -172,13 +181,15 @@ class RunState {
   static std::shared_ptr<const IndexedPlan> empty_plan();
   void rebuild_derived();  // counts, in_flight_ and retry_queue_ from tasks_
   void set_status(TaskState& task, TaskStatus status);
-  Status apply_body(const JournalRecord& record);
+  Status apply_body(const JournalRecord& record, Plan* movable_plan);
+  Status apply_checked(const JournalRecord& record, Plan* movable_plan);
   Result<TaskState*> task_for(const TaskId& id, TaskStatus to, std::string_view kind);
 
   std::string run_id_;
   RunStatus status_ = RunStatus::empty;
   std::uint64_t last_seq_ = 0;
   bool has_plan_ = false;
+  std::uint64_t plan_seq_ = 0;
   std::shared_ptr<const IndexedPlan> plan_ = empty_plan();
   std::string spec_path_;
   std::string spec_hash_;
@@ -186,6 +197,7 @@ class RunState {
   std::vector<TaskState> tasks_;
   std::map<std::string, WorkerState> workers_;
   ProgressCounts counts_;
+  UsageTotal usage_;  // the sum of tasks_[i].usage
   std::set<std::uint32_t> in_flight_;
   std::set<std::pair<std::int64_t, std::uint32_t>> retry_queue_;
 };

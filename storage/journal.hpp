@@ -110,6 +110,11 @@ class Journal {
 
  private:
   explicit Journal(std::unique_ptr<Impl> impl);
+  // One try of open(); `transient` says whether a reader's failure may pass on its own (a
+  // live writer changed the files under it).
+  static Result<std::unique_ptr<Journal>> open_once(const std::string& dir,
+                                                    const JournalOptions& options,
+                                                    bool& transient);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -13,7 +13,7 @@ while IFS= read -r file; do
   [ -n "$file" ] || continue
   case "$file" in
     */*_actor.hpp|*/*_actor.cpp|protocol/actor_messages.hpp|coordinator/run_command.cpp|\
-    coordinator/main.cpp|worker/main.cpp|tests/unit/*_actor_test.cpp|\
+    coordinator/main.cpp|worker/main.cpp|node/caf_node.cpp|tests/unit/*_actor_test.cpp|\
     tests/unit/actor_test_fixture.hpp|tests/bench/*|tests/integration/hello_probe.cpp) ;;
     *)
       if grep -nE '^\s*#\s*include\s*[<"]caf/' "$file" >/dev/null; then

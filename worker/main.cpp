@@ -16,11 +16,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "actors/worker/worker_actor.hpp"
+#include "node/caf_node.hpp"
+#include "node/exit_codes.hpp"
+#include "node/network_setup.hpp"
+#include "node/worker_setup.hpp"
 #include "protocol/actor_messages.hpp"
 #include "protocol/config.hpp"
+#include "protocol/endpoint.hpp"
 #include "worker/tcp_probe.hpp"
 #include "worker/tls_probe.hpp"
 
@@ -34,8 +40,14 @@ using Clock = std::chrono::steady_clock;
 // br::FrontActor (another version of br) is refused by CAF with an interface mismatch.
 // With TLS (`tls` not null), a failed connect is explained by a handshake of br's own, and a
 // `tls_peer_name` is checked by one before each connect.
-caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std::string& host,
-                                            std::uint16_t port, const br::NetworkConfig* tls,
+// The actor system is started (from `caf_config`) only once a probe has reached the
+// coordinator: a worker that never reaches it runs no CAF at all, and exits without tearing
+// a middleman down (CAF 0.17 can leak its BASP broker when one that never connected is
+// destroyed; seen by LeakSanitizer in the unreachable-coordinator test).
+caf::expected<br::FrontActor> connect_until(caf::actor_system_config& caf_config,
+                                            std::optional<caf::actor_system>& system,
+                                            const std::string& host, std::uint16_t port,
+                                            const br::NetworkConfig* tls,
                                             Clock::time_point deadline) {
   auto delay = std::chrono::milliseconds(50);
   for (;;) {
@@ -56,8 +68,9 @@ caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std
       }
     }
     if (probe.reachable) {
-      front = tls ? caf::openssl::remote_actor<br::FrontActor>(system, host, port)
-                  : system.middleman().remote_actor<br::FrontActor>(host, port);
+      if (!system) system.emplace(caf_config);
+      front = tls ? caf::openssl::remote_actor<br::FrontActor>(*system, host, port)
+                  : system->middleman().remote_actor<br::FrontActor>(host, port);
       if (!front && tls) {
         // CAF says only that the connection failed; a handshake of our own says why.
         const auto why = br::probe_tls(host, port, handshake_limit, files, "");
@@ -71,7 +84,7 @@ caf::expected<br::FrontActor> connect_until(caf::actor_system& system, const std
     if (front || Clock::now() + delay > deadline) return front;
     if (delay == std::chrono::milliseconds(50)) {
       fmt::print(stderr, "br-worker: cannot reach the coordinator at {}:{} yet ({}); retrying\n",
-                 host, port, probe.reachable ? system.render(front.error()) : probe.why);
+                 host, port, probe.reachable ? system->render(front.error()) : probe.why);
     }
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(2000));
@@ -110,76 +123,58 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return 2;
+    return br::exit_code_of(br::ErrorCategory::bad_input);
   }
   auto config = br::load_config(config_path);
   if (!config) {
-    fmt::print(stderr, "{}\n", config.error().str());
-    return 2;
+    return br::report_failure(config.error());
   }
   if (config->agent.command.empty()) {
-    fmt::print(stderr, "{}: [agent] has no command\n", config_path);
-    return 2;
+    return br::report_failure(br::ErrorCategory::bad_input,
+                              config_path + ": [agent] has no command");
   }
-  if (const char* token = std::getenv("BR_TOKEN"); token && *token) config->network.token = token;
+  if (auto token = br::take_env_token(config->network, std::getenv("BR_TOKEN")); !token) {
+    return br::report_failure(token.error());
+  }
   if (name.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     name = fmt::format("{}-{}", host, ::getpid());
   }
-  const auto colon = connect.rfind(':');
-  const std::string port_text = colon == std::string::npos ? "" : connect.substr(colon + 1);
-  const bool port_ok = !port_text.empty() && port_text.size() <= 5 &&
-                       std::all_of(port_text.begin(), port_text.end(),
-                                   [](unsigned char c) { return std::isdigit(c); }) &&
-                       std::stoul(port_text) >= 1 && std::stoul(port_text) <= 65535;
-  if (colon == std::string::npos || colon == 0 || !port_ok) {
-    fmt::print(stderr, "--connect {}: expected HOST:PORT with a port from 1 to 65535, e.g. "
-                       "10.0.0.1:7420\n", connect);
-    return 2;
+  const auto endpoint = br::parse_endpoint(connect, br::PortZero::refused);
+  if (!endpoint) {
+    return br::report_failure(br::ErrorCategory::bad_input,
+                              "--connect " + connect + ": expected HOST:PORT with a port from 1 "
+                              "to 65535, e.g. 10.0.0.1:7420");
   }
-  const std::string host = connect.substr(0, colon);
-  const auto port = static_cast<std::uint16_t>(std::stoul(port_text));
+  const std::string& host = endpoint->host;
+  const std::uint16_t port = endpoint->port;
 
-  caf::actor_system_config caf_config;
-  br::add_br_types(caf_config);
-  caf_config.load<caf::io::middleman>();
-  caf_config.set("scheduler.max-threads", 2);
-  caf_config.set("scheduler.policy", caf::atom("sharing"));  // see coordinator/run_command.cpp
-  caf_config.set("middleman.workers", 0);                    // see coordinator/run_command.cpp
-  // Heartbeats both ways, so either side notices within 3 s when the other goes silent.
-  caf_config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
-  caf_config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
   const auto& net = config->network;
-  if (net.tls_cert.empty() != net.tls_key.empty()) {
-    fmt::print(stderr, "{}: [network] tls_cert and tls_key go together\n", config_path);
-    return 2;
+  const auto tls_on = br::tls_enabled(net, br::NodeRole::worker, config_path);
+  if (!tls_on) {
+    return br::report_failure(tls_on.error());
   }
-  const bool tls = !net.tls_cert.empty();
-  if (!net.tls_peer_name.empty() && (!tls || net.tls_ca.empty())) {
-    fmt::print(stderr, "{}: [network] tls_peer_name needs TLS with a CA: set tls_cert, tls_key "
-               "and tls_ca too\n", config_path);
-    return 2;
-  }
-  if (tls) {
-    caf_config.load<caf::openssl::manager>();
-    caf_config.openssl_certificate = net.tls_cert;
-    caf_config.openssl_key = net.tls_key;
-    caf_config.openssl_cafile = net.tls_ca;
-  }
-  caf::actor_system system{caf_config};
+  const bool tls = *tls_on;
+  caf::actor_system_config caf_config;
+  br::configure_caf_node(caf_config, br::CafNodeOptions{true, tls ? &net : nullptr});
+  std::optional<caf::actor_system> started;
   const auto reconnect_window = std::chrono::milliseconds(static_cast<long>(reconnect_seconds * 1000));
-  auto front = connect_until(system, host, port, tls ? &net : nullptr,
+  auto front = connect_until(caf_config, started, host, port, tls ? &net : nullptr,
                              Clock::now() + reconnect_window);
   if (!front) {
     fmt::print(stderr,
                "br-worker: cannot reach the coordinator at {} after {} s of trying: check that "
                "br-coordinator is running there and listening on port {} (its `--listen`), that "
                "this host can reach {} (firewall, address), and that both use TLS or neither "
-               "(CAF said: {})\n",
-               connect, reconnect_seconds, port, host, system.render(front.error()));
-    return 3;
+               "(last try: {})\n",
+               connect, reconnect_seconds, port, host,
+               started ? started->render(front.error()) : caf::to_string(front.error()));
+    std::fflush(stderr);
+    // As at the end below: a started middleman is not torn down.
+    std::_Exit(br::exit_code_of(br::ErrorCategory::infrastructure));
   }
+  caf::actor_system& system = *started;
   for (const auto& sub : {"logs", "prompts", "context"}) {
     std::filesystem::create_directories(std::filesystem::path(state_dir) / sub);
   }
@@ -207,19 +202,12 @@ int main(int argc, char** argv) {
   std::vector<br::WorkerActor> workers;
   for (std::uint32_t i = 0; i < slots; ++i) {
     br::WorkerActorConfig w;
-    w.runner.worker = fmt::format("{}/{}", name, i);
-    w.runner.agent = config->agent;
-    w.runner.verify = config->verify;
-    // This host's own config decides: nothing the coordinator sends can turn them on.
-    w.runner.allow_run_criteria =
-        br::allows_run_criteria(config->verify, br::VerifyingHost::remote_worker);
-    w.runner.workspace = std::filesystem::absolute(workspace);
-    w.runner.logs_dir = std::filesystem::path(state_dir) / "logs";
-    w.runner.prompts_dir = std::filesystem::path(state_dir) / "prompts";
-    w.runner.keep_succeeded_prompt = config->run.keep_succeeded == "all";
-    w.runner.keep_succeeded_log = config->run.keep_succeeded != "none";
-    w.runner.token_budget = config->context.token_budget;
-    w.runner.log_max_bytes = config->limits.agent_output_max_bytes;
+    // This host's own config decides on run: criteria: nothing the coordinator sends can.
+    w.runner = br::runner_config(
+        *config, br::VerifyingHost::remote_worker,
+        br::SlotPlace{fmt::format("{}/{}", name, i), std::filesystem::absolute(workspace),
+                      std::filesystem::path(state_dir) / "logs",
+                      std::filesystem::path(state_dir) / "prompts"});
     w.context_dir = std::filesystem::path(state_dir) / "context" / std::to_string(i);
     // Isolated runs: each slot works in a worktree of the workspace's repository, which
     // holds what the coordinator sent (objects of batch bases) and this host's own commits.
@@ -259,7 +247,7 @@ int main(int argc, char** argv) {
         },
         caf::after(quiet) >> [&] {
       fmt::print(stderr, "br-worker {}: lost the coordinator ({}); reconnecting\n", name, lost);
-      auto again = connect_until(system, host, port, tls ? &net : nullptr,
+      auto again = connect_until(caf_config, started, host, port, tls ? &net : nullptr,
                                  Clock::now() + reconnect_window);
       if (!again) {
         fmt::print(stderr, "br-worker {}: gave up reaching the coordinator at {} after {} s: {}\n",
@@ -285,5 +273,7 @@ int main(int argc, char** argv) {
   // an actor that was sent to a remote node stays referenced by the middleman until that
   // connection's state is torn down, which can be never (seen as a hang in the refusal test).
   // Everything the workers wrote (logs, context) is on disk already; nothing is left to flush.
-  std::_Exit(gave_up ? 3 : refused ? 2 : 0);
+  std::_Exit(gave_up    ? br::exit_code_of(br::ErrorCategory::infrastructure)
+             : refused ? br::exit_code_of(br::ErrorCategory::bad_input)
+                       : br::kExitOk);
 }

@@ -137,7 +137,19 @@ Status write_file_atomically(const fs::path& path, const std::string& content) {
 
 }  // namespace
 
+CompletedRefs refs_to(const std::vector<CompletedWork>& entries) {
+  CompletedRefs refs;
+  refs.reserve(entries.size());
+  for (const auto& e : entries) refs.push_back(&e);
+  return refs;
+}
+
 FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::string_view heading,
+                          std::size_t max_bytes, std::string_view label, std::size_t older) {
+  return fit_context(refs_to(oldest_first), heading, max_bytes, label, older);
+}
+
+FittedContext fit_context(const CompletedRefs& oldest_first, std::string_view heading,
                           std::size_t max_bytes, std::string_view label, std::size_t older) {
   FittedContext out;
   const std::string section(label);
@@ -150,7 +162,7 @@ FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::s
   // than that is dropped by the rules below whatever it holds, so it is not rendered at all.
   std::size_t first = oldest_first.size();
   for (std::size_t shortest = head.size(); first > 0 && shortest <= max_bytes;) {
-    const CompletedWork& e = oldest_first[--first];
+    const CompletedWork& e = *oldest_first[--first];
     shortest += std::min(render_summary(e).size(), render_full(e).size());
   }
   const std::size_t skipped = first;
@@ -159,8 +171,8 @@ FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::s
   std::vector<ContextDetail> detail(n, ContextDetail::full);
   std::size_t body = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    full[i] = render_full(oldest_first[skipped + i]);
-    summary[i] = render_summary(oldest_first[skipped + i]);
+    full[i] = render_full(*oldest_first[skipped + i]);
+    summary[i] = render_summary(*oldest_first[skipped + i]);
     body += full[i].size();
   }
   std::size_t dropped = older + skipped;
@@ -190,7 +202,7 @@ FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::s
   for (std::size_t i = 0; i < n; ++i) {
     std::string cut = section;  // "<section> <task id>: what happened to it"
     cut += ' ';
-    cut += oldest_first[skipped + i].task.str();
+    cut += oldest_first[skipped + i]->task.str();
     switch (detail[i]) {
       case ContextDetail::full: out.text += full[i]; break;
       case ContextDetail::summary:
@@ -224,13 +236,19 @@ RelevantContext ContextManager::relevant_to(const Batch& batch, std::size_t toke
   std::set<TaskId> skip;
   for (const auto& t : batch.tasks) skip.insert(t.task.id);
   for (const auto& c : batch.completed) skip.insert(c.task);
-  const std::size_t most = bytes_for_tokens(token_budget) / kMinEntryBytes + 1;
+  // Newest first, until even the shortest forms of those taken overflow the budget: fitting
+  // drops every older entry whatever it holds (see fit_context).
+  const std::size_t budget = bytes_for_tokens(token_budget);
   RelevantContext out;
-  std::size_t scanned = 0, skipped_seen = 0;
-  for (auto it = entries_.rbegin(); it != entries_.rend() && out.entries.size() < most; ++it) {
+  std::size_t scanned = 0, skipped_seen = 0, shortest = 0;
+  for (auto it = entries_.rbegin(); it != entries_.rend() && shortest <= budget; ++it) {
     ++scanned;
-    if (skip.count(it->task) == 0) out.entries.push_back(*it);
-    else ++skipped_seen;
+    if (skip.count(it->task) == 0) {
+      out.entries.push_back(&*it);
+      shortest += min_entry_bytes(*it);
+    } else {
+      ++skipped_seen;
+    }
   }
   std::reverse(out.entries.begin(), out.entries.end());
   // The rest, counted without a walk: each task is in entries_ at most once.
@@ -241,7 +259,9 @@ RelevantContext ContextManager::relevant_to(const Batch& batch, std::size_t toke
 }
 
 FittedContext ContextManager::render(std::size_t token_budget) const {
-  const std::vector<CompletedWork> all(entries_.begin(), entries_.end());
+  CompletedRefs all;
+  all.reserve(entries_.size());
+  for (const auto& e : entries_) all.push_back(&e);
   return fit_context(all, "## Completed work", bytes_for_tokens(token_budget));
 }
 

@@ -45,14 +45,23 @@ struct FittedContext {
 // known to be dropped already (they are counted in the omitted line, and cut as one line).
 // Only the newest entries whose summaries fill `max_bytes` are rendered: the cost is bounded
 // by the budget, not by the length of `oldest_first` (the older ones are dropped in one line).
+// Entries are passed by pointer: a batch's prompt looks at hundreds of remembered entries,
+// and copying each (its id, title and file list) was a fifth of a local worker's CPU.
+using CompletedRefs = std::vector<const CompletedWork*>;
+CompletedRefs refs_to(const std::vector<CompletedWork>& entries);
+
+FittedContext fit_context(const CompletedRefs& oldest_first, std::string_view heading,
+                          std::size_t max_bytes, std::string_view label = "context",
+                          std::size_t older = 0);
 FittedContext fit_context(const std::vector<CompletedWork>& oldest_first, std::string_view heading,
                           std::size_t max_bytes, std::string_view label = "context",
                           std::size_t older = 0);
 
 // Other finished work worth showing a batch: the newest entries, oldest first, and how many
 // older ones were left out without being looked at (they could not fit any budget given).
+// The entries point into the ContextManager: valid until it records more.
 struct RelevantContext {
-  std::vector<CompletedWork> entries;
+  CompletedRefs entries;
   std::size_t older = 0;
 };
 
@@ -74,11 +83,15 @@ class ContextManager {
 
   // Entries worth showing for `batch`: every entry except the batch's own tasks and the
   // dependencies the batch already lists in Batch::completed, oldest first; of those only
-  // the newest that could fit `token_budget` (a summary line is at least kMinEntryBytes), so
-  // a batch costs the same with 10 or 10,000 entries remembered.
+  // the newest that could fit `token_budget` (an entry takes at least min_entry_bytes), so a
+  // batch costs the same with 10 or 10,000 entries remembered.
   RelevantContext relevant_to(const Batch& batch,
                               std::size_t token_budget = kDefaultTokenBudget) const;
-  static constexpr std::size_t kMinEntryBytes = 15;  // "- : (0 files)\n"
+  // The shortest an entry renders to: "- ID: TITLE\n" (its full form without files; its
+  // summary is longer).
+  static std::size_t min_entry_bytes(const CompletedWork& w) {
+    return w.task.str().size() + w.title.size() + 5;
+  }
 
   // All entries as a "## Completed work" section of at most `token_budget` tokens.
   FittedContext render(std::size_t token_budget = kDefaultTokenBudget) const;

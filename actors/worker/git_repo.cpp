@@ -822,7 +822,15 @@ Result<Worktree> Worktree::open(const GitRepo& repo, const std::string& name,
       git_repository* raw = nullptr;
       // br detaches HEAD as the last step of an add: one still on a branch is half made.
       if (git_repository_open(&raw, dir.c_str()) == 0) {
-        if (git_repository_head_detached(raw) == 1) return Worktree(raw, dir);
+        if (git_repository_head_detached(raw) == 1) {
+          // One slot of one process uses a worktree, and it is opening it now: a lock in its
+          // admin folder was left by a br killed while it moved HEAD or wrote the index (a
+          // reset or a commit), and would fail every later reset of the slot.
+          const std::filesystem::path admin = git_repository_path(raw);
+          std::filesystem::remove(admin / "HEAD.lock", ec);
+          std::filesystem::remove(admin / "index.lock", ec);
+          return Worktree(raw, dir);
+        }
         git_repository_free(raw);
       }
     }

@@ -47,7 +47,7 @@ std::string description_text(const std::string& d, std::size_t cap) {
 
 }  // namespace
 
-Result<PromptResult> build_prompt(const Batch& batch, const std::vector<CompletedWork>& context,
+Result<PromptResult> build_prompt(const Batch& batch, const CompletedRefs& context,
                                   const PromptOptions& options) {
   if (batch.tasks.empty()) {
     return Error::of("batch " + batch.id.str() + " has no tasks; nothing to prompt for");
@@ -189,12 +189,12 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
   std::set<TaskId> skip;
   for (const auto& bt : batch.tasks) skip.insert(bt.task.id);
   for (const auto& c : batch.completed) skip.insert(c.task);
-  std::vector<CompletedWork> others;
-  for (const auto& c : context) {
-    if (skip.count(c.task) == 0) others.push_back(c);
+  CompletedRefs others;
+  for (const CompletedWork* c : context) {
+    if (skip.count(c->task) == 0) others.push_back(c);
   }
   // Each section is followed by a blank line, reserved before fitting it.
-  auto fit_section = [&](const std::vector<CompletedWork>& entries, std::string_view heading,
+  auto fit_section = [&](const CompletedRefs& entries, std::string_view heading,
                          std::string_view label, std::size_t older) {
     FittedContext f = fit_context(entries, heading, room > 0 ? room - 1 : 0, label, older);
     if (!f.text.empty()) {
@@ -203,7 +203,8 @@ Result<PromptResult> build_prompt(const Batch& batch, const std::vector<Complete
     }
     return f;
   };
-  FittedContext deps = fit_section(batch.completed, "## Finished dependencies", "dependency", 0);
+  FittedContext deps =
+      fit_section(refs_to(batch.completed), "## Finished dependencies", "dependency", 0);
   FittedContext rest =
       fit_section(others, "## Other completed work", "context", options.older_context);
   out.cut.insert(out.cut.end(), rest.cut.begin(), rest.cut.end());

@@ -51,7 +51,7 @@ struct PromptResult {
 //   BR-CRITERION: <criterion>          machine-checkable ones, canonical form:
 //                                      file: PATH | contains: PATH ~ TEXT | run: COMMAND
 //   BR-END
-Result<PromptResult> build_prompt(const Batch& batch, const std::vector<CompletedWork>& context,
+Result<PromptResult> build_prompt(const Batch& batch, const CompletedRefs& context,
                                   const PromptOptions& options = {});
 
 }  // namespace br

@@ -4,16 +4,28 @@
 // p99 of 10,000 round trips after 1,000 warm-up ones. No journal write is included (a synced
 // write adds the disk's fsync time, see the journal benchmark).
 //
+// First, the floor on this machine: the same bytes each way between two processes over a
+// plain loopback TCP socket with blocking reads (two thread wake-ups per round trip, where
+// CAF's middleman has six: sender → BASP broker → socket → remote multiplexer → actor, and
+// back the same way).
+//
 //   dispatch_bench
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <fmt/core.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "protocol/actor_messages.hpp"
 
@@ -49,9 +61,91 @@ caf::behavior echo_worker(caf::event_based_actor*) {
   }};
 }
 
+void transfer(int fd, char* bytes, std::size_t n, bool reading) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t k = reading ? ::read(fd, bytes + done, n - done)
+                              : ::write(fd, bytes + done, n - done);
+    if (k <= 0) throw std::runtime_error("raw socket round trip failed");
+    done += static_cast<std::size_t>(k);
+  }
+}
+
+std::string percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  return fmt::format("n={}: p50 {:.0f} us, p90 {:.0f} us, p99 {:.0f} us, max {:.0f} us", us.size(),
+                     us[us.size() / 2], us[us.size() * 9 / 10], us[us.size() * 99 / 100],
+                     us.back());
+}
+
+// Round trips of `request` bytes out and `reply` bytes back over loopback TCP (TCP_NODELAY),
+// the echoing side a child process; p50 in microseconds.
+double raw_round_trip(std::size_t request, std::size_t reply) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  const int one = 1;
+  const pid_t echo = ::fork();
+  if (echo == 0) {
+    const int c = ::accept(listener, nullptr, nullptr);
+    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::vector<char> bytes(std::max(request, reply));
+    try {
+      for (;;) {
+        transfer(c, bytes.data(), request, true);
+        transfer(c, bytes.data(), reply, false);
+      }
+    } catch (...) {
+      ::_exit(0);  // the parent closed its end
+    }
+  }
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw std::runtime_error("cannot connect to 127.0.0.1");
+  }
+  ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::vector<char> bytes(std::max(request, reply));
+  std::vector<double> us;
+  for (int i = 0; i < 11000; ++i) {
+    const auto start = Clock::now();
+    transfer(s, bytes.data(), request, false);
+    transfer(s, bytes.data(), reply, true);
+    if (i >= 1000) {
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+  }
+  ::close(s);
+  ::close(listener);
+  ::waitpid(echo, nullptr, 0);
+  fmt::print("raw TCP round trip over loopback, {} bytes out and {} back, {}\n", request, reply,
+             percentiles(us));
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
 }  // namespace
 
 int main() {
+  // The floor first, with the sizes CAF's round trip carries (without its framing).
+  const std::size_t request = Encoded<Batch>::of(sample_batch()).bytes.size();
+  const std::size_t reply =
+      Encoded<TaskProgress>::of(TaskProgress{TaskId("feature-0/02-backend"), 1,
+                                             BatchId("b1795494052412-14"), "w", 0})
+          .bytes.size();
+  double raw_p50 = 0;
+  try {
+    raw_p50 = raw_round_trip(request, reply);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "dispatch_bench: {}\n", e.what());
+    return 1;
+  }
   int fds[2];
   if (::pipe(fds) != 0) return 1;
   const pid_t child = ::fork();
@@ -94,11 +188,10 @@ int main() {
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
       }
     }
+    fmt::print("dispatch round trip over loopback, Batch of {} bytes, {}\n", bytes.bytes.size(),
+               percentiles(us));
     std::sort(us.begin(), us.end());
-    fmt::print("dispatch round trip over loopback, Batch of {} bytes, n={}: p50 {:.0f} us, "
-               "p90 {:.0f} us, p99 {:.0f} us, max {:.0f} us\n",
-               bytes.bytes.size(), us.size(), us[us.size() / 2], us[us.size() * 9 / 10],
-               us[us.size() * 99 / 100], us.back());
+    fmt::print("CAF's round trip / the raw socket's, p50: {:.2f}x\n", us[us.size() / 2] / raw_p50);
     self->send_exit(*worker, caf::exit_reason::user_shutdown);
   }
   ::kill(child, SIGKILL);

@@ -9,7 +9,8 @@
 //     batchDispatched record it journals. Goal ≤ 500 ms.
 // Each round starts from a copy of the journal as it was at the crash.
 //
-//   restart_bench [--dir DIR] [--features N] [--rounds R] [--no-binary]
+//   restart_bench [--dir DIR] [--features N] [--rounds R] [--no-binary] [--keep]
+// --keep leaves DIR behind (the journals as at the crash, spec, br.toml), to profile a resume.
 #include <fmt/core.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -153,7 +154,7 @@ double first_dispatch_ms(const fs::path& dir, const fs::path& journal_template) 
     if (!std::freopen("resume.log", "w", stdout) || !std::freopen("resume.log", "a", stderr)) {
       ::_exit(96);
     }
-    ::execl(BR_BINARY, BR_BINARY, "--state-dir", "state", "resume", "--config", "br.toml",
+    ::execl(BR_BINARY, BR_BINARY, "--state-dir", "state", "resume", "--auto", "--config", "br.toml",
             "--plain", static_cast<char*>(nullptr));
     ::_exit(98);
   }
@@ -194,10 +195,13 @@ int main(int argc, char** argv) {
   std::size_t features = 2200;  // ≈ 10,000 tasks
   int rounds = 5;
   bool binary = true;
+  bool keep = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--no-binary")
       binary = false;
+    else if (flag == "--keep")
+      keep = true;
     else if (i + 1 < argc && flag == "--dir")
       dir = argv[++i];
     else if (i + 1 < argc && flag == "--features")
@@ -261,12 +265,14 @@ int main(int argc, char** argv) {
       }
       const Stats s = stats_of(on);
       print_row("br resume → first dispatch", s, stats_of(off));
-      fmt::print("\nGoal: br resume → first dispatch ≤ 500 ms (with snapshots): {}\n",
-                 s.median <= 500 ? "met" : "NOT met");
-      fs::remove_all(dir);
-      return s.median <= 500 ? 0 : 1;
+      // Issue 6 asked 500 ms of a 10k-task run; issue 12 asks 300 ms of the 39k-task one.
+      const double goal_ms = plan.plan.tasks.size() >= 30000 ? 300 : 500;
+      fmt::print("\nGoal: br resume → first dispatch ≤ {:.0f} ms (with snapshots): {}\n",
+                 goal_ms, s.median <= goal_ms ? "met" : "NOT met");
+      if (!keep) fs::remove_all(dir);
+      return s.median <= goal_ms ? 0 : 1;
     }
-    fs::remove_all(dir);
+    if (!keep) fs::remove_all(dir);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "restart_bench: {}\n", e.what());

@@ -5,14 +5,16 @@
 //     `make -j4` on that Makefile, interleaved round by round: wall ms, ms/task, br / make, br's
 //     peak RSS, the state dir's size. Goals: ms/task at the largest size ≤ 1.25 × ms/task at the
 //     smallest; br / make at 39k tasks ≤ 1.5.
-//  2. reading under load: one more br run of the largest size below 390k while the bench polls
-//     `br status --json` every 100 ms: each call's latency (goal ≤ 50 ms), and the run's
-//     dispatch rate against the rounds without a poller (goal: unchanged).
+//  2. reading under load: pairs of br runs of the largest size below 390k, one alone and one
+//     while the bench polls `br status --json` every 100 ms (--poll-rounds pairs): each call's
+//     latency (goal ≤ 50 ms), the poller's CPU time, and each pair's dispatch rate with the
+//     poller over without (goal: unchanged).
 //
-//   scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N]
+//   scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N] [--poll-rounds N] [--keep]
 //
 // Sizes are approximate task counts (390000 is opt-in: br takes minutes); DIR is on the disk
-// under test (default ./scale-bench.tmp), removed at the end.
+// under test (default ./scale-bench.tmp), removed at the end unless --keep (to profile a run:
+// each size's folder holds spec.md and br.toml).
 //
 // br runs one agent per batch of 2–3 tasks, make one recipe process per task (`@true` has no
 // shell metacharacters, so make execs /bin/true without a shell), so neither side gets the
@@ -122,6 +124,7 @@ struct Exit {
   bool ok = false;  // exited with 0
   double wall_ms = 0;
   double peak_rss_mib = 0;  // ru_maxrss of the child and the descendants it waited for
+  double cpu_ms = 0;        // user + system time of the child and the descendants it waited for
 };
 
 // Runs argv in `cwd`, stdout to `out`, stderr to `err`, and waits for it.
@@ -159,6 +162,8 @@ Exit run_child(const std::vector<std::string>& argv, const fs::path& cwd, const 
   exit.wall_ms = ms_since(start);
   exit.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   exit.peak_rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  const auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  exit.cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
   return exit;
 }
 
@@ -411,7 +416,7 @@ Exit run_make(const Size& size) {
 
 struct Row {
   Size size;
-  std::vector<double> br_ms, make_ms, rates;
+  std::vector<double> br_ms, make_ms;
   double br_rss_mib = 0, state_mib = 0;
   std::uint64_t batches = 0;
   std::uint64_t records = 0;
@@ -424,6 +429,7 @@ struct Row {
 // fail before the first answer (the journal is still being created) are not counted.
 struct Poller {
   std::vector<double> latencies_ms;
+  double cpu_ms = 0;  // of every call
   int failed = 0;
   std::string first_failure;  // its stderr's first line
   std::atomic<bool> stop{false};
@@ -438,6 +444,7 @@ struct Poller {
       const Exit e = run_child({BR_BINARY, "--state-dir", "state", "status", "--json"}, dir,
                                "/dev/null", dir / "status.err");
       next = std::max(next, Clock::now());  // a slow call delays the next, never bunches them
+      cpu_ms += e.cpu_ms;
       if (e.ok) {
         latencies_ms.push_back(e.wall_ms);
       } else if (!latencies_ms.empty() && ++failed == 1) {
@@ -452,16 +459,24 @@ struct Options {
   std::vector<std::size_t> sizes = {2000, 8000, 39000};
   fs::path dir = "scale-bench.tmp";
   int rounds = 3;
+  int poll_rounds = 1;
+  bool keep = false;
 };
 
 std::optional<Options> parse_args(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--keep") {
+      o.keep = true;
+      continue;
+    }
     if (i + 1 >= argc) return std::nullopt;
     const std::string value = argv[++i];
     if (flag == "--dir") {
       o.dir = value;
+    } else if (flag == "--poll-rounds") {
+      o.poll_rounds = std::max(1, std::stoi(value));
     } else if (flag == "--rounds") {
       o.rounds = std::max(1, std::stoi(value));
     } else if (flag == "--sizes") {
@@ -487,7 +502,8 @@ int main(int argc, char** argv) {
   const auto options = parse_args(argc, argv);
   if (!options) {
     fmt::print(stderr,
-               "usage: scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N]\n"
+               "usage: scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N] [--poll-rounds N] "
+               "[--keep]\n"
                "  sizes are approximate task counts; 390000 is opt-in (br takes minutes)\n");
     return 2;
   }
@@ -536,7 +552,6 @@ int main(int argc, char** argv) {
         }
         row.size.tasks = br->figures.tasks;
         row.br_ms.push_back(br->exit.wall_ms);
-        row.rates.push_back(br->figures.dispatch_rate());
         row.br_rss_mib = std::max(row.br_rss_mib, br->exit.peak_rss_mib);
         row.state_mib = br->state_mib;
         row.batches = br->figures.batches;
@@ -575,24 +590,36 @@ int main(int argc, char** argv) {
     fmt::print("\n2. reading under load: br status --json every 100 ms during a br run of {} "
                "tasks\n",
                load.size.tasks);
-    Poller poller;
-    std::thread polling([&] { poller.run(load.size.dir); });
-    const auto br = run_br(load.size, &poller.stop);
-    poller.stop = true;
-    polling.join();
-    if (!br) throw std::runtime_error("br run under the poller failed");
-    const double without = median(load.rates), with = br->figures.dispatch_rate();
-    fmt::print("| status calls | failed | p50 ms | p99 ms | max ms | dispatch tasks/s without poller "
-               "| with poller | with / without |\n|---|---|---|---|---|---|---|---|\n");
-    fmt::print("| {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {:.2f} |\n",
-               poller.latencies_ms.size(), poller.failed, percentile(poller.latencies_ms, 0.5),
-               percentile(poller.latencies_ms, 0.99), percentile(poller.latencies_ms, 1.0),
-               without, with, without > 0 ? with / without : 0);
-    if (poller.failed > 0) fmt::print("first failed call: {}\n", poller.first_failure);
+    // Each polled run is paired with an unpolled one just before it, so that a pair sees the
+    // same machine: between rounds of a few seconds, this VM's dispatch rate moves by ±20 %.
+    fmt::print("| round | status calls | failed | p50 ms | p99 ms | max ms | poller CPU ms/s "
+               "| dispatch tasks/s without poller | with poller | with / without |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n");
+    std::vector<double> ratios;
+    for (int r = 0; r < options->poll_rounds; ++r) {
+      const auto alone = run_br(load.size);
+      Poller poller;
+      std::thread polling([&] { poller.run(load.size.dir); });
+      const auto br = run_br(load.size, &poller.stop);
+      poller.stop = true;
+      polling.join();
+      if (!alone || !br) throw std::runtime_error("br run beside the poller failed");
+      const double without = alone->figures.dispatch_rate(), with = br->figures.dispatch_rate();
+      ratios.push_back(without > 0 ? with / without : 0);
+      fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} |\n",
+                 r + 1, poller.latencies_ms.size(), poller.failed,
+                 percentile(poller.latencies_ms, 0.5), percentile(poller.latencies_ms, 0.99),
+                 percentile(poller.latencies_ms, 1.0), poller.cpu_ms / (br->exit.wall_ms / 1e3),
+                 without, with, ratios.back());
+      if (poller.failed > 0) fmt::print("first failed call: {}\n", poller.first_failure);
+      std::fflush(stdout);
+    }
+    fmt::print("with / without poller, median of {} pair(s): {:.2f}\n", ratios.size(),
+               median(ratios));
     fmt::print("(goals: status ≤ 50 ms; dispatch rate unchanged)\n");
     fmt::print("\nthe bench's own peak RSS, the floor of every child's: {:.0f} MiB\n",
                bench::peak_rss_mib());
-    fs::remove_all(root);
+    if (!options->keep) fs::remove_all(root);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "scale_bench: {}\n", e.what());

@@ -124,7 +124,7 @@ dd if=/dev/zero of=own/filler bs=64k 2>/dev/null || true  # until the disk is fu
 code=0
 wait "$run" || code=$?
 echo "$code" > own-full.log.code
-expect 3 "No space left on device; the run is stopped, no task failed: free space and run \`br --state-dir own/state resume --config br-none.toml\`" own-full.log
+expect 3 "No space left on device; the run is stopped, no task failed: free space and run \`br --state-dir own/state resume --auto --config br-none.toml\`" own-full.log
 grep -qE "^br: cannot write own/state/prompts/[^ ]+\.md: No space left on device; " own-full.log ||
   { cat own-full.log; fail "own-full.log: the prompt file is not named"; }
 if grep "FAILED" own-full.log | grep -v "cannot write own/state/prompts/"; then

@@ -262,7 +262,7 @@ TEST_CASE("a failed run is not a dead end: br retry --failed runs what failed, n
   INFO(failed.output);
   REQUIRE(failed.exit_code == 1);
   // The hint is a command that works as printed.
-  const std::string hint = "br --state-dir state retry --failed --config conf/agent.toml";
+  const std::string hint = "br --state-dir state retry --failed --auto --config conf/agent.toml";
   CHECK_THAT(failed.output, Catch::Contains(hint));
   const RunState before = state_of(dir / "state");
   std::set<std::string> done_before;
@@ -626,7 +626,8 @@ TEST_CASE("a changed spec is refused unless --replan, which keeps what succeeded
   run = run_br(dir, args, {{"BR_DEMO_LEDGER", ledger}});
   CHECK(run.exit_code == 2);
   CHECK(run.output ==
-        "spec.md: the spec changed since the run in state began; run `br resume` to finish that "
+        "spec.md: the spec changed since the run in state began; run `br --state-dir state resume "
+        "--auto --config br.toml` to finish that "
         "run as planned, pass --replan to plan it again (tasks that succeeded and still exist are "
         "kept), or use another --state-dir\n");
   CHECK(journal_of(dir / "state").size() == seq_before);  // refused before writing anything

@@ -2,6 +2,7 @@
 #include <capnp/serialize.h>
 
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <cstring>
 #include <random>
 
@@ -137,6 +138,21 @@ TEST_CASE("texts keep their NUL bytes: what decodes is what was sent") {
   CHECK(*back == record);
 }
 
+TEST_CASE("bytes that are not 8-byte aligned decode as aligned ones do") {
+  // Aligned bytes are read in place; the others are copied first.
+  const std::string bytes = encode(test::sample_plan());
+  std::string shifted(bytes.size() + 1, '\0');
+  std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
+  const std::string_view unaligned(shifted.data() + 1, bytes.size());
+  REQUIRE(reinterpret_cast<std::uintptr_t>(unaligned.data()) % 8 != 0);
+  auto a = decode<Plan>(bytes);
+  auto b = decode<Plan>(unaligned);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a.value() == test::sample_plan());
+  CHECK(b.value() == test::sample_plan());
+}
+
 TEST_CASE("a feature without domain or complexity override keeps them empty") {
   Feature f = test::sample_feature();
   f.domain.reset();
@@ -240,6 +256,33 @@ TEST_CASE("an enum value from a newer peer is refused") {
   auto r = decode<Task>(bytes_of<wire::Task>(message));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().str() == "Task: unknown domain value 99");
+}
+
+TEST_CASE("a big plan decodes on two threads to the same plan, and either half's error is "
+          "reported") {
+  Plan plan = test::sample_plan();
+  const Task model = plan.tasks.front();
+  plan.tasks.clear();
+  for (int i = 0; i < 5000; ++i) {  // above the two-thread threshold (4096)
+    Task t = model;
+    t.id = TaskId("f/" + std::to_string(i));
+    t.description = std::string(static_cast<std::size_t>(i % 97), 'd');
+    plan.tasks.push_back(std::move(t));
+  }
+  CHECK(round_trip(plan) == plan);
+  for (const unsigned bad : {10u, 4990u}) {  // one in each half
+    const std::string bytes = encode(plan);
+    auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    std::memcpy(words.begin(), bytes.data(), bytes.size());
+    capnp::FlatArrayMessageReader reader(words.asPtr());
+    capnp::MallocMessageBuilder message;
+    message.setRoot(reader.getRoot<wire::Plan>());
+    message.getRoot<wire::Plan>().getTasks()[bad].setDomain(static_cast<wire::Domain>(99));
+    auto r = decode<Plan>(bytes_of<wire::Plan>(message));
+    INFO("bad task " << bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().str() == "Plan: unknown domain value 99");
+  }
 }
 
 TEST_CASE("a task's criteria travel typed, with their texts for older readers") {

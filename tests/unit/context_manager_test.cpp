@@ -164,7 +164,7 @@ TEST_CASE("relevant context leaves out the batch's own tasks and listed dependen
   b.completed = {work("a/01", 1)};
   const auto rel = cm.relevant_to(b);
   REQUIRE(rel.entries.size() == 1);
-  CHECK(rel.entries[0].task == TaskId("b/01"));
+  CHECK(rel.entries[0]->task == TaskId("b/01"));
   CHECK(rel.older == 0);
 }
 
@@ -227,9 +227,16 @@ TEST_CASE("a long memory costs a batch what a short one does, and fits the same 
     // Only the newest entries that could fit are even looked at...
     Batch batch;
     const RelevantContext rel = cm.relevant_to(batch, budget);
-    CHECK(rel.entries.size() == bytes / ContextManager::kMinEntryBytes + 1);
+    // (the newest whose shortest forms fill the budget: all but the oldest taken fit in it,
+    // and with it they overflow, unless nothing is older)
+    std::size_t shortest = 0;
+    for (const CompletedWork* e : rel.entries) shortest += ContextManager::min_entry_bytes(*e);
+    REQUIRE_FALSE(rel.entries.empty());
+    CHECK(shortest - ContextManager::min_entry_bytes(*rel.entries.front()) <= bytes);
+    CHECK((shortest > bytes || rel.older == 0));
+    CHECK(rel.entries.size() < all.size());
     CHECK(rel.entries.size() + rel.older == all.size());
-    CHECK(rel.entries.back().task == TaskId("t/2999"));
+    CHECK(rel.entries.back()->task == TaskId("t/2999"));
     // ...and the text is what fitting every entry gives.
     const FittedContext fitted = fit_context(rel.entries, "## Completed work", bytes, "context",
                                              rel.older);

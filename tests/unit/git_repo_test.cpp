@@ -288,6 +288,21 @@ TEST_CASE("locks left by a br killed while making the first commit or a worktree
   auto wt = Worktree::open(*repo, "slot-1", dir.path() / "wt/slot-1", base);
   REQUIRE(wt);
   CHECK(fs::exists(wt->dir() / "app.py"));
+
+  // Killed during a reset or a commit of an existing worktree: its HEAD and index are locked.
+  test::write_file(dir.path() / "wt/slot-1/app.py", "changed\n");
+  auto next = wt->commit_all(base, "attempt", Signature{});
+  REQUIRE(next);
+  REQUIRE(next->has_value());
+  const fs::path admin = dir.path() / "project/.git/worktrees/slot-1";
+  test::write_file(admin / "HEAD.lock", "");
+  test::write_file(admin / "index.lock", "");
+  wt = Worktree::open(*repo, "slot-1", dir.path() / "wt/slot-1", base);
+  REQUIRE(wt);
+  const auto reset = wt->reset_to(base);
+  INFO((reset ? std::string() : reset.error().str()));
+  CHECK(reset);
+  CHECK(test::read_file((dir.path() / "wt/slot-1/app.py").string()) == "x\n");
 }
 
 // A smoke test of concurrent adds; it has not reproduced a failure without the lock in

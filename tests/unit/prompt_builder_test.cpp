@@ -80,7 +80,7 @@ void check_mandatory(const std::string& text) {
 }  // namespace
 
 TEST_CASE("a prompt within budget has every section and nothing cut") {
-  auto p = build_prompt(batch(), history(2));
+  auto p = build_prompt(batch(), refs_to(history(2)));
   REQUIRE(p.ok());
   CHECK(p->cut.empty());
   CHECK(p->tokens == estimate_tokens(p->text));
@@ -107,7 +107,7 @@ TEST_CASE("the prompt never exceeds its budget, and never loses the task list or
   for (std::size_t budget = 100; budget <= 8000; budget += 37) {
     PromptOptions opt;
     opt.token_budget = budget;
-    auto p = build_prompt(b, hist, opt);
+    auto p = build_prompt(b, refs_to(hist), opt);
     INFO("budget " << budget);
     if (!p.ok()) {
       CHECK(contains(p.error().str(), "over the budget"));
@@ -128,12 +128,12 @@ TEST_CASE(
   b.tasks[0].task.description = repeat("alpha ", 100);
   b.tasks[1].task.description = repeat("beta ", 100);
   const auto hist = history(40);
-  auto full = build_prompt(b, hist, PromptOptions{100000, 100000});
+  auto full = build_prompt(b, refs_to(hist), PromptOptions{100000, 100000});
   REQUIRE(full.ok());
   REQUIRE(full->cut.empty());
 
   // A little less than everything: only old context goes.
-  auto p1 = build_prompt(b, hist, PromptOptions{full->tokens - 50, 100000});
+  auto p1 = build_prompt(b, refs_to(hist), PromptOptions{full->tokens - 50, 100000});
   REQUIRE(p1.ok());
   CHECK(cut_starts_with(*p1, "context old/0:"));
   CHECK_FALSE(cut_starts_with(*p1, "overview"));
@@ -146,7 +146,7 @@ TEST_CASE(
   bare.completed.clear();
   auto no_overview = build_prompt(bare, {}, PromptOptions{100000, 100000});
   REQUIRE(no_overview.ok());
-  auto p2 = build_prompt(b, hist, PromptOptions{no_overview->tokens + 60, 100000});
+  auto p2 = build_prompt(b, refs_to(hist), PromptOptions{no_overview->tokens + 60, 100000});
   REQUIRE(p2.ok());
   CHECK(cut_starts_with(*p2, "context: all 40 entries dropped"));
   CHECK(cut_starts_with(*p2, "dependency: all 1 entries dropped"));
@@ -155,7 +155,7 @@ TEST_CASE(
   CHECK(contains(p2->text, repeat("alpha ", 99)));
 
   // Tighter still: the overview is gone and descriptions are shortened.
-  auto p3 = build_prompt(b, hist, PromptOptions{no_overview->tokens - 60, 100000});
+  auto p3 = build_prompt(b, refs_to(hist), PromptOptions{no_overview->tokens - 60, 100000});
   REQUIRE(p3.ok());
   CHECK(cut_starts_with(*p3, "overview: dropped"));
   CHECK(cut_starts_with(*p3, "description links/02-backend: shortened"));

@@ -2,6 +2,7 @@
 #include <set>
 #include <tuple>
 
+#include "protocol/codec.hpp"
 #include "protocol/run_state.hpp"
 #include "tests/support/run_history.hpp"
 #include "tests/support/samples.hpp"
@@ -116,6 +117,19 @@ TEST_CASE("usage is summed per task over every finished attempt, failed ones and
   CHECK(total.unknown_attempts == 1);
   CHECK(total.cost_micro_usd == 80000);
   CHECK(total.tokens_total() == 240);
+
+  // The total is kept as records apply; a snapshot's restore recounts it to the same.
+  auto restored = decode_snapshot(encode_snapshot(run.state), journal_decode_limits());
+  REQUIRE(restored.ok());
+  CHECK(restored->usage().attempts == 3);
+  CHECK(restored->usage().cost_micro_usd == 80000);
+  // A replan that drops b no longer counts b's attempt.
+  Plan revised = two_task_plan();
+  revised.tasks.pop_back();
+  run.must(rec::PlanRevised{revised, "spec.md", "h2"});
+  CHECK(run.state.usage().attempts == 2);
+  CHECK(run.state.usage().unknown_attempts == 0);
+  CHECK(run.state.usage().cost_micro_usd == 80000);
 }
 
 TEST_CASE("an illegal transition is an error and changes nothing") {
@@ -349,4 +363,25 @@ TEST_CASE("copies of a state share one plan") {
   CHECK(&copy.plan() == &state.plan());
   CHECK(copy.shared_plan().get() == &state.plan());
   CHECK(copy.index_of(TaskId("a/01")) == std::optional<std::size_t>{0});
+}
+
+TEST_CASE("a record applied as an rvalue gives the same state, its plan moved not copied") {
+  const auto bodies = test::random_history(40, 600, 21);  // with a planRevised past the middle
+  RunState copied, moved;
+  std::uint64_t seq = 0;
+  for (const auto& body : bodies) {
+    JournalRecord r{++seq, "run-1", static_cast<std::int64_t>(seq), body};
+    REQUIRE(copied.apply(r).ok());
+    JournalRecord m = r;
+    REQUIRE(moved.apply(std::move(m)).ok());
+    if (const auto* created = std::get_if<rec::PlanCreated>(&m.body)) {
+      CHECK(created->plan.tasks.empty());  // moved from
+    }
+    if (const auto* revised = std::get_if<rec::PlanRevised>(&m.body)) {
+      CHECK(revised->plan.tasks.empty());
+    }
+  }
+  CHECK(moved == copied);
+  CHECK(moved.plan_seq() == copied.plan_seq());
+  CHECK(moved.plan_seq() > 1);  // the planRevised's
 }

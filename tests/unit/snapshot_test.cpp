@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "protocol/br.capnp.h"
@@ -116,6 +117,21 @@ void damage_record(const std::string& dir, std::uint64_t seq) {
   with_rocksdb(dir, [&](rocksdb::DB& db, auto& cf) {
     REQUIRE(db.Put({}, cf[0], seq_key(seq), "not a record").ok());
   });
+}
+
+// A journal at `dir` with compaction on, snapshots every 100 records, holding a random history
+// of 2,500 records (from `seed`): the state it folds to and the two snapshots kept.
+struct Compacted {
+  RunState folded;
+  std::vector<std::uint64_t> snapshots;
+};
+Compacted write_compacted(const std::string& dir, std::uint64_t seed) {
+  Compacted out;
+  auto journal = open(dir, 100, true);
+  out.folded = write(*journal, test::random_history(200, 2500, seed));
+  out.snapshots = journal->snapshots();
+  REQUIRE(out.snapshots.size() == 2);
+  return out;
 }
 
 }  // namespace
@@ -307,6 +323,92 @@ TEST_CASE("replay from snapshots equals the fold of every record") {
   }
 }
 
+TEST_CASE("snapshots name their plan, stored once; a plan no kept snapshot names is dropped") {
+  test::TempDir dir("snapshot");
+  const auto bodies = test::random_history(1000, 4000, 6);  // one planRevised past the middle
+  RunState folded;
+  {
+    auto journal = open(dir / "journal", 97, false);
+    folded = write(*journal, bodies);
+  }
+  std::uint64_t revised_at = 0;
+  {
+    auto reader = open(dir / "journal", 97, false, true);
+    REQUIRE(reader
+                ->scan(1,
+                       [&](const JournalRecord& r) {
+                         if (std::holds_alternative<rec::PlanRevised>(r.body)) revised_at = r.seq;
+                         return true;
+                       })
+                .ok());
+  }
+  REQUIRE(revised_at != 0);
+  CHECK(folded.plan_seq() == revised_at);
+  // Keys of the snapshots family by their first byte: snapshots (0), their index ('i'),
+  // plans' parts ('p' + seq + part) and the plans' index ('q' + seq: the number of parts).
+  std::map<char, std::vector<std::pair<std::string, std::size_t>>> keys;
+  test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf[2]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string key = it->key().ToString();
+      keys[key.size() == 8 ? '\0' : key[0]].emplace_back(key, it->value().size());
+    }
+  });
+  REQUIRE(keys['\0'].size() == 2);
+  CHECK(keys['i'].size() == 2);
+  // Both kept snapshots are past the replan: the first plan is gone, the revised one is kept.
+  REQUIRE(keys['p'].size() == 1);  // 1,002 tasks: one part
+  CHECK(keys['p'][0].first == "p" + seq_key(revised_at) + std::string(4, '\0'));
+  REQUIRE(keys['q'].size() == 1);
+  CHECK(keys['q'][0].first == "q" + seq_key(revised_at));
+  for (const auto& [key, size] : keys['\0']) CHECK(size < keys['p'][0].second);
+  check_same(replay(*open(dir / "journal", 97, false, true)), folded);
+
+  SECTION("a snapshot whose plan is lost is skipped, and the records replay instead") {
+    test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+      REQUIRE(db.Delete({}, cf[2], "p" + seq_key(revised_at) + std::string(4, '\0')).ok());
+    });
+    check_same(replay(*open(dir / "journal", 97, false, true)), folded);
+  }
+}
+
+TEST_CASE("with the history compacted, a lost plan is an error that names it") {
+  test::TempDir dir("snapshot");
+  {
+    auto journal = open(dir / "journal", 97, true);
+    write(*journal, test::random_history(1000, 4000, 6));
+  }
+  std::vector<std::string> plans;
+  test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf[2]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() == 13 && it->key()[0] == 'p') plans.push_back(it->key().ToString());
+    }
+    REQUIRE(plans.size() == 1);
+    REQUIRE(db.Delete({}, cf[2], plans[0]).ok());
+  });
+  auto replayed = open(dir / "journal", 97, true, true)->replay();
+  REQUIRE_FALSE(replayed.ok());
+  CHECK_THAT(replayed.error().str(), Catch::Contains("its plan (record "));
+  CHECK_THAT(replayed.error().str(), Catch::Contains("): part 0 cannot be read"));
+}
+
+TEST_CASE("a plan of several parts is put together again in order") {
+  test::TempDir dir("snapshot");
+  RunState folded;
+  {
+    auto journal = open(dir / "journal", 97, false);
+    folded = write(*journal, test::random_history(9000, 400, 14));  // 3 parts of 4,096 tasks
+  }
+  std::size_t parts = 0;
+  test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf[2]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) parts += it->key()[0] == 'p';
+  });
+  CHECK(parts == 3);
+  check_same(replay(*open(dir / "journal", 97, false, true)), folded);
+}
+
 TEST_CASE("snapshot_every = 0 writes no snapshot") {
   test::TempDir dir("snapshot");
   auto journal = open(dir / "journal", 0, false);
@@ -318,14 +420,9 @@ TEST_CASE("snapshot_every = 0 writes no snapshot") {
 
 TEST_CASE("compaction drops covered records and replay still gives the same state") {
   test::TempDir dir("snapshot");
-  RunState folded;
-  std::vector<std::uint64_t> snapshots;
-  {
-    auto journal = open(dir / "journal", 100, true);
-    folded = write(*journal, test::random_history(200, 2500, 8));
-    snapshots = journal->snapshots();
-  }
-  REQUIRE(snapshots.size() == 2);
+  const Compacted history = write_compacted(dir / "journal", 8);
+  const RunState& folded = history.folded;
+  const std::vector<std::uint64_t>& snapshots = history.snapshots;
   auto reader = open(dir / "journal", 100, true, true);
   // scan() starts at the first record left: the one after the older snapshot.
   std::uint64_t first = 0, count = 0;
@@ -340,6 +437,32 @@ TEST_CASE("compaction drops covered records and replay still gives the same stat
   CHECK(first == snapshots.front() + 1);
   CHECK(count == folded.last_seq() - snapshots.front());
   check_same(replay(*reader), folded);
+}
+
+TEST_CASE("the first record left is known without reading it, also in journals from before") {
+  test::TempDir dir("snapshot");
+  const Compacted history = write_compacted(dir / "journal", 9);
+  const RunState& folded = history.folded;
+  const std::vector<std::uint64_t>& snapshots = history.snapshots;
+  std::string first;
+  with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Get({}, cf[1], "first_record", &first).ok());
+  });
+  CHECK(first == std::to_string(snapshots.front() + 1));
+  check_same(replay(*open(dir / "journal", 100, true, true)), folded);
+
+  SECTION("without the key, as before it was kept: the records say it") {
+    with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+      REQUIRE(db.Delete({}, cf[1], "first_record").ok());
+    });
+    check_same(replay(*open(dir / "journal", 100, true, true)), folded);
+  }
+  SECTION("a key that says too little is not trusted") {
+    with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+      REQUIRE(db.Put({}, cf[1], "first_record", "12x").ok());
+    });
+    check_same(replay(*open(dir / "journal", 100, true, true)), folded);
+  }
 }
 
 TEST_CASE("a damaged snapshot falls back to an older one, or to the records") {
@@ -376,13 +499,7 @@ TEST_CASE("a damaged snapshot falls back to an older one, or to the records") {
 
 TEST_CASE("with the history compacted away, unreadable snapshots are an error naming them") {
   test::TempDir dir("snapshot");
-  std::vector<std::uint64_t> snapshots;
-  {
-    auto journal = open(dir / "journal", 100, true);
-    write(*journal, test::random_history(200, 2500, 10));
-    snapshots = journal->snapshots();
-  }
-  REQUIRE(snapshots.size() == 2);
+  const std::vector<std::uint64_t> snapshots = write_compacted(dir / "journal", 10).snapshots;
   for (auto seq : snapshots) damage_snapshot(dir / "journal", seq);
   const std::string expected = "journal " + (dir / "journal") + ": snapshot at record " +
                                std::to_string(snapshots.back()) + ": RunSnapshot: ";
@@ -436,6 +553,53 @@ TEST_CASE("a journal from before snapshots opens, replays and gets snapshots") {
   journal->wait_for_snapshots();
   // The first snapshot comes at once: the whole history is past due.
   CHECK(journal->snapshots() == std::vector<std::uint64_t>{folded.last_seq() + 1});
+}
+
+TEST_CASE("a journal from before the snapshot index lists its snapshots and gets the index") {
+  test::TempDir dir("snapshot");
+  RunState folded;
+  std::vector<std::uint64_t> snapshots;
+  {
+    auto journal = open(dir / "journal", 100, false);
+    folded = write(*journal, test::random_history(200, 2500, 13));
+    snapshots = journal->snapshots();
+  }
+  REQUIRE(snapshots.size() == 2);
+  // What an older br left: the snapshots, no index entries ('i' keys), no index flag.
+  const auto index_keys = [&] {
+    std::vector<std::string> keys;
+    test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator({}, cf[2]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key().size() == 9 && it->key()[0] == 'i') keys.push_back(it->key().ToString());
+      }
+    });
+    return keys;
+  };
+  REQUIRE(index_keys().size() == 2);
+  test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Delete({}, cf[1], "snapshot_index").ok());
+    for (auto seq : snapshots) REQUIRE(db.Delete({}, cf[2], "i" + seq_key(seq)).ok());
+  });
+  REQUIRE(index_keys().empty());
+  {
+    auto reader = open(dir / "journal", 100, false, true);
+    CHECK(reader->snapshots() == snapshots);
+    check_same(replay(*reader), folded);
+  }
+  CHECK(index_keys().empty());  // a read-only open changes nothing
+  {
+    auto journal = open(dir / "journal", 100, false);
+    CHECK(journal->snapshots() == snapshots);
+    check_same(replay(*journal), folded);
+  }
+  CHECK(index_keys().size() == 2);
+  // And the index alone is what is listed now: a snapshot without an entry is not seen.
+  test::with_rocksdb(dir / "journal", [&](rocksdb::DB& db, auto& cf) {
+    REQUIRE(db.Delete({}, cf[2], "i" + seq_key(snapshots.back())).ok());
+  });
+  CHECK(open(dir / "journal", 100, false, true)->snapshots() ==
+        std::vector<std::uint64_t>{snapshots.front()});
 }
 
 TEST_CASE("the disk keeps the two newest snapshots, not every snapshot ever taken") {

@@ -1,6 +1,7 @@
 // What users see, as pure functions of a run: the progress view's ETA and level bars, the DOT
 // and JSON graph, the report's attempts and HTML, and the starter files of `br init`.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/graph_view.hpp"
@@ -69,6 +70,44 @@ std::shared_ptr<const DependencyGraph> graph_of(const Plan& plan) {
   auto g = DependencyGraph::build(plan.tasks);
   REQUIRE(g.ok());
   return std::make_shared<const DependencyGraph>(std::move(g).value());
+}
+
+// a fails both its attempts, so b and c are blocked; d fails once and then passes.
+Run failed_run() {
+  Run run;
+  const TaskId a("f/a"), b("f/b"), c("f/c"), d("f/d");
+  run.add(0, rec::PlanCreated{chain_plan(), "spec.md", "h"});
+  run.add(1, rec::TaskReady{a});
+  run.add(1, rec::TaskReady{d});
+  run.add(10, rec::BatchDispatched{BatchId("b1"), "w0", {a}, {1}, 0});
+  run.add(10, rec::BatchDispatched{BatchId("b2"), "w1", {d}, {1}, 0});
+  run.add(20, rec::TaskFailed{d, 1, "exit 1 <oops>"});
+  run.add(20, rec::TaskRetrying{d, 2, 0});
+  run.add(21, rec::TaskReady{d});
+  run.add(22, rec::BatchDispatched{BatchId("b3"), "w1", {d}, {2}, 0});
+  run.add(30, rec::TaskSucceeded{d, 2, "w1", {}});
+  run.add(40, rec::TaskFailed{a, 1, "exit 2: no a.py"});
+  run.add(40, rec::TaskRetrying{a, 2, 0});
+  run.add(41, rec::TaskReady{a});
+  run.add(42, rec::BatchDispatched{BatchId("b4"), "w0", {a}, {2}, 0});
+  run.add(50, rec::TaskFailed{a, 2, "exit 2: still no a.py"});
+  run.add(50, rec::TaskBlocked{b, a});
+  run.add(50, rec::TaskBlocked{c, a});
+  return run;
+}
+
+std::string html_of(const Run& run, const std::vector<RunGap>& gaps, std::int64_t now_ms) {
+  return report_html(run.state, *graph_of(run.state.plan()), attempts_of(run.records, run.state),
+                     gaps, [](const std::string&, std::uint32_t) { return std::string(); },
+                     now_ms);
+}
+
+// The data the page's script draws from.
+nlohmann::json embedded_data(const std::string& html) {
+  const auto data_at = html.find("id=\"br-data\">");
+  REQUIRE(data_at != std::string::npos);
+  const auto data_end = html.find("</script>", data_at);
+  return nlohmann::json::parse(html.substr(data_at + 13, data_end - data_at - 13));
 }
 
 }  // namespace
@@ -184,7 +223,7 @@ TEST_CASE("the report has every attempt, the failures with their logs, escaped")
   CHECK(attempts[2].finished_ms == 0);
 
   const std::string html = report_html(
-      run.state, *graph_of(run.state.plan()), attempts,
+      run.state, *graph_of(run.state.plan()), attempts, {},
       [](const std::string& batch, std::uint32_t attempt) {
         return batch == "b2" && attempt == 1 ? std::string("Traceback </script> boom") : "";
       },
@@ -208,7 +247,7 @@ TEST_CASE("prose criteria are reported as unchecked, also for a task that passed
   Run run = sample_run();
   const auto attempts = attempts_of(run.records, run.state);
   const std::string html = report_html(
-      run.state, *graph_of(run.state.plan()), attempts,
+      run.state, *graph_of(run.state.plan()), attempts, {},
       [](const std::string&, std::uint32_t) { return std::string(); }, 9000);
   CHECK_THAT(html, Catch::Contains("<h2>Unchecked criteria"));
   CHECK_THAT(html, Catch::Contains("<h3>f/a · succeeded</h3>\n<ul>\n"
@@ -316,11 +355,240 @@ TEST_CASE("tokens and cost per attempt, per task (failed attempts included) and 
   CHECK(report["most_expensive_tasks"][0]["attempts"] == 2);
 
   const std::string html =
-      report_html(run.state, *graph_of(run.state.plan()), attempts,
+      report_html(run.state, *graph_of(run.state.plan()), attempts, {},
                   [](const std::string&, std::uint32_t) { return std::string(); }, 100);
   CHECK_THAT(html, Catch::Contains("<b>$0.29</b>cost"));
   CHECK_THAT(html, Catch::Contains("<h2>Most expensive tasks</h2>"));
   CHECK_THAT(html, Catch::Contains("<tr><td>f/d</td><td>2</td><td>1010</td><td>$0.250000</td>"));
   CHECK_THAT(html, Catch::Contains("1 of 3 finished attempts reported no usage"));
   CHECK(run.state.find(d)->usage.cost_micro_usd == 250000);
+}
+
+TEST_CASE("the report lists final failures first, with what blocked the rest") {
+  const std::string html = html_of(failed_run(), {}, 100);
+  INFO(html);
+  const auto failed_at = html.find("<h2 id=\"failed\">Failed: 1 task, 2 blocked</h2>");
+  REQUIRE(failed_at != std::string::npos);
+  // Before everything else the report says about the run.
+  CHECK(failed_at < html.find("<h2>Timeline"));
+  CHECK(failed_at < html.find("<h2>Critical path"));
+  CHECK(failed_at < html.find("<h2>Cost per feature"));
+  const auto a_at = html.find("<div class=\"failure\" data-task=\"f/a\">\n<h3>f/a · failed (2 "
+                              "failed attempts)</h3>");
+  REQUIRE(a_at != std::string::npos);
+  CHECK(failed_at < a_at);
+  CHECK(a_at < html.find("<p>exit 2: no a.py</p>"));
+  CHECK(a_at < html.find("<p>exit 2: still no a.py</p>"));
+  const auto b_at = html.find("blocked <b>f/b</b>: dependency 'f/a' failed</p>");
+  const auto c_at = html.find("blocked <b>f/c</b>: dependency 'f/a' failed</p>");
+  REQUIRE(b_at != std::string::npos);
+  REQUIRE(c_at != std::string::npos);
+  CHECK(a_at < b_at);  // the failure before what it blocked
+  CHECK(b_at < html.find("<h2>Timeline"));
+
+  const std::string fine = html_of(sample_run(), {}, 9000);
+  CHECK_THAT(fine, Catch::Contains("<h2 id=\"failed\">Failed: 0 tasks</h2>\n"
+                                   "<p class=\"muted\">no task failed, was blocked or cancelled"));
+  CHECK_THAT(fine, !Catch::Contains("class=\"failure\""));
+}
+
+TEST_CASE("a task that failed an attempt and then passed is folded as recovered, closed") {
+  const std::string html = html_of(failed_run(), {}, 100);
+  INFO(html);
+  CHECK_THAT(html, !Catch::Contains("class=\"failure\" data-task=\"f/d\""));
+  const auto d_at = html.find("<details class=\"recovered\" data-task=\"f/d\"><summary><b>f/d</b> "
+                              "recovered after 1 failed attempt</summary>");
+  REQUIRE(d_at != std::string::npos);
+  CHECK(html.find("<details class=\"recovered\" data-task=\"f/d\" open") == std::string::npos);
+  CHECK(html.find("<h2 id=\"failed\">") < d_at);  // after the final failures
+  CHECK(d_at < html.find("<p>exit 1 &lt;oops&gt;</p>"));  // its reason stays, folded
+  CHECK(html.find("<p>exit 1 &lt;oops&gt;</p>") < html.find("</details>"));
+
+  // Still retrying: folded too, and it says so.
+  const std::string going = html_of(sample_run(), {}, 9000);
+  CHECK_THAT(going,
+             Catch::Contains("<summary><b>f/d</b> 1 failed attempt, now retrying</summary>"));
+}
+
+TEST_CASE("a stop and resume is a marked gap on the timeline; idle time is not") {
+  Run run = sample_run();
+  CHECK(run_gaps(run.records).empty());
+  const std::string no_gap = html_of(run, run_gaps(run.records), 9000);
+  CHECK(embedded_data(no_gap)["gaps"].empty());
+  CHECK_THAT(no_gap, !Catch::Contains("<p class=\"stopped\">"));
+
+  // Stopped at 8 s (b was running: interrupted, retried uncharged), resumed at 20 s, b passes.
+  const TaskId b("f/b");
+  run.add(8000, rec::TaskFailed{b, 1, "interrupted: the run was stopped"});
+  run.add(8000, rec::TaskRetrying{b, 2, 8000, /*uncharged=*/true});
+  run.add(8000, rec::RunStopped{"interrupted (SIGINT)"});
+  run.add(20000, rec::RunResumed{});
+  run.add(20000, rec::TaskReady{b});
+  run.add(20100, rec::BatchDispatched{BatchId("b5"), "w0", {b}, {2}, 0});
+  run.add(21000, rec::TaskSucceeded{b, 2, "w0", {}});
+  // A minute of nothing: idle, not stopped.
+  run.add(81000, rec::TaskReady{TaskId("f/c")});
+  const auto gaps = run_gaps(run.records);
+  REQUIRE(gaps.size() == 1);
+  CHECK(gaps[0].stopped_ms == 8000);
+  CHECK(gaps[0].resumed_ms == 20000);
+  CHECK(gaps[0].reason == "interrupted (SIGINT)");
+
+  const std::string html = html_of(run, gaps, 90000);
+  INFO(html);
+  const auto data = embedded_data(html);
+  REQUIRE(data["gaps"].size() == 1);
+  CHECK(data["gaps"][0]["stopped_ms"] == 8000);
+  CHECK(data["gaps"][0]["resumed_ms"] == 20000);
+  CHECK_THAT(html, Catch::Contains("<p class=\"stopped\">stopped 6.9s after the timeline's "
+                                   "start, for 12.0s (interrupted (SIGINT)), then resumed</p>"));
+  // The stop's interrupted attempt is not a failure of b's own.
+  CHECK_THAT(html, Catch::Contains("<summary><b>f/b</b> succeeded after 1 interrupted attempt"
+                                   "</summary>"));
+  const auto attempts = attempts_of(run.records, run.state);
+  const auto interrupted = std::count_if(attempts.begin(), attempts.end(),
+                                         [](const AttemptSpan& a) { return a.interrupted; });
+  CHECK(interrupted == 1);
+
+  // Stopped and not resumed: no gap yet (the run is still stopped, nothing after it).
+  Run still = sample_run();
+  still.add(8000, rec::TaskFailed{b, 1, "interrupted: the run was stopped"});
+  still.add(8000, rec::TaskRetrying{b, 2, 8000, /*uncharged=*/true});
+  still.add(8000, rec::RunStopped{"interrupted (SIGINT)"});
+  CHECK(run_gaps(still.records).empty());
+}
+
+TEST_CASE("the DOT graph boxes each feature's tasks, escaped, and has a legend") {
+  Plan plan = chain_plan();
+  Feature f;
+  f.id = FeatureId("f");
+  f.title = "Say \"hi\" \\ <now>";
+  plan.features = {f};
+  plan.tasks[3].feature = FeatureId("g");  // no Feature entry: labelled with its id
+  const auto graph = graph_of(plan);
+  const std::string dot = graph_dot(plan, *graph, nullptr);
+  INFO(dot);
+  CHECK_THAT(dot, Catch::Contains("newrank=true;"));
+  const auto f_at = dot.find("  subgraph cluster_0 {\n    label=\"Say \\\"hi\\\" \\\\ <now>\";");
+  const auto g_at = dot.find("  subgraph cluster_1 {\n    label=\"g\";");
+  REQUIRE(f_at != std::string::npos);
+  REQUIRE(g_at != std::string::npos);
+  // Each task inside its feature's box: between the cluster's start and its end.
+  const auto inside = [&](const std::string& task, std::size_t cluster_at) {
+    const auto at = dot.find("    \"" + task + "\" [label=");
+    return at != std::string::npos && at > cluster_at && at < dot.find("\n  }\n", cluster_at);
+  };
+  CHECK(inside("f/a", f_at));
+  CHECK(inside("f/c", f_at));
+  CHECK(inside("f/d", g_at));
+  CHECK_FALSE(inside("f/d", f_at));
+  std::size_t clusters = 0;
+  for (auto at = dot.find("subgraph cluster_"); at != std::string::npos;
+       at = dot.find("subgraph cluster_", at + 1)) {
+    ++clusters;
+  }
+  CHECK(clusters == 3);  // two features and the legend
+
+  const auto legend_at = dot.find("  subgraph cluster_legend {\n    label=\"Legend\";");
+  REQUIRE(legend_at != std::string::npos);
+  const std::string legend = dot.substr(legend_at);
+  CHECK_THAT(legend, Catch::Contains("B depends on A"));
+  CHECK_THAT(legend, Catch::Contains("critical path"));
+  CHECK_THAT(legend, !Catch::Contains("bgcolor"));  // a plan has no statuses to explain
+
+  Run run = sample_run();
+  const std::string with_status = graph_dot(run.state.plan(), *graph_of(run.state.plan()),
+                                            &run.state);
+  for (TaskStatus s : {TaskStatus::succeeded, TaskStatus::failed, TaskStatus::blocked}) {
+    CHECK_THAT(with_status, Catch::Contains(fmt::format("<td bgcolor=\"{}\" width=\"24\"> </td>"
+                                                        "<td align=\"left\">{}</td>",
+                                                        status_color(s), to_string(s))));
+  }
+
+  const auto json = graph_json(plan, *graph, nullptr);
+  CHECK(json["tasks"][0]["feature"] == "f");
+  CHECK(json["tasks"][3]["feature"] == "g");
+}
+
+namespace {
+
+// Twelve roots fail: the first blocks `first_blocks` tasks, each other one blocks one.
+Run fanned_out_failure(int first_blocks = 8) {
+  Plan p;
+  p.title = "Fan";
+  const auto task = [](std::string id, std::vector<TaskId> deps) {
+    Task t;
+    t.id = TaskId(id);
+    t.feature = FeatureId("g");
+    t.title = id;
+    t.minutes = 60;
+    t.depends_on = std::move(deps);
+    return t;
+  };
+  for (int r = 0; r < 12; ++r) p.tasks.push_back(task(fmt::format("g/r{}", r), {}));
+  for (int x = 0; x < first_blocks; ++x) {
+    p.tasks.push_back(task(fmt::format("g/x{}", x), {TaskId("g/r0")}));
+  }
+  for (int r = 1; r < 12; ++r) {
+    p.tasks.push_back(task(fmt::format("g/y{}", r), {TaskId(fmt::format("g/r{}", r))}));
+  }
+  Run run;
+  run.add(0, rec::PlanCreated{p, "spec.md", "h"});
+  for (int r = 0; r < 12; ++r) {
+    const TaskId root(fmt::format("g/r{}", r));
+    run.add(1, rec::TaskReady{root});
+    run.add(2, rec::BatchDispatched{BatchId(fmt::format("b{}", r)), "w0", {root}, {1}, 0});
+    run.add(3, rec::TaskFailed{root, 1, "exit 1"});
+    if (r == 0) {
+      for (int x = 0; x < first_blocks; ++x) {
+        run.add(3, rec::TaskBlocked{TaskId(fmt::format("g/x{}", x)), root});
+      }
+    } else {
+      run.add(3, rec::TaskBlocked{TaskId(fmt::format("g/y{}", r)), root});
+    }
+  }
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("blocked tasks are folded by reason in the summary and the report") {
+  Run run = fanned_out_failure();
+  ProgressView view(RunState{}, graph_of(run.state.plan()), 2, 0);
+  view.apply(run.records);
+  const std::string summary = view.summary(100, "br --state-dir 'my dir'");
+  INFO(summary);
+  CHECK_THAT(summary, Catch::Contains("  blocked 8 tasks: dependency 'g/r0' failed (g/x0, g/x1, "
+                                      "g/x2, g/x3, g/x4 and 3 more)\n"));
+  CHECK_THAT(summary, Catch::Contains("  blocked g/y1: dependency 'g/r1' failed\n"));
+  CHECK_THAT(summary, Catch::Contains("  blocked g/y9: dependency 'g/r9' failed\n"));
+  CHECK_THAT(summary, !Catch::Contains("g/y10"));  // the eleventh reason and on are counted
+  CHECK_THAT(summary, Catch::Contains("  … and 2 more blocked for 2 other reasons\n"));
+  CHECK_THAT(summary, Catch::EndsWith("  all 19 blocked: br --state-dir 'my dir' task list "
+                                      "--status blocked\n"));
+  CHECK_THAT(summary, Catch::Contains("failed  g/r11 after 1 attempt(s): exit 1\n"));
+
+  // A few blocked by one failure are listed as they are, with nothing to point at.
+  Run few = failed_run();
+  ProgressView small(RunState{}, graph_of(few.state.plan()), 2, 0);
+  small.apply(few.records);
+  const std::string listed = small.summary(100);
+  CHECK_THAT(listed, Catch::Contains("  blocked f/b: dependency 'f/a' failed\n"
+                                     "  blocked f/c: dependency 'f/a' failed\n"));
+  CHECK_THAT(listed, !Catch::Contains("all 2 blocked"));
+
+  // Five blocked by one failure: one line names them all.
+  Run five = fanned_out_failure(5);
+  ProgressView fewer(RunState{}, graph_of(five.state.plan()), 2, 0);
+  fewer.apply(five.records);
+  CHECK_THAT(fewer.summary(100), Catch::Contains("  blocked 5 tasks: dependency 'g/r0' failed "
+                                                 "(g/x0, g/x1, g/x2, g/x3, g/x4)\n"));
+
+  const std::string html = html_of(run, {}, 100);
+  INFO(html);
+  CHECK_THAT(html, Catch::Contains("<h2 id=\"failed\">Failed: 12 tasks, 19 blocked</h2>"));
+  CHECK_THAT(html, Catch::Contains("<details class=\"blocked\"><summary>blocked <b>8 tasks</b>: "
+                                   "dependency 'g/r0' failed</summary>\n<p>g/x0, g/x1, g/x2, g/x3, "
+                                   "g/x4, g/x5, g/x6, g/x7</p></details>"));
+  CHECK_THAT(html, Catch::Contains("blocked <b>g/y11</b>: dependency 'g/r11' failed</p>"));
 }

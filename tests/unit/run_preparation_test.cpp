@@ -1,0 +1,184 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "coordinator/run_config.hpp"
+#include "coordinator/run_preparation.hpp"
+#include "protocol/wall_clock.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace br;
+
+namespace {
+
+const std::string kSpec = "# P\n## Features\n### A\nBusiness logic.\n### B\nMore of it.\n";
+const std::string kConfig = "[agent]\ncommand = [\"true\"]\n[run]\nisolation = \"none\"\n";
+
+// A temp folder with a spec and a config whose agent is installed everywhere (`true`).
+struct Fixture {
+  test::TempDir dir{"br-prepare"};
+  std::vector<std::string> said;
+
+  Fixture() {
+    write("spec.md", kSpec);
+    write("br.toml", kConfig);
+  }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name, std::ios::binary) << text;
+  }
+  RunOptions options(bool with_spec = true) const {
+    RunOptions o;
+    o.spec = with_spec ? dir / "spec.md" : std::string();
+    o.config_path = dir / "br.toml";
+    o.state_dir = StateDir{dir / "state"};
+    return o;
+  }
+  Result<PreparedRun> prepare(const RunOptions& o) {
+    auto settings = load_settings(o);
+    if (!settings) return settings.error();
+    return prepare_run(o, *settings, [this](const std::string& line) { said.push_back(line); });
+  }
+  PreparedRun must_prepare(const RunOptions& o) {
+    auto prepared = prepare(o);
+    INFO((prepared ? std::string() : prepared.error().str()));
+    REQUIRE(prepared);
+    return std::move(prepared).value();
+  }
+};
+
+// Appends records to the run's journal as the graph actor would have.
+void journal(PreparedRun& run, std::vector<RecordBody> bodies) {
+  std::vector<JournalRecord> records;
+  for (auto& body : bodies) records.push_back(JournalRecord{0, "", unix_now_ms(), std::move(body)});
+  REQUIRE(run.journal->append(std::move(records)));
+}
+
+// A run whose every task was cancelled (br cancel of a run not going on), so it is over.
+void start_and_cancel(Fixture& f) {
+  auto run = f.must_prepare(f.options());
+  std::vector<RecordBody> cancelled;
+  for (const auto& task : run.state.plan().tasks) {
+    cancelled.emplace_back(rec::TaskCancelled{task.id, "by hand"});
+  }
+  cancelled.emplace_back(rec::RunCompleted{rec::RunOutcome::cancelled});
+  journal(run, std::move(cancelled));
+}
+
+}  // namespace
+
+TEST_CASE("a fresh run is created with its plan, ready for its actors") {
+  Fixture f;
+  auto run = f.must_prepare(f.options());
+  CHECK_FALSE(run.over);
+  REQUIRE(run.graph);
+  CHECK_FALSE(run.state.plan().tasks.empty());
+  CHECK(run.state.status() == RunStatus::running);
+  CHECK(run.journal->last_seq() == 1);  // the plan, journaled before anything runs
+  CHECK(std::filesystem::exists(f.dir / "state/journal"));
+}
+
+TEST_CASE("a stopped run resumes from its journal, with or without its spec") {
+  Fixture f;
+  std::string run_id;
+  std::size_t tasks = 0;
+  {
+    auto first = f.must_prepare(f.options());
+    run_id = first.journal->run_id();
+    tasks = first.state.plan().tasks.size();
+    journal(first, {rec::RunStopped{"interrupted (Ctrl-C)"}});
+  }
+  auto resumed = f.must_prepare(f.options(/*with_spec=*/false));
+  CHECK(resumed.journal->run_id() == run_id);
+  CHECK_FALSE(resumed.over);
+  REQUIRE(resumed.graph);
+  CHECK(resumed.state.plan().tasks.size() == tasks);
+  resumed.journal.reset();
+  auto again = f.must_prepare(f.options());  // the same spec: the journal's plan is the plan
+  CHECK(again.journal->run_id() == run_id);
+}
+
+TEST_CASE("a run that is over is said to be, with nothing to run") {
+  Fixture f;
+  start_and_cancel(f);
+  auto resumed = f.must_prepare(f.options(false));
+  CHECK(resumed.over);
+  CHECK(resumed.state.status() == RunStatus::cancelled);
+  CHECK_FALSE(resumed.graph);
+}
+
+TEST_CASE("br retry reopens the tasks it names, journaled before anything runs") {
+  Fixture f;
+  start_and_cancel(f);
+  RunOptions retry = f.options(false);
+  retry.retry = RetrySelection{};
+  retry.retry->failed = true;
+  auto reopened = f.must_prepare(retry);
+  CHECK_FALSE(reopened.over);
+  REQUIRE(reopened.graph);
+  CHECK(reopened.state.status() == RunStatus::stopped);  // resumable, as after a stop
+  for (const auto& t : reopened.state.tasks()) CHECK(t.status == TaskStatus::pending);
+  REQUIRE(f.said.size() == 1);
+  CHECK(f.said[0] == "br: retrying " + std::to_string(reopened.state.plan().tasks.size()) +
+                         " task(s), each with a fresh attempt budget");
+
+  reopened.journal.reset();
+  RunOptions unknown = f.options(false);
+  unknown.retry = RetrySelection{{TaskId("no/such-task")}, false, {}};
+  const auto refused = f.prepare(unknown);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().category == ErrorCategory::bad_input);
+  CHECK(refused.error().str().rfind("br retry: ", 0) == 0);
+}
+
+TEST_CASE("a spec changed since its run began is refused, or replanned with --replan") {
+  Fixture f;
+  const std::size_t before = f.must_prepare(f.options()).state.plan().tasks.size();
+  f.write("spec.md", kSpec + "### C\nOne more.\n");
+  const auto refused = f.prepare(f.options());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().category == ErrorCategory::bad_input);
+  CHECK_THAT(refused.error().str(), Catch::Contains("the spec changed since the run in"));
+
+  RunOptions replan = f.options();
+  replan.replan = true;
+  auto revised = f.must_prepare(replan);
+  CHECK(revised.state.plan().tasks.size() > before);
+  CHECK(revised.journal->last_seq() == 2);  // the plan, then its revision
+}
+
+TEST_CASE("a prepared run remembers its config, and a later change of it is noticed") {
+  Fixture f;
+  const RunOptions o = f.options();
+  f.must_prepare(o).journal.reset();
+  const ChosenConfig same = choose_config("", o.state_dir);
+  CHECK(same.path == o.config_path);
+  CHECK(same.note == "using " + o.config_path + ", the config this run was started with");
+  f.write("br.toml", kConfig + "[context]\ntoken_budget = 9000\n");
+  const ChosenConfig changed = choose_config("", o.state_dir);
+  CHECK(changed.path == o.config_path);
+  CHECK_THAT(changed.note, Catch::EndsWith("(it has changed since)"));
+}
+
+TEST_CASE("no run to resume is bad input, and makes no state dir") {
+  Fixture f;
+  const auto refused = f.prepare(f.options(false));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().category == ErrorCategory::bad_input);
+  CHECK_THAT(refused.error().str(), Catch::Contains("no run to resume here"));
+  CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
+}
+
+TEST_CASE("an agent that is not installed is refused before any state dir is made") {
+  Fixture f;
+  f.write("br.toml", "[agent]\ncommand = [\"br-no-such-agent-here\"]\n[run]\n"
+                     "isolation = \"none\"\n");
+  const auto refused = f.prepare(f.options());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().category == ErrorCategory::bad_input);
+  CHECK_THAT(refused.error().str(),
+             Catch::Contains("runs 'br-no-such-agent-here', which is not installed here"));
+  CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
+}
