@@ -97,8 +97,8 @@ int stop_command(const StateDir& dir, std::uint32_t timeout_s) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return report_failure(ErrorCategory::infrastructure,
                             fmt::format("br stop: the run (pid {}) has not stopped after {} s; "
-                                        "br status shows what it is doing",
-                                        *holder, timeout_s));
+                                        "{} status shows what it is doing",
+                                        *holder, timeout_s, reader_command(dir)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -165,8 +165,9 @@ int cancel_command(const StateDir& dir, const std::vector<std::string>& names,
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return report_failure(ErrorCategory::infrastructure,
-                            fmt::format("br cancel: not cancelled after {} s; br status shows "
-                                        "what the run is doing", timeout_s));
+                            fmt::format("br cancel: not cancelled after {} s; {} status shows "
+                                        "what the run is doing",
+                                        timeout_s, reader_command(dir)));
     }
   }
 }

@@ -112,8 +112,9 @@ int logs_command(const StateDir& dir, const std::string& id,
   if (!attempt) {
     return report_failure(ErrorCategory::bad_input,
                           number ? fmt::format("br: {} has no attempt {}", id, *number)
-                                 : "br: " + id + " has not been dispatched yet (br task show " +
-                                       id + " says what it waits for)");
+                                 : "br: " + id + " has not been dispatched yet (" +
+                                       reader_command(dir) + " task show " + shell_word(id) +
+                                       " says what it waits for)");
   }
   const std::string path =
       dir.logs() + "/" + batch_log_name(BatchId(attempt->batch), attempt->attempt);
@@ -229,30 +230,52 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-// The first word that should name a subcommand, when it names none: what to say about it.
+// The option `arg` names in `app` or in a command above it (global options fall through).
+CLI::Option* option_named(CLI::App* app, const std::string& arg) {
+  for (; app != nullptr; app = app->get_parent()) {
+    if (CLI::Option* option = app->get_option_no_throw(arg)) return option;
+  }
+  return nullptr;
+}
+
+// The first word that should name a command (`br WORD`, or `br task WORD`), when it names
+// none: what to say about it. Options are stepped over with their values (`--color never`),
+// wherever they stand.
 std::string unknown_command(CLI::App& app, int argc, char** argv) {
+  CLI::App* current = &app;
+  std::string path = "br";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--state-dir") {
-      ++i;  // its value
+    if (arg == "--") return {};
+    if (arg.size() > 1 && arg[0] == '-') {
+      const CLI::Option* option =
+          arg.find('=') == std::string::npos ? option_named(current, arg) : nullptr;
+      if (option != nullptr && option->get_items_expected_min() > 0) ++i;  // its value
       continue;
     }
-    if (!arg.empty() && arg[0] == '-') continue;
+    const std::vector<CLI::App*> subs = current->get_subcommands({});
+    if (subs.empty()) return {};  // a command's own argument
     std::string best;
     std::size_t best_distance = 3;  // farther than 2 edits is no suggestion
     std::string names;
-    for (const CLI::App* sub : app.get_subcommands({})) {
+    CLI::App* named = nullptr;
+    for (CLI::App* sub : subs) {
       const std::string& name = sub->get_name();
-      if (name == arg) return {};
+      if (name == arg) named = sub;
       names += (names.empty() ? "" : ", ") + name;
       if (const std::size_t d = edit_distance(arg, name); d < best_distance) {
         best_distance = d;
         best = name;
       }
     }
-    std::string message = "'" + arg + "' is not a br command";
+    if (named != nullptr) {
+      current = named;
+      path += " " + arg;
+      continue;
+    }
+    std::string message = "'" + arg + "' is not a " + path + " command";
     if (!best.empty()) message += "; did you mean '" + best + "'?";
-    message += " (commands: " + names + "; br --help shows them all)";
+    message += " (commands: " + names + "; " + path + " --help shows them all)";
     return message;
   }
   return {};

@@ -119,8 +119,6 @@ std::string own_files_remedy(const std::string& reason) {
   return "fix that";
 }
 
-// The command that reads this run: what the summary's pointers start with.
-std::string reader_command(const StateDir& dir) { return "br --state-dir " + shell_word(dir.root); }
 
 std::string retry_hint(const StateDir& dir, const RunOptions& options) {
   return next_command(dir, options, "retry --failed");
@@ -406,8 +404,11 @@ int run_command(const RunOptions& options) {
                       : system.middleman().publish(front, at.port, at.host.c_str(), true);
       if (!port) {
         self->send(graph_actor, stop_atom_v, std::string("cannot listen"));
-        fmt::print(stderr, "br-coordinator: cannot listen on {}: {}\n", at.str(),
-                   system.render(port.error()));
+        fmt::print(stderr,
+                   "br-coordinator: cannot listen on {}: {}; check that no other program holds "
+                   "port {} (ss -ltnp shows who does) and that {} is an address of this host "
+                   "([network] listen or --listen)\n",
+                   at.str(), network_error_words(port.error()), at.port, at.host);
         broken = true;
       } else {
         gate->watch(*port);
@@ -431,6 +432,9 @@ int run_command(const RunOptions& options) {
     std::int64_t last_draw_ms = 0;
     std::int64_t last_control_ms = 0;
     bool quit_asked = false;  // answered "quit" at the interactive prompt
+    if (auto owned = own_control(dir); !owned) {
+      fmt::print(stderr, "br: {}\n", owned.error().str());
+    }
     // A request left before this run began (by a br stop that raced the last run's end) is
     // not for it.
     (void)take_stop_request(dir);

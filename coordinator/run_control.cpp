@@ -42,7 +42,47 @@ Status write_request(const StateDir& dir, const std::string& file, const std::st
   return Ok{};
 }
 
+// Whether requests in the control folder come from the run's user: the folder is a directory
+// (not a link to one), owned by this process's user, and nobody else may write or enter it.
+bool control_trusted(const StateDir& dir) {
+  struct stat st {};
+  return ::lstat(dir.control().c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
+}
+
 }  // namespace
+
+std::string reader_command(const StateDir& dir) { return "br --state-dir " + shell_word(dir.root); }
+
+Status own_control(const StateDir& dir) {
+  const std::string& path = dir.control();
+  if (::mkdir(path.c_str(), 0700) == 0) return Ok{};
+  if (errno != EEXIST) {
+    return Error::of(path + ": " + std::strerror(errno), ErrorCategory::infrastructure);
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Error::of(path + ": not a folder; remove it so that br stop and br cancel can reach "
+                            "the run",
+                     ErrorCategory::infrastructure);
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Error::of(path + ": owned by user " + std::to_string(st.st_uid) + ", not by this "
+                            "run's; remove it so that br stop and br cancel can reach the run",
+                     ErrorCategory::infrastructure);
+  }
+  if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) {
+    return Error::of(path + ": " + std::strerror(errno), ErrorCategory::infrastructure);
+  }
+  // Requests left in a folder others could write are not taken as this run's.
+  if ((st.st_mode & 077) != 0) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  return Ok{};
+}
 
 std::string shell_word(const std::string& word) {
   const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](unsigned char c) {
@@ -70,6 +110,7 @@ Status request_cancel(const StateDir& dir, const std::set<std::string>& tasks,
 
 std::vector<CancelRequest> take_cancel_requests(const StateDir& dir) {
   std::vector<CancelRequest> out;
+  if (!control_trusted(dir)) return out;  // none, or not the run's own: nobody it trusts asked
   std::error_code ec;
   std::filesystem::directory_iterator it(dir.control(), ec);
   if (ec) return out;  // no control folder: nobody asked anything
@@ -96,6 +137,7 @@ std::optional<std::string> take_stop_request(const StateDir& dir) {
   const std::string file = stop_file(dir);
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return std::nullopt;  // the usual case: one stat
+  if (!control_trusted(dir)) return std::nullopt;
   std::string who;
   {
     std::ifstream in(file, std::ios::binary);

@@ -182,6 +182,7 @@ Result<RunSettings> load_settings(const RunOptions& options) {
       return Error::of("listen address '" + listen + "': expected HOST:PORT, e.g. 127.0.0.1:7420");
     }
     s.listen = *endpoint;
+    if (auto free = check_can_listen(*s.listen); !free) return free.error();
     auto tls = tls_enabled(s.config.network, NodeRole::coordinator, options.config_path);
     if (!tls) return tls.error();
     s.tls = *tls;
@@ -328,7 +329,23 @@ Result<PreparedRun> prepare_run(const RunOptions& options, const RunSettings& se
     // if this process dies at once. Then the run goes on as br resume would.
     auto plan_graph = graph_of(state.plan());
     if (!plan_graph) return plan_graph.error().as(ErrorCategory::internal);
-    auto reopened = RunTracker(**plan_graph, RetryPolicy{}).reopen(state, *options.retry);
+    const RunTracker tracker(**plan_graph, RetryPolicy{});
+    if (state.status() == RunStatus::running) {
+      // This process holds the journal's lock, so whatever left the run `running` is gone
+      // (kill -9, a crash, a power cut): stop the run as its Ctrl-C would have, attempts in
+      // flight here interrupted and uncharged (remote ones keep their leases, as a restarted
+      // br-coordinator keeps them), so that its failures can be reopened.
+      for (auto& body : tracker.on_stop(state, /*keep_remote_inflight=*/true,
+                                        "its coordinator ended without stopping it",
+                                        unix_now_ms())) {
+        if (auto applied = append_and_apply(*journal, state, std::move(body)); !applied) {
+          return applied.error();
+        }
+      }
+      say("br retry: the run's coordinator ended without stopping it (killed or crashed); "
+          "stopped it here");
+    }
+    auto reopened = tracker.reopen(state, *options.retry);
     if (!reopened) {
       return Error::of("br retry: " + reopened.error().str(), reopened.error().category);
     }

@@ -5,6 +5,7 @@
 #include <caf/openssl/all.hpp>
 
 #include <chrono>
+#include <string>
 
 #include "protocol/actor_messages.hpp"
 
@@ -32,6 +33,53 @@ void configure_caf_node(caf::actor_system_config& config, const CafNodeOptions& 
     config.openssl_key = options.tls->tls_key;
     config.openssl_cafile = options.tls->tls_ca;
   }
+}
+
+std::string network_error_words(const caf::error& error) {
+  std::string attached;  // br's probes attach their reason as the error's text
+  const caf::message& context = error.context();
+  for (std::size_t i = 0; i < context.size() && attached.empty(); ++i) {
+    if (context.match_element<std::string>(i)) attached = context.get_as<std::string>(i);
+  }
+  if (error.category() == caf::atom("system")) {
+    switch (static_cast<caf::sec>(error.code())) {
+      case caf::sec::cannot_connect_to_node:
+        return attached.empty() ? "nothing accepted the connection" : attached;
+      case caf::sec::connection_timeout:
+      case caf::sec::request_timeout:
+        return "it did not answer in time";
+      case caf::sec::cannot_open_port:
+        return "the port cannot be opened (another program holds it, or it is below 1024)";
+      case caf::sec::no_actor_published_at_port:
+      case caf::sec::unexpected_actor_messaging_interface:
+      case caf::sec::incompatible_versions:
+      case caf::sec::incompatible_application_ids:
+      case caf::sec::malformed_basp_message:
+      case caf::sec::unexpected_response:
+        return "what answered is not a br-coordinator of this version (another program, "
+               "another br version, or TLS on one side only)";
+      case caf::sec::disconnect_during_handshake:
+      case caf::sec::socket_disconnected:
+        return "the connection was closed during its handshake (TLS on one side only, or a "
+               "certificate the other side refused)";
+      default:
+        break;
+    }
+  } else if (error.category() == caf::atom("exit")) {
+    switch (static_cast<caf::exit_reason>(error.code())) {
+      case caf::exit_reason::remote_link_unreachable:
+      case caf::exit_reason::unreachable:
+        return "the connection was closed (the coordinator stopped, or the network between "
+               "the hosts failed)";
+      case caf::exit_reason::normal:
+      case caf::exit_reason::user_shutdown:
+        return "the coordinator closed the connection";
+      default:
+        break;
+    }
+  }
+  if (!attached.empty()) return attached;
+  return "the connection failed (" + caf::to_string(error) + ")";
 }
 
 }  // namespace br

@@ -5,8 +5,11 @@
 
 #include "protocol/config.hpp"
 
+#include <string>
+
 namespace caf {
 class actor_system_config;
+class error;
 }
 
 namespace br {
@@ -19,5 +22,10 @@ struct CafNodeOptions {
 };
 
 void configure_caf_node(caf::actor_system_config& config, const CafNodeOptions& options);
+
+// What a failed connect, a refused port or a lost connection means, as words for a sentence
+// ("nothing is listening there", "the connection was closed"), where CAF's own text is
+// "system_error(cannot_connect_to_node, ...)". A reason br attached (a probe's) is kept.
+std::string network_error_words(const caf::error& error);
 
 }  // namespace br

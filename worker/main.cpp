@@ -84,7 +84,7 @@ caf::expected<br::FrontActor> connect_until(caf::actor_system_config& caf_config
     if (front || Clock::now() + delay > deadline) return front;
     if (delay == std::chrono::milliseconds(50)) {
       fmt::print(stderr, "br-worker: cannot reach the coordinator at {}:{} yet ({}); retrying\n",
-                 host, port, probe.reachable ? system->render(front.error()) : probe.why);
+                 host, port, probe.reachable ? br::network_error_words(front.error()) : probe.why);
     }
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(2000));
@@ -166,10 +166,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr,
                "br-worker: cannot reach the coordinator at {} after {} s of trying: check that "
                "br-coordinator is running there and listening on port {} (its `--listen`), that "
-               "this host can reach {} (firewall, address), and that both use TLS or neither "
-               "(last try: {})\n",
-               connect, reconnect_seconds, port, host,
-               started ? started->render(front.error()) : caf::to_string(front.error()));
+               "this host can reach {} (firewall, address), and that both use TLS or neither; "
+               "the last try: {}\n",
+               connect, reconnect_seconds, port, host, br::network_error_words(front.error()));
     std::fflush(stderr);
     // As at the end below: a started middleman is not torn down.
     std::_Exit(br::exit_code_of(br::ErrorCategory::infrastructure));
@@ -242,7 +241,7 @@ int main(int argc, char** argv) {
                                     : std::chrono::milliseconds(300);
     self->receive(
         [&](caf::down_msg& msg) {
-          if (msg.source == coordinator.address()) lost = system.render(msg.reason);
+          if (msg.source == coordinator.address()) lost = br::network_error_words(msg.reason);
           else ++down;
         },
         caf::after(quiet) >> [&] {
@@ -250,8 +249,11 @@ int main(int argc, char** argv) {
       auto again = connect_until(caf_config, started, host, port, tls ? &net : nullptr,
                                  Clock::now() + reconnect_window);
       if (!again) {
-        fmt::print(stderr, "br-worker {}: gave up reaching the coordinator at {} after {} s: {}\n",
-                   name, connect, reconnect_seconds, system.render(again.error()));
+        fmt::print(stderr,
+                   "br-worker {}: gave up reaching the coordinator at {} after {} s: {}; check "
+                   "that br-coordinator is running there (br-worker --reconnect-for waits "
+                   "longer)\n",
+                   name, connect, reconnect_seconds, br::network_error_words(again.error()));
         gave_up = true;
         return;
       }

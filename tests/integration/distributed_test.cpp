@@ -203,6 +203,44 @@ TEST_CASE("a worker killed mid-batch loses no task") {
   CHECK(retried);  // the doomed worker's batch ran again under a new attempt
 }
 
+TEST_CASE("br-coordinator and br-worker: --version, a bad port, a port another program holds") {
+  test::TempDir dir("br-dist");
+  const std::string coordinator = setup(dir);
+  for (const std::string& binary : {coordinator, std::string(BR_WORKER)}) {
+    Child version(dir.str(), "version.log", {binary, "--version"});
+    CHECK(version.wait(30s) == 0);
+    CHECK_THAT(version.output(), Catch::Matches(".*br-(coordinator|worker) [0-9]+\\.[0-9]+.*\n"));
+  }
+  for (const std::string port : {"x", "70000", "0"}) {
+    Child worker(dir.str(), "bad-port.log",
+                 {BR_WORKER, "--connect", "127.0.0.1:" + port, "--config", "br.toml"});
+    CHECK(worker.wait(30s) == 2);
+    CHECK_THAT(worker.output(), Catch::Contains("--connect 127.0.0.1:" + port +
+                                                ": expected HOST:PORT with a port from 1 to "
+                                                "65535"));
+  }
+  // A port held by a listening socket: refused before the run has a journal.
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(held >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(held, 1) == 0);
+  socklen_t size = sizeof addr;
+  REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  Child busy(dir.str(), "busy.log",
+             {coordinator, "--config", "br.toml", "--spec", "spec.md", "--listen",
+              "127.0.0.1:" + port, "--state-dir", "state"});
+  CHECK(busy.wait(30s) == 2);
+  ::close(held);
+  INFO(busy.output());
+  CHECK_THAT(busy.output(), Catch::Contains("cannot listen on 127.0.0.1:" + port +
+                                            ": another program holds port " + port));
+  CHECK_FALSE(std::filesystem::exists(dir / "state"));
+}
+
 TEST_CASE("a coordinator that is not there: br-worker says where it looked and what to check") {
   test::TempDir dir("br-dist");
   setup(dir);

@@ -513,11 +513,26 @@ TEST_CASE("the CLI: ./br.toml by default, options after the subcommand, typos an
                                          "0 cancelled in"));
   CHECK_THAT(run.output, Catch::Contains("(3 attempts, 0 retries)"));
   CHECK_THAT(run.output, !Catch::Contains("dispatch"));
+  // Exactly the summary: its counts, where the work is (the run's branch), where the report is.
+  CHECK(std::count(run.output.begin(), run.output.end(), '\n') == 3);
+  CHECK_THAT(run.output, Catch::StartsWith("succeeded: 3 of 3 tasks"));
+  CHECK_THAT(run.output, Catch::Contains(" retries)\nbranch br/"));
+  CHECK_THAT(run.output, Catch::EndsWith("report: br --state-dir state report   (timeline, "
+                                         "failures, each task's commit; writes "
+                                         "state/report.html)\n"));
   CHECK(state_of(dir / "state").status() == RunStatus::succeeded);
 
   const Run typo = run_br(dir, {"stauts"});
   CHECK(typo.exit_code == 2);
   CHECK_THAT(typo.output, Catch::Contains("did you mean 'status'?"));
+  // An option's value is not taken for a command, wherever the option stands.
+  const Run coloured = run_br(dir, {"--color", "never", "status", "--state-dir", "state"});
+  CHECK(coloured.exit_code == 0);
+  CHECK_THAT(coloured.output, Catch::Contains("): succeeded"));
+  const Run nested = run_br(dir, {"--state-dir", "state", "task", "shwo", "only/01-backend"});
+  CHECK(nested.exit_code == 2);
+  CHECK_THAT(nested.output, Catch::Contains("'shwo' is not a br task command; did you mean "
+                                            "'show'?"));
   const Run version = run_br(dir, {"--version"});
   CHECK(version.exit_code == 0);
   CHECK_THAT(version.output, Catch::StartsWith("br "));

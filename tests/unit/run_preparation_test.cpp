@@ -133,6 +133,45 @@ TEST_CASE("br retry reopens the tasks it names, journaled before anything runs")
   CHECK(refused.error().str().rfind("br retry: ", 0) == 0);
 }
 
+TEST_CASE("br retry of a run whose coordinator was killed stops it first, then reopens") {
+  Fixture f;
+  std::string failed_task;
+  TaskId second;
+  {
+    // The run as a kill -9 leaves it: `running`, one task failed for good, one in flight.
+    auto run = f.must_prepare(f.options());
+    std::vector<TaskId> roots;  // two tasks that wait on nothing (features A and B)
+    for (const auto& t : run.state.plan().tasks) {
+      if (t.depends_on.empty()) roots.push_back(t.id);
+    }
+    REQUIRE(roots.size() >= 2);
+    failed_task = roots[0].str();
+    const std::string worker = "local-1";
+    journal(run, {rec::TaskReady{roots[0]}, rec::TaskReady{roots[1]},
+                  rec::WorkerJoined{worker, 2, std::string(kInProcessAddress)},
+                  rec::BatchDispatched{BatchId("b1"), worker, {roots[0]}, {1}, 0},
+                  rec::TaskStarted{roots[0], 1, worker},
+                  rec::TaskFailed{roots[0], 1, "agent exited with code 1"},
+                  rec::BatchDispatched{BatchId("b2"), worker, {roots[1]}, {1}, 0},
+                  rec::TaskStarted{roots[1], 1, worker}});
+    second = roots[1];
+  }
+  RunOptions retry = f.options(false);
+  retry.retry = RetrySelection{{TaskId(failed_task)}, false, {}};
+  auto reopened = f.must_prepare(retry);
+  REQUIRE_FALSE(f.said.empty());
+  CHECK(f.said[0].find("ended without stopping it") != std::string::npos);
+  CHECK(reopened.state.status() == RunStatus::stopped);
+  const TaskState* first = reopened.state.find(TaskId(failed_task));
+  const TaskState* interrupted = reopened.state.find(second);
+  REQUIRE(first);
+  REQUIRE(interrupted);
+  CHECK(first->status == TaskStatus::pending);  // reopened, with a fresh budget
+  CHECK(first->attempt_base == 1);
+  CHECK(interrupted->status == TaskStatus::retrying);  // interrupted by the stop, uncharged
+  CHECK(reopened.state.in_flight().empty());
+}
+
 TEST_CASE("a spec changed since its run began is refused, or replanned with --replan") {
   Fixture f;
   const std::size_t before = f.must_prepare(f.options()).state.plan().tasks.size();
