@@ -24,6 +24,37 @@ constexpr const char* kRed = "\x1b[31m";
 constexpr const char* kGreen = "\x1b[32m";
 constexpr const char* kYellow = "\x1b[33m";
 
+// Columns `text` takes on a terminal, taking each UTF-8 sequence as one.
+std::size_t columns(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+// `line` in at most `width` columns, its start and end kept and the middle given up for "…":
+// a failure's reason ends with the agent's last words, the part worth reading, after a long
+// "(log: …)". Cuts fall between UTF-8 sequences.
+std::string fit_keeping_end(const std::string& line, std::size_t width) {
+  const std::size_t have = columns(line);
+  if (have <= width) return line;
+  if (width < 8) return line.substr(0, width);  // no room for both ends
+  const std::size_t head_columns = width / 3;
+  std::size_t head = 0;
+  for (std::size_t seen = 0; head < line.size(); ++head) {
+    if ((static_cast<unsigned char>(line[head]) & 0xC0) != 0x80 && seen++ == head_columns) break;
+  }
+  // Tail: the last width - head_columns - 1 columns.
+  std::size_t tail = line.size();
+  for (std::size_t kept = 0; tail > head;) {
+    --tail;
+    if ((static_cast<unsigned char>(line[tail]) & 0xC0) != 0x80 &&
+        ++kept == width - head_columns - 1) {
+      break;
+    }
+  }
+  return line.substr(0, head) + "…" + line.substr(tail);
+}
+
 std::string paint(const std::string& text, const char* colour, bool on) {
   return on ? colour + text + "\x1b[0m" : text;
 }
@@ -235,8 +266,8 @@ std::string ProgressView::live_block(std::int64_t now_ms, std::size_t width) con
   }
   for (const Event& event : recent_) {
     // A failure that a later attempt made good is kept, marked, so the screen does not alarm.
-    std::string line = (event.recovered ? "  ~ recovered: " : "  ! ") + event.text;
-    if (line.size() > width) line.resize(width);
+    const std::string line =
+        fit_keeping_end((event.recovered ? "  ~ recovered: " : "  ! ") + event.text, width);
     out += "\n" + (event.recovered ? paint(line, kGreen, colour_) : paint(line, kRed, colour_));
   }
   return out;

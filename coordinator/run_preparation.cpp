@@ -219,10 +219,14 @@ Result<RunSettings> load_settings(const RunOptions& options) {
       if (argv->empty() || find_executable(argv->front())) continue;
       return Error::of(fmt::format(
           "{}: {} runs '{}', which is not installed here{}: install it, or set {} to the "
-          "program to run (an agent that needs no network: command = [\"{}\"])",
+          "program to run{}",
           where, what, argv->front(),
           argv->front().find('/') == std::string::npos ? " (not on PATH)" : " or not executable",
-          what, "deploy/demo-agent"));
+          what,
+          what.find("command") == 0 || what.rfind("[agent", 0) == 0
+              ? " (br's offline demo agent, from br's source folder: command = "
+                "[\"deploy/demo-agent\"])"
+              : ", or leave it out"));
     }
   }
   if (s.config.run.lease_ms == 0) {
@@ -298,7 +302,9 @@ Result<PreparedRun> prepare_run(const RunOptions& options, const RunSettings& se
     }
   } else if (fresh) {
     std::optional<RunBase> base;
-    if (config.run.isolation == "worktree") {
+    if (config.run.isolation != "worktree") {
+      if (auto usable = prepare_plain_workspace(config); !usable) return usable.error();
+    } else {
       auto opened = open_run_base(config, dir.root);
       if (!opened) return opened.error();
       base = std::move(opened).value();

@@ -1,8 +1,11 @@
 #include "coordinator/run_workspace.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 namespace br {
@@ -32,6 +35,28 @@ std::string branch_name(const std::string& branch_template, const std::string& r
   return out;
 }
 
+// The workspace as a folder: not a file, made if missing, writable by this process.
+Status workspace_folder(const Config& config) {
+  const fs::path workspace = config.run.workspace;
+  const std::string where = config.path.empty() ? "br.toml" : config.path;
+  std::error_code ec;
+  if (fs::exists(workspace, ec) && !fs::is_directory(workspace, ec)) {
+    return Error::of(fmt::format("{}: [run] workspace = \"{}\" is a file, not a folder; set it to "
+                                 "the project's folder",
+                                 where, workspace.string()));
+  }
+  fs::create_directories(workspace, ec);
+  if (ec || ::access(workspace.c_str(), W_OK | X_OK) != 0) {
+    const std::string why = ec ? ec.message() : std::strerror(errno);
+    return Error::of(fmt::format("{}: [run] workspace = \"{}\" cannot be used ({}); make it a "
+                                 "folder you may write, or set [run] workspace to another",
+                                 where, workspace.string(), why));
+  }
+  return Ok{};
+}
+
+Status prepare_plain_workspace(const Config& config) { return workspace_folder(config); }
+
 Result<RunBase> open_run_base(const Config& config, const fs::path& state_dir) {
   // Checked first: bad input leaves the workspace as it was.
   const std::string probe = branch_name(config.run.branch, "0123456789abcdef");
@@ -41,14 +66,7 @@ Result<RunBase> open_run_base(const Config& config, const fs::path& state_dir) {
                                  config.run.branch));
   }
   const fs::path workspace = config.run.workspace;
-  std::error_code ec;
-  if (fs::exists(workspace, ec) && !fs::is_directory(workspace, ec)) {
-    return Error::of(fmt::format("{}: [run] workspace = \"{}\" is a file, not a folder; set it to "
-                                 "the project's folder",
-                                 config.path.empty() ? "br.toml" : config.path,
-                                 workspace.string()));
-  }
-  fs::create_directories(workspace, ec);
+  if (auto usable = workspace_folder(config); !usable) return usable.error();
   bool created = false;
   auto repo = GitRepo::open_or_init(workspace, state_dir_exclude(workspace, state_dir), Signature{},
                                     &created);

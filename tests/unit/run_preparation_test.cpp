@@ -221,3 +221,44 @@ TEST_CASE("an agent that is not installed is refused before any state dir is mad
              Catch::Contains("runs 'br-no-such-agent-here', which is not installed here"));
   CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
 }
+
+TEST_CASE("a check or test program that is not installed is refused before any state dir") {
+  for (const std::string key : {"check_command", "test_command"}) {
+    INFO(key);
+    Fixture f;
+    f.write("br.toml", kConfig + "[verify]\n" + key + " = [\"br-no-such-checker\", \"-q\"]\n");
+    const auto refused = f.prepare(f.options());
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().category == ErrorCategory::bad_input);
+    CHECK_THAT(refused.error().str(),
+               Catch::Contains("[verify] " + key + " runs 'br-no-such-checker', which is not "
+                               "installed here (not on PATH): install it, or set [verify] " +
+                               key + " to the program to run, or leave it out"));
+    CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
+  }
+}
+
+TEST_CASE("a run without isolation checks its workspace folder before the journal") {
+  Fixture f;
+  f.write("not-a-folder", "x");
+  const auto workspace_at = [&](const std::string& name) {
+    f.write("br.toml", kConfig + "workspace = \"" + f.dir / name + "\"\n");
+  };
+  workspace_at("not-a-folder");
+  auto refused = f.prepare(f.options());
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().str(), Catch::Contains("is a file, not a folder"));
+  CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
+
+  // A folder under a file cannot be made.
+  workspace_at("not-a-folder/sub");
+  refused = f.prepare(f.options());
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().str(), Catch::Contains("cannot be used"));
+  CHECK_FALSE(std::filesystem::exists(f.dir / "state"));
+
+  // A missing one is made, as before.
+  workspace_at("project");
+  auto run = f.must_prepare(f.options());
+  CHECK(std::filesystem::is_directory(f.dir / "project"));
+}

@@ -150,6 +150,24 @@ TEST_CASE("colour: keywords painted only when asked, and a recovered failure mar
   CHECK_THAT(block, !Catch::Contains("! FAILED"));
 }
 
+TEST_CASE("the live view keeps the end of a long failure reason: the agent's last words") {
+  Run run = sample_run();
+  const std::string reason = "agent exited with code 1 (log: .br/logs/b1796f0e2a-a1.log) — "
+                             "agent's last line: model API returned 529 overloaded";
+  run.add(8500, rec::TaskFailed{TaskId("f/b"), 1, reason});
+  ProgressView view(RunState{}, graph_of(run.state.plan()), 2, 0);
+  view.apply(run.records);
+  const std::string block = view.live_block(9000, 60);
+  INFO(block);
+  const std::string last = block.substr(block.rfind('\n') + 1);
+  CHECK_THAT(last, Catch::StartsWith("  ! FAILED  f/b"));
+  CHECK_THAT(last, Catch::Contains("…"));
+  CHECK_THAT(last, Catch::EndsWith(": model API returned 529 overloaded"));
+  std::size_t shown = 0;  // columns: each UTF-8 sequence one
+  for (unsigned char c : last) shown += (c & 0xC0) != 0x80;
+  CHECK(shown == 60);
+}
+
 TEST_CASE("--color and NO_COLOR decide as no-color.org says") {
   CHECK(use_colour("auto", true, nullptr, "xterm"));
   CHECK_FALSE(use_colour("auto", false, nullptr, "xterm"));
