@@ -171,6 +171,37 @@ def resume_and_retry(br, work, env):
     return 0
 
 
+def colours(br, work):
+    """On a terminal the summary is coloured (failed red, succeeded green), unless NO_COLOR or
+    --color=never says otherwise; off a terminal only --color=always colours."""
+    env = dict(os.environ, TERM="xterm", BR_DEMO_FAIL_TASKS="alpha/01-backend")
+    env.pop("NO_COLOR", None)
+    red, green = "\x1b[31m", "\x1b[32m"
+    args = ["run", "--auto", "spec.md", "--config", "auto.toml"]
+    code, text, _ = drive(br, work, env, ["--state-dir", "colour-tty"] + args,
+                          lambda n, text: b"\n")
+    if code != 1 or red + "failed" not in text:
+        return fail("a failed run on a terminal has no red 'failed' (exit %s)" % code, text)
+    for name, extra_env, flags in [("NO_COLOR=1", {"NO_COLOR": "1"}, []),
+                                   ("--color=never", {}, ["--color=never"])]:
+        code, text, _ = drive(br, work, dict(env, **extra_env),
+                              ["--state-dir", "colour-" + name[2:6]] + flags + args,
+                              lambda n, text: b"\n")
+        if code != 1 or red in text or green in text:
+            return fail("%s on a terminal still coloured the output (exit %s)" % (name, code),
+                        text)
+    env.pop("BR_DEMO_FAIL_TASKS")
+    always = subprocess.run([br, "--state-dir", "colour-always", "--color=always"] + args,
+                            cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=120, env=env)
+    if always.returncode != 0 or green + "succeeded" not in always.stdout:
+        return fail("--color=always off a terminal did not colour 'succeeded' green",
+                    always.stdout + always.stderr)
+    print("ok: colours on a terminal, none with NO_COLOR or --color=never, --color=always "
+          "off one")
+    return 0
+
+
 def main():
     source_dir, br = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="br-approve-")
@@ -238,7 +269,9 @@ def main():
                         os.listdir(prompts), text)
         print("ok: %d questions answered; skipped %s; one attempt ran the edited prompt"
               % (answered, skipped))
-        return resume_and_retry(br, work, env)
+        if resume_and_retry(br, work, env) != 0:
+            return 1
+        return colours(br, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

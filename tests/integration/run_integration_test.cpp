@@ -279,12 +279,19 @@ TEST_CASE("a failed run is not a dead end: br retry --failed runs what failed, n
   CHECK_THAT(over.output, Catch::Contains("already over"));
   CHECK_THAT(over.output, Catch::Contains(hint));
 
-  // The cause fixed (the agent no longer fails). No --config: the run's own is found.
+  // The cause fixed in the config: the agent no longer sees the variable that makes it fail
+  // (still set here, as it was). No --config: the run's own is found, and its edit noticed.
+  std::string fixed = test::read_file(dir / "conf/agent.toml");
+  const std::string passed_on = "\"BR_DEMO_FAIL_TASKS\", ";
+  REQUIRE(fixed.find(passed_on) != std::string::npos);
+  fixed.erase(fixed.find(passed_on), passed_on.size());
+  write_file(dir / "conf/agent.toml", fixed);
   const Run retried = run_br(dir, {"retry", "--failed", "--plain", "--state-dir", "state"},
-                         {{"BR_DEMO_LEDGER", ledger}});
+                         {{"BR_DEMO_FAIL_TASKS", "alpha/01-backend"}, {"BR_DEMO_LEDGER", ledger}});
   INFO(retried.output);
   CHECK(retried.exit_code == 0);
   CHECK_THAT(retried.output, Catch::Contains("the config this run was started with"));
+  CHECK_THAT(retried.output, Catch::Contains("(it has changed since)"));
   const RunState after = state_of(dir / "state");
   CHECK(after.status() == RunStatus::succeeded);
   CHECK(after.counts().succeeded == after.counts().total);
@@ -450,6 +457,52 @@ TEST_CASE("br stop from another terminal stops the run as Ctrl-C would; resume f
   CHECK(status_of(after, "p0/01-backend") == TaskStatus::cancelled);
   CHECK(status_of(after, "p0/02-tests") == TaskStatus::blocked);
   CHECK(after.counts().succeeded == after.counts().total - 3);
+}
+
+TEST_CASE("br retry after the coordinator was killed: the dead run is stopped, then retried") {
+  test::TempDir dir("br-it");
+  write_file(dir / "spec.md",
+             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
+             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  // Alpha's backend fails while `broken` exists; every other task waits for `go` (bounded).
+  const std::string broken = dir / "broken";
+  const std::string go = dir / "go";
+  write_file(broken, "");
+  const std::string agent = dir / "agent.sh";
+  write_file(agent,
+             "#!/bin/sh\nprompt=$(cat)\n"
+             "if [ -e '" + broken + "' ] && printf '%s\\n' \"$prompt\" | "
+             "grep -q '^BR-EXPECT-FILE: src/a.py'; then echo 'model API returned 529'; exit 1; fi\n"
+             "i=0\nwhile [ ! -e '" + go + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+             "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | while read -r f; do\n"
+             "  mkdir -p \"$(dirname \"$f\")\"; echo 'x = 1' > \"$f\"; done\n", true);
+  write_file(dir / "br.toml", config(agent, "max_attempts = 1\nbatch_max_tasks = 1\n"));
+  test::Child run(dir.str(), "run.log",
+                  {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
+  INFO(run.output());
+  REQUIRE(wait_until([&] {
+    const std::string out = run.output();
+    return out.find("FAILED  alpha/01-backend") != std::string::npos &&
+           out.find("start   gamma/01-backend") != std::string::npos;
+  }, 60s));
+  REQUIRE(::kill(run.pid(), SIGKILL) == 0);
+  CHECK(run.wait(60s) == 128 + SIGKILL);
+  const RunState dead = state_of(dir / "state");
+  REQUIRE(dead.status() == RunStatus::running);  // as a kill -9 leaves it
+  CHECK(status_of(dead, "alpha/01-backend") == TaskStatus::failed);
+
+  std::filesystem::remove(broken);
+  write_file(go, "");
+  const Run retried = run_br(dir, {"--state-dir", "state", "retry", "--failed", "--plain"});
+  INFO(retried.output);
+  CHECK(retried.exit_code == 0);
+  CHECK_THAT(retried.output, Catch::Contains("br retry: the run's coordinator ended without "
+                                             "stopping it (killed or crashed); stopped it here"));
+  const RunState after = state_of(dir / "state");
+  CHECK(after.status() == RunStatus::succeeded);
+  CHECK(after.counts().succeeded == after.counts().total);
+  CHECK(after.find(TaskId("alpha/01-backend"))->attempt == 2);
 }
 
 TEST_CASE("br cancel kills a running task's agent, blocks its dependents, and the run goes on") {
