@@ -601,3 +601,54 @@ TEST_CASE("br cancel kills the agent of a task running on a remote br-worker") {
   CHECK(state.find(TaskId("alpha/01-backend"))->status == TaskStatus::cancelled);
   CHECK(state.find(TaskId("alpha/02-tests"))->status == TaskStatus::blocked);
 }
+
+TEST_CASE("br stop stops a br-coordinator run, which restarts without --config") {
+  test::TempDir dir("br-net");
+  const std::string root = dir.str();
+  // An agent that waits for `go` (a minute at most), then writes what its prompt expects.
+  const std::string agent = root + "/gated-agent.sh";
+  write_script(agent, "#!/bin/sh\nprompt=$(cat)\necho \"$$\" >> '" + root + "/started.txt'\n"
+                      "i=0; while [ ! -e '" + root + "/go' ] && [ $i -lt 600 ]; do "
+                      "sleep 0.1; i=$((i+1)); done\n"
+                      "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | "
+                      "while read -r f; do mkdir -p \"$(dirname \"$f\")\"; echo 'x = 1' > \"$f\"; "
+                      "done\n");
+  std::ofstream(dir / "spec.md") << "# S\n## Features\n### Alpha {#alpha}\nBusiness logic.\n"
+                                    "**Files:**\n- src/a.py\n### Gamma {#gamma}\nBusiness "
+                                    "logic.\n**Files:**\n- src/g.py\n";
+  std::filesystem::create_directories(dir / "conf");
+  std::ofstream(dir / "conf/net.toml") << "[run]\nbackoff_base = \"100ms\"\n[agent]\ncommand = [\""
+                                       << agent << "\"]\n[verify]\nfile_wait = \"200ms\"\n";
+  {
+    Child coordinator(root, "coordinator.log",
+                      {BR_COORDINATOR, "--config", "conf/net.toml", "--spec", "spec.md",
+                       "--listen", "127.0.0.1:0", "--state-dir", "state"});
+    const std::string port = wait_for_port(coordinator);
+    auto args = worker_args(port, "w1");
+    args[4] = "conf/net.toml";  // --config: the worker's own, with the gated agent
+    Child worker(root, "w1.log", args);
+    REQUIRE(wait_for_file(dir / "started.txt", 60s));
+    Child stop(root, "stop.log", {BR_BINARY, "--state-dir", "state", "stop"});
+    CHECK(stop.wait(60s) == 0);
+    INFO(stop.output() << "\ncoordinator: " << coordinator.output());
+    CHECK_THAT(stop.output(), Catch::Contains("br stop: stopped"));
+    CHECK(coordinator.wait(60s) == 130);
+    CHECK_THAT(coordinator.output(), Catch::Contains("stopped by br stop, pid"));
+  }
+  CHECK(state_of(root + "/state").status() == RunStatus::stopped);
+
+  std::ofstream(dir / "go") << "";
+  Child again(root, "again.log",
+              {BR_COORDINATOR, "--listen", "127.0.0.1:0", "--state-dir", "state"});
+  const std::string port = wait_for_port(again);
+  // The same worker, started again: its hello lists none of the attempts the coordinator
+  // still holds for it (they died with it), so they run again at once, not at their leases' end.
+  auto args = worker_args(port, "w1");
+  args[4] = "conf/net.toml";
+  Child worker(root, "w1-again.log", args);
+  CHECK(again.wait(120s) == 0);
+  INFO(again.output());
+  CHECK_THAT(again.output(), Catch::Contains("using " + root + "/conf/net.toml, the config this "
+                                             "run was started with"));
+  CHECK(state_of(root + "/state").status() == RunStatus::succeeded);
+}
