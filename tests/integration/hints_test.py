@@ -10,8 +10,11 @@ directory its br ran in, with `br` on PATH as the binary under test, off a termi
   Ctrl-C                  the summary's "resume with: br … resume …"
   br cancel (not live)    "(br … retry --failed reopens them)", "br … resume runs the rest"
   br cancel, br task show of no such task   "(br … task list shows them / its tasks)"
-  a failed run            "run what failed again with: br … retry --failed …", and the folded
-                          blocked tasks' "all N blocked: br … task list --status blocked"
+  a failed run            "run what failed again with: br … retry --failed …", the folded
+                          blocked tasks' "all N blocked: br … task list --status blocked",
+                          "… and N more failed (br … task list --status failed)", and
+                          "report: br … report"
+  br logs, not dispatched "(br … task show ID says what it waits for)"
   br resume of it         "this run is already over … run what did not finish again with: …"
   br run without --auto   "pass --auto" (off a terminal)
   br retry without tasks  "pass --failed"
@@ -234,8 +237,26 @@ def failure_hints(h):
     said = h.br(failed, ["--state-dir", "state", "run", "--auto", "spec.md", "--config",
                          "br.toml", "--plain"], failing)
     check(said.returncode == 1, "the failing run did not end failed", said.stdout + said.stderr)
-    h.run_hint(failed, found(r"run what failed again with: (.+)$", said.stdout), 0,
-               "failed run")
+    retry_hint = found(r"run what failed again with: (.+)$", said.stdout)
+    report_hint = found(r"^report: (.+?)   \(", said.stdout)
+    # br logs of a task never dispatched (blocked by the failure) says what to look at instead.
+    said = h.br(failed, ["--state-dir", "state", "logs", "gamma/02-tests"])
+    h.run_hint(failed, found(r"\((br --state-dir \S+ task show \S+) says what it waits for\)",
+                             said.stderr), 0, "logs: not dispatched")
+    h.run_hint(failed, retry_hint, 0, "failed run")
+    h.run_hint(failed, report_hint, 0, "summary: report")
+    # More failures than the summary lists point at the list of them all.
+    wide = "# W\n## Features\n" + "".join("### Piece %d {#w%d}\nBusiness logic.\n**Files:**\n"
+                                           "- src/w%d.py\n" % (i, i, i) for i in range(22))
+    all_fail = dict(h.env, BR_DEMO_FAIL_TASKS=" ".join("w%d/01-backend" % i for i in range(22)))
+    wide_run = h.project("wide", extra="max_attempts = 1\n", spec=wide)
+    said = h.br(wide_run, ["--state-dir", "state", "run", "--auto", "spec.md", "--config",
+                           "br.toml", "--plain"], all_fail)
+    listed = h.run_hint(wide_run, found(r"… and \d+ more failed \((.+)\)$", said.stdout), 0,
+                        "summary: more failed")
+    if listed is not None:
+        check(len(re.findall(r"\bfailed\b", listed.stdout)) == 22,
+              "the pointer does not list the 22 failed tasks", listed.stdout)
     # A summary too long to list every blocked task points at the list of the rest.
     fanned_out = SPEC + "".join("### Dependent %d {#dep%d}\nBusiness logic.\n**Depends on:** "
                                 "#gamma\n**Files:**\n- src/dep%d.py\n" % (i, i, i)
