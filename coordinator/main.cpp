@@ -40,6 +40,7 @@
 #include "coordinator/report_view.hpp"
 #include "coordinator/task_view.hpp"
 #include "coordinator/starter_files.hpp"
+#include "coordinator/status_command.hpp"
 #include "coordinator/state_views.hpp"
 #include "protocol/log_name.hpp"
 #include "protocol/wall_clock.hpp"
@@ -463,24 +464,6 @@ Command add_retry(CLI::App& app, const Globals& globals) {
 }
 
 // `br status`: a live coordinator keeps a status file, one small read however big the run.
-int status_command(const StateDir& dir, bool json) {
-  auto doc = read_live_status(dir);
-  if (!doc) {
-    auto run = load_run(dir);
-    if (!run) return report_failure(run.error());
-    doc = status_json(*run);
-    // Between taking the journal and writing its first status file, a coordinator is live
-    // all the same: say so, and who it is.
-    const auto holder = journal_lock_holder(dir.journal());
-    (*doc)["live"] = holder.has_value();
-    if (holder) (*doc)["pid"] = *holder;
-    (*doc)["journal_bytes"] = journal_bytes(dir.journal());
-  }
-  if (json) print_json(*doc);
-  else fmt::print("{}", status_text(*doc));
-  return kExitOk;
-}
-
 Command add_status(CLI::App& app, const Globals& globals) {
   auto json = std::make_shared<bool>(false);
   auto* status = app.add_subcommand("status", "Show the state of the run in the state dir");
