@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 #include "protocol/model.hpp"
@@ -76,6 +77,32 @@ std::vector<std::string> worker_args(const std::string& port, const std::string&
   return {BR_WORKER, "--connect", "127.0.0.1:" + port, "--config", "br.toml", "--workspace",
           "ws-" + name, "--name", name, "--state-dir", "state-" + name, "--slots", "2"};
 }
+
+// A socket bound to a free port of 127.0.0.1, closed when it goes; listening with `backlog`
+// when one is given (without, the port refuses every connection).
+struct HeldPort {
+  int fd = -1;
+  std::string port;
+  explicit HeldPort(std::optional<int> backlog) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    if (backlog) REQUIRE(::listen(fd, *backlog) == 0);
+    socklen_t size = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+    port = std::to_string(ntohs(addr.sin_port));
+  }
+  ~HeldPort() { close(); }
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
 
 }  // namespace
 
@@ -220,21 +247,13 @@ TEST_CASE("br-coordinator and br-worker: --version, a bad port, a port another p
                                                 "65535"));
   }
   // A port held by a listening socket: refused before the run has a journal.
-  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(held >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(held, 1) == 0);
-  socklen_t size = sizeof addr;
-  REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
-  const std::string port = std::to_string(ntohs(addr.sin_port));
+  HeldPort held(1);
+  const std::string& port = held.port;
   Child busy(dir.str(), "busy.log",
              {coordinator, "--config", "br.toml", "--spec", "spec.md", "--listen",
               "127.0.0.1:" + port, "--state-dir", "state"});
   CHECK(busy.wait(30s) == 2);
-  ::close(held);
+  held.close();
   INFO(busy.output());
   CHECK_THAT(busy.output(), Catch::Contains("cannot listen on 127.0.0.1:" + port +
                                             ": another program holds port " + port));
@@ -245,20 +264,13 @@ TEST_CASE("a coordinator that is not there: br-worker says where it looked and w
   test::TempDir dir("br-dist");
   setup(dir);
   // A port held but not listening refuses every connection, with no other process in the way.
-  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(held >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t size = sizeof addr;
-  REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
-  const std::string port = std::to_string(ntohs(addr.sin_port));
+  HeldPort held(std::nullopt);
+  const std::string& port = held.port;
   auto args = worker_args(port, "lonely");
   args.insert(args.end(), {"--reconnect-for", "1"});
   Child worker(dir.str(), "lonely.log", args);
   CHECK(worker.wait(60s) == 3);
-  ::close(held);
+  held.close();
   const std::string out = worker.output();
   INFO(out);
   CHECK_THAT(out, Catch::Contains("cannot reach the coordinator at 127.0.0.1:" + port +
