@@ -71,11 +71,11 @@ Status own_control(const StateDir& dir) {
                             "run's; remove it so that br stop and br cancel can reach the run",
                      ErrorCategory::infrastructure);
   }
-  if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) {
-    return Error::of(path + ": " + std::strerror(errno), ErrorCategory::infrastructure);
-  }
-  // Requests left in a folder others could write are not taken as this run's.
   if ((st.st_mode & 077) != 0) {
+    if (::chmod(path.c_str(), 0700) != 0) {
+      return Error::of(path + ": " + std::strerror(errno), ErrorCategory::infrastructure);
+    }
+    // Requests left while others could write there are not taken as this run's.
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
       std::filesystem::remove(entry.path(), ec);

@@ -223,7 +223,7 @@ Result<RunSettings> load_settings(const RunOptions& options) {
           where, what, argv->front(),
           argv->front().find('/') == std::string::npos ? " (not on PATH)" : " or not executable",
           what,
-          what.find("command") == 0 || what.rfind("[agent", 0) == 0
+          what.rfind("[agent", 0) == 0  // a route's, not a check's
               ? " (br's offline demo agent, from br's source folder: command = "
                 "[\"deploy/demo-agent\"])"
               : ", or leave it out"));
@@ -303,7 +303,7 @@ Result<PreparedRun> prepare_run(const RunOptions& options, const RunSettings& se
   } else if (fresh) {
     std::optional<RunBase> base;
     if (config.run.isolation != "worktree") {
-      if (auto usable = prepare_plain_workspace(config); !usable) return usable.error();
+      if (auto usable = usable_workspace_folder(config); !usable) return usable.error();
     } else {
       auto opened = open_run_base(config, dir.root);
       if (!opened) return opened.error();

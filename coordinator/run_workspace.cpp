@@ -35,8 +35,7 @@ std::string branch_name(const std::string& branch_template, const std::string& r
   return out;
 }
 
-// The workspace as a folder: not a file, made if missing, writable by this process.
-Status workspace_folder(const Config& config) {
+Status usable_workspace_folder(const Config& config) {
   const fs::path workspace = config.run.workspace;
   const std::string where = config.path.empty() ? "br.toml" : config.path;
   std::error_code ec;
@@ -55,8 +54,6 @@ Status workspace_folder(const Config& config) {
   return Ok{};
 }
 
-Status prepare_plain_workspace(const Config& config) { return workspace_folder(config); }
-
 Result<RunBase> open_run_base(const Config& config, const fs::path& state_dir) {
   // Checked first: bad input leaves the workspace as it was.
   const std::string probe = branch_name(config.run.branch, "0123456789abcdef");
@@ -66,7 +63,7 @@ Result<RunBase> open_run_base(const Config& config, const fs::path& state_dir) {
                                  config.run.branch));
   }
   const fs::path workspace = config.run.workspace;
-  if (auto usable = workspace_folder(config); !usable) return usable.error();
+  if (auto usable = usable_workspace_folder(config); !usable) return usable.error();
   bool created = false;
   auto repo = GitRepo::open_or_init(workspace, state_dir_exclude(workspace, state_dir), Signature{},
                                     &created);

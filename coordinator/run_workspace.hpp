@@ -30,9 +30,9 @@ struct RunBase {
 // left out), and checks that `branch_template` can name a branch. Touches nothing else.
 Result<RunBase> open_run_base(const Config& config, const std::filesystem::path& state_dir);
 
-// A run without isolation works in the workspace folder itself: made if missing, and checked
-// to be a folder this process may write, before the run has a journal.
-Status prepare_plain_workspace(const Config& config);
+// The workspace folder made if missing and checked to be a folder this process may write:
+// before a run has a journal (a run without isolation works in it; open_run_base checks it).
+Status usable_workspace_folder(const Config& config);
 
 // The integration branch of run `run_id`: the template with {run} replaced.
 std::string branch_name(const std::string& branch_template, const std::string& run_id);

@@ -3,9 +3,9 @@
 // settings are chosen, so the coordinator and br-worker cannot drift apart.
 #pragma once
 
-#include "protocol/config.hpp"
-
 #include <string>
+
+#include "protocol/config.hpp"
 
 namespace caf {
 class actor_system_config;
@@ -24,7 +24,7 @@ struct CafNodeOptions {
 void configure_caf_node(caf::actor_system_config& config, const CafNodeOptions& options);
 
 // What a failed connect, a refused port or a lost connection means, as words for a sentence
-// ("nothing is listening there", "the connection was closed"), where CAF's own text is
+// ("nothing accepted the connection", "the connection was closed"), where CAF's own text is
 // "system_error(cannot_connect_to_node, ...)". A reason br attached (a probe's) is kept.
 std::string network_error_words(const caf::error& error);
 
