@@ -274,10 +274,8 @@ std::string unknown_command(CLI::App& app, int argc, char** argv) {
       path += " " + arg;
       continue;
     }
-    std::string message = "'" + arg + "' is not a " + path + " command";
-    if (!best.empty()) message += "; did you mean '" + best + "'?";
-    message += " (commands: " + names + "; " + path + " --help shows them all)";
-    return message;
+    return fmt::format("'{}' is not a {} command{} (commands: {}; {} --help shows them all)", arg,
+                       path, best.empty() ? "" : "; did you mean '" + best + "'?", names, path);
   }
   return {};
 }

@@ -185,7 +185,7 @@ void linger(std::int64_t ms) {
 // Ctrl-C), and the metrics outlive the journal, whose commit thread observes append times.
 class RunLifecycle {
  public:
-  RunLifecycle(const RunOptions& options, const RunSettings& settings, PreparedRun prepared,
+  RunLifecycle(const RunOptions& options, const RunSettings& settings, PreparedRun&& prepared,
                std::unique_ptr<Metrics> metrics)
       : options_(options),
         settings_(settings),
