@@ -10,7 +10,11 @@
 //     latency (goal ≤ 50 ms), the poller's CPU time, and each pair's dispatch rate with the
 //     poller over without (goal: unchanged).
 //
-//   scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N] [--poll-rounds N] [--keep]
+//   scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N] [--poll-rounds N]
+//               [--reader PROGRAM] [--keep]
+//
+// --reader: what the poller runs (default: br; build/coordinator/br-cli, the full CLI, shows
+// what the small br saves).
 //
 // Sizes are approximate task counts (390000 is opt-in: br takes minutes); DIR is on the disk
 // under test (default ./scale-bench.tmp), removed at the end unless --keep (to profile a run:
@@ -434,6 +438,8 @@ struct Poller {
   std::string first_failure;  // its stderr's first line
   std::atomic<bool> stop{false};
 
+  std::string reader = BR_BINARY;  // the program polled: br, or br-cli to compare
+
   void run(const fs::path& dir) {
     auto next = Clock::now();
     while (!stop) {
@@ -441,7 +447,7 @@ struct Poller {
       next += std::chrono::milliseconds(100);
       if (stop) break;
       if (!fs::exists(dir / "state" / "journal")) continue;
-      const Exit e = run_child({BR_BINARY, "--state-dir", "state", "status", "--json"}, dir,
+      const Exit e = run_child({reader, "--state-dir", "state", "status", "--json"}, dir,
                                "/dev/null", dir / "status.err");
       next = std::max(next, Clock::now());  // a slow call delays the next, never bunches them
       cpu_ms += e.cpu_ms;
@@ -458,6 +464,7 @@ struct Poller {
 struct Options {
   std::vector<std::size_t> sizes = {2000, 8000, 39000};
   fs::path dir = "scale-bench.tmp";
+  std::string reader = BR_BINARY;  // --reader: what the poller runs as `… status --json`
   int rounds = 3;
   int poll_rounds = 1;
   bool keep = false;
@@ -475,6 +482,8 @@ std::optional<Options> parse_args(int argc, char** argv) {
     const std::string value = argv[++i];
     if (flag == "--dir") {
       o.dir = value;
+    } else if (flag == "--reader") {
+      o.reader = value;
     } else if (flag == "--poll-rounds") {
       o.poll_rounds = std::max(1, std::stoi(value));
     } else if (flag == "--rounds") {
@@ -503,6 +512,7 @@ int main(int argc, char** argv) {
   if (!options) {
     fmt::print(stderr,
                "usage: scale_bench [--sizes 2000,8000,39000] [--dir DIR] [--rounds N] [--poll-rounds N] "
+               "[--reader PROGRAM] "
                "[--keep]\n"
                "  sizes are approximate task counts; 390000 is opt-in (br takes minutes)\n");
     return 2;
@@ -590,24 +600,31 @@ int main(int argc, char** argv) {
     fmt::print("\n2. reading under load: br status --json every 100 ms during a br run of {} "
                "tasks\n",
                load.size.tasks);
-    // Each polled run is paired with an unpolled one just before it, so that a pair sees the
-    // same machine: between rounds of a few seconds, this VM's dispatch rate moves by ±20 %.
+    // Each polled run is paired with an unpolled one beside it, so that a pair sees the same
+    // machine: between rounds of a few seconds, this VM's dispatch rate moves by ±20 %. The
+    // order alternates (unpolled first in odd rounds, polled first in even ones), so that a
+    // machine speeding up or slowing down through the bench does not favour either side.
     fmt::print("| round | status calls | failed | p50 ms | p99 ms | max ms | poller CPU ms/s "
                "| dispatch tasks/s without poller | with poller | with / without |\n"
                "|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<double> ratios;
     for (int r = 0; r < options->poll_rounds; ++r) {
-      const auto alone = run_br(load.size);
+      const bool polled_first = r % 2 == 1;
+      std::optional<std::optional<BrRun>> alone;  // set once its run is over
+      if (!polled_first) alone.emplace(run_br(load.size));
       Poller poller;
+      poller.reader = options->reader;
       std::thread polling([&] { poller.run(load.size.dir); });
       const auto br = run_br(load.size, &poller.stop);
       poller.stop = true;
       polling.join();
-      if (!alone || !br) throw std::runtime_error("br run beside the poller failed");
-      const double without = alone->figures.dispatch_rate(), with = br->figures.dispatch_rate();
+      if (polled_first) alone.emplace(run_br(load.size));
+      if (!*alone || !br) throw std::runtime_error("br run beside the poller failed");
+      const double without = (*alone)->figures.dispatch_rate();
+      const double with = br->figures.dispatch_rate();
       ratios.push_back(without > 0 ? with / without : 0);
-      fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} |\n",
-                 r + 1, poller.latencies_ms.size(), poller.failed,
+      fmt::print("| {}{} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.2f} |\n",
+                 r + 1, polled_first ? " (polled first)" : "", poller.latencies_ms.size(), poller.failed,
                  percentile(poller.latencies_ms, 0.5), percentile(poller.latencies_ms, 0.99),
                  percentile(poller.latencies_ms, 1.0), poller.cpu_ms / (br->exit.wall_ms / 1e3),
                  without, with, ratios.back());
