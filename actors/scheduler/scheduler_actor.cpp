@@ -114,6 +114,10 @@ SchedulerActor::behavior_type scheduler_actor(Self self, std::shared_ptr<const P
           self->send(worker, run_over_atom_v);
           return;
         }
+        // A worker that reconnected asks through a new proxy that compares equal to its old,
+        // dead one (same node, same actor id): keep the live one, or run_over goes nowhere and
+        // the worker waits out --reconnect-for after the run (seen in integration.tls).
+        st.worker_actors.erase(worker);
         st.worker_actors.insert(worker);
         for (std::uint32_t i = 0; i < std::min<std::uint32_t>(request->free_slots, 64); ++i) {
           st.waiting.push_back(WaitingSlot{worker, request->worker});
