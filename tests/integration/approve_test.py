@@ -20,22 +20,7 @@ import sys
 import tempfile
 import time
 
-SPEC = """# P
-## Features
-### Alpha {#alpha}
-Business logic.
-**Files:**
-- src/a.py
-### Beta {#beta}
-Business logic.
-**Depends on:** #alpha
-**Files:**
-- src/b.py
-### Gamma {#gamma}
-Business logic.
-**Files:**
-- src/g.py
-"""
+from specs import ALPHA_BETA_GAMMA as SPEC
 
 
 def fail(message, output=""):

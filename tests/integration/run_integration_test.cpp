@@ -52,14 +52,21 @@ std::string config(const std::string& agent, const std::string& extra_run = "",
          "\n[verify]\nfile_wait = \"200ms\"\n";
 }
 
+// Three features, each with its file: beta waits on alpha, gamma on nothing.
+const std::string kAlphaBetaGamma =
+    "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
+    "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
+    "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n";
+
 // An agent that says "agent started", waits (at most 60 s) for the file `go`, then writes the
 // files its prompt expects and prints `after` (when given): the test decides when work ends.
+// `first` is shell run before all that, with the prompt in $prompt (a way to fail some tasks).
 // Returns its path.
 std::string write_gated_agent(const test::TempDir& dir, const std::string& go,
-                              const std::string& after = "") {
+                              const std::string& after = "", const std::string& first = "") {
   std::string agent = dir / "agent.sh";
   write_file(agent,
-             "#!/bin/sh\nprompt=$(cat)\necho 'agent started'\ni=0\n"
+             "#!/bin/sh\nprompt=$(cat)\n" + first + "echo 'agent started'\ni=0\n"
              "while [ ! -e '" + go + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
              "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | while read -r f; do\n"
              "  mkdir -p \"$(dirname \"$f\")\"; echo 'x = 1' > \"$f\"; done\n" +
@@ -249,10 +256,7 @@ TEST_CASE("br plan --config shows the plan br run journals and the batches it di
 
 TEST_CASE("a failed run is not a dead end: br retry --failed runs what failed, nothing else") {
   test::TempDir dir("br-it");
-  write_file(dir / "spec.md",
-             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
-             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
-             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  write_file(dir / "spec.md", kAlphaBetaGamma);
   // Not ./br.toml: the run must remember which config it was started with.
   write_file(dir / "conf/agent.toml", config(kDemoAgent, "max_attempts = 2\n"));
   const std::string ledger = dir / "ledger.txt";
@@ -461,22 +465,15 @@ TEST_CASE("br stop from another terminal stops the run as Ctrl-C would; resume f
 
 TEST_CASE("br retry after the coordinator was killed: the dead run is stopped, then retried") {
   test::TempDir dir("br-it");
-  write_file(dir / "spec.md",
-             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
-             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
-             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  write_file(dir / "spec.md", kAlphaBetaGamma);
   // Alpha's backend fails while `broken` exists; every other task waits for `go` (bounded).
   const std::string broken = dir / "broken";
   const std::string go = dir / "go";
   write_file(broken, "");
-  const std::string agent = dir / "agent.sh";
-  write_file(agent,
-             "#!/bin/sh\nprompt=$(cat)\n"
-             "if [ -e '" + broken + "' ] && printf '%s\\n' \"$prompt\" | "
-             "grep -q '^BR-EXPECT-FILE: src/a.py'; then echo 'model API returned 529'; exit 1; fi\n"
-             "i=0\nwhile [ ! -e '" + go + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-             "printf '%s\\n' \"$prompt\" | sed -n 's/^BR-EXPECT-FILE: //p' | while read -r f; do\n"
-             "  mkdir -p \"$(dirname \"$f\")\"; echo 'x = 1' > \"$f\"; done\n", true);
+  const std::string agent = write_gated_agent(
+      dir, go, "",
+      "if [ -e '" + broken + "' ] && printf '%s\\n' \"$prompt\" | "
+      "grep -q '^BR-EXPECT-FILE: src/a.py'; then echo 'model API returned 529'; exit 1; fi\n");
   write_file(dir / "br.toml", config(agent, "max_attempts = 1\nbatch_max_tasks = 1\n"));
   test::Child run(dir.str(), "run.log",
                   {BR_BINARY, "--state-dir", "state", "run", "--auto", "spec.md", "--plain"});
@@ -507,10 +504,7 @@ TEST_CASE("br retry after the coordinator was killed: the dead run is stopped, t
 
 TEST_CASE("br cancel kills a running task's agent, blocks its dependents, and the run goes on") {
   test::TempDir dir("br-it");
-  write_file(dir / "spec.md",
-             "# P\n## Features\n### Alpha {#alpha}\nBusiness logic.\n**Files:**\n- src/a.py\n"
-             "### Beta {#beta}\nBusiness logic.\n**Depends on:** #alpha\n**Files:**\n- src/b.py\n"
-             "### Gamma {#gamma}\nBusiness logic.\n**Files:**\n- src/g.py\n");
+  write_file(dir / "spec.md", kAlphaBetaGamma);
   const std::string go = dir / "go";
   // One task per batch, so the cancel kills alpha's agent alone.
   write_file(dir / "br.toml", config(write_gated_agent(dir, go), "batch_max_tasks = 1\n"));
